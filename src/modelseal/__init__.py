@@ -1,0 +1,45 @@
+"""modelseal: secure the supply chain of machine-learning models.
+
+The public API is importable from here; heavy parts load on first use, so
+``import modelseal`` (and ``modelseal --help``) stays fast::
+
+    import modelseal
+
+    report = modelseal.scan(["path/to/model"])
+    for result in report.results:
+        print(result.path, result.verdict)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# Public name -> "module:attribute", imported on first access.
+_LAZY: dict[str, str] = {
+    "scan": "modelseal.scan:scan",
+    "ScanOptions": "modelseal.scan:ScanOptions",
+    "ScanReport": "modelseal.scan:ScanReport",
+    "Severity": "modelseal.scan:Severity",
+    "Verdict": "modelseal.scan:Verdict",
+    "walk": "modelseal.formats:walk",
+    "ModelsealError": "modelseal.errors:ModelsealError",
+}
+
+__all__ = ["__version__", *sorted(_LAZY)]
+
+
+def __getattr__(name: str) -> Any:
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'modelseal' has no attribute {name!r}")
+    module_name, _, attribute = target.partition(":")
+    value = getattr(importlib.import_module(module_name), attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

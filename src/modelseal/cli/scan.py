@@ -1,0 +1,115 @@
+"""``modelseal scan``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from modelseal.cli._common import emit_report, format_option, output_option
+from modelseal.config import load_settings
+from modelseal.errors import UsageError
+from modelseal.formats.inventory import Limits
+from modelseal.scan import ScanOptions, Severity, scan
+
+__all__ = ["scan_command"]
+
+
+@click.command("scan")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@format_option
+@output_option
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Deny by default: pickle globals that are not known to be safe count as malicious.",
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice([s.value for s in Severity if s is not Severity.INFO]),
+    default=Severity.MEDIUM.value,
+    show_default=True,
+    help="Lowest finding severity that makes the exit code 1 (errors always do).",
+)
+@click.option(
+    "--config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Settings file (modelseal.toml or pyproject.toml). Default: the nearest one found.",
+)
+@click.option(
+    "--max-depth",
+    type=click.IntRange(0, 16),
+    default=Limits.max_depth,
+    show_default=True,
+    help="How many archives deep to open nested archives.",
+)
+@click.option(
+    "--max-member-bytes",
+    type=click.IntRange(1),
+    default=Limits.max_member_bytes,
+    show_default=True,
+    help="Refuse to decompress any member or stream beyond this size.",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show a progress bar on standard error (default: when it is a terminal).",
+)
+def scan_command(
+    paths: tuple[Path, ...],
+    output_format: str,
+    output: Path | None,
+    strict: bool,
+    fail_on: str,
+    config: Path | None,
+    max_depth: int,
+    max_member_bytes: int,
+    progress: bool | None,
+) -> int:
+    """Scan model files, directories and archives without executing anything.
+
+    Every pickle (also inside PyTorch, joblib and NumPy files), Keras config,
+    TensorFlow graph, ONNX model, GGUF chat template and SafeTensors header is
+    read statically and checked for code that would run when the model is loaded.
+
+    \b
+    Exit codes: 0 all clean, 1 something is not clean (a finding at or above
+    --fail-on, or a file that could not be analysed), 2 usage error.
+
+    \b
+    Examples:
+      modelseal scan model.pt
+      modelseal scan ./my-model --format json -o report.json
+      modelseal scan ./models --strict --format sarif -o modelseal.sarif
+    """
+    if not paths:
+        raise UsageError("no PATH given", advice="modelseal scan PATH... (see --help)")
+    options = ScanOptions(
+        strict=strict,
+        limits=Limits(max_depth=max_depth, max_member_bytes=max_member_bytes),
+        settings=load_settings(config),
+    )
+    show = sys.stderr.isatty() if progress is None else progress
+    if show:
+        from rich.progress import Progress
+
+        with Progress(transient=True, console=_stderr_console()) as bar:
+            task = bar.add_task("scanning", total=None)
+
+            def on_progress(done: int, total: int, path: str) -> None:
+                bar.update(
+                    task, completed=done, total=total, description=f"scanning {Path(path).name}"
+                )
+
+            report = scan(paths, options=options, progress=on_progress)
+    else:
+        report = scan(paths, options=options)
+    emit_report(report, output_format, output)
+    return 0 if report.is_clean(Severity(fail_on)) else 1
+
+
+def _stderr_console():  # type: ignore[no-untyped-def]
+    from rich.console import Console
+
+    return Console(stderr=True)

@@ -1,0 +1,217 @@
+"""Detect a file's format from its bytes.
+
+Names are only hints used to break ties between formats whose bytes look alike
+(a SavedModel and an ONNX file are both protobufs); a ``.bin`` or ``.pt`` name never
+decides anything on its own. Detection reads a bounded head of the file and, for
+archives, the archive's member list — never the whole file.
+"""
+
+from __future__ import annotations
+
+import io
+import pickletools
+import struct
+import tarfile
+import zipfile
+from collections.abc import Callable, Sequence
+from typing import BinaryIO
+
+from modelseal.formats.format import Format
+
+__all__ = ["HEAD_BYTES", "classify_tar_names", "classify_zip_names", "detect"]
+
+#: How many leading bytes detection looks at.
+HEAD_BYTES = 64 * 1024
+
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+_TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
+_ZLIB_HEADERS = frozenset({b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda"})
+# Opcodes that can start a protocol 0/1 pickle.
+_PROTO0_FIRST = frozenset(b"(c}])NIFLSVUTXGJKM")
+
+_ONNX_FIELDS = frozenset({1, 2, 3, 4, 5, 6, 7, 8, 14, 20, 25, 26})
+_SAVEDMODEL_FIELDS = frozenset({1, 2})
+
+
+def detect(
+    head: bytes,
+    *,
+    name: str,
+    size: int,
+    open_stream: Callable[[], BinaryIO] | None = None,
+) -> Format:
+    """Return the format of a file whose first bytes are ``head``.
+
+    ``open_stream`` gives a seekable stream of the whole file; it is used only to
+    list archive members.
+    """
+    if size == 0 or not head:
+        return Format.EMPTY
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return _detect_zip(open_stream)
+    if head.startswith(b"GGUF"):
+        return Format.GGUF
+    if head.startswith(b"\x93NUMPY"):
+        return Format.NUMPY
+    if _is_hdf5(head):
+        return Format.HDF5
+    if head.startswith(_TORCH_LEGACY_MAGIC):
+        return Format.PYTORCH_LEGACY
+    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
+        return Format.PICKLE
+    if head.startswith(b"7z\xbc\xaf\x27\x1c"):
+        return Format.SEVEN_ZIP
+    if head.startswith(b"\x1f\x8b"):
+        return Format.GZIP
+    if head.startswith(b"BZh"):
+        return Format.BZIP2
+    if head.startswith(b"\xfd7zXZ\x00"):
+        return Format.XZ
+    if head[:2] in _ZLIB_HEADERS or head.startswith(b"ZF"):
+        return Format.ZLIB
+    if len(head) > 262 and head[257:262] == b"ustar":
+        return _detect_tar(open_stream)
+    if _is_safetensors(head, size):
+        return Format.SAFETENSORS
+    proto = _protobuf_fields(head, size)
+    if proto:
+        base = name.rsplit("/", 1)[-1].rsplit("!", 1)[-1]
+        if base == "saved_model.pb" and proto <= _SAVEDMODEL_FIELDS:
+            return Format.TF_SAVEDMODEL
+        if proto <= _ONNX_FIELDS and proto & {7, 8} and 1 in proto:
+            return Format.ONNX
+    if head[0] in _PROTO0_FIRST and _is_proto0_pickle(head, size):
+        return Format.PICKLE
+    return _detect_text(head, name)
+
+
+def classify_zip_names(names: Sequence[str]) -> Format:
+    """Tell a PyTorch, TorchScript, NumPy or Keras zip from a plain zip by its member names."""
+    files = [n for n in names if not n.endswith("/")]
+    if any(n == "data.pkl" or n.endswith("/data.pkl") for n in files):
+        torchscript = any(
+            n.endswith("/constants.pkl") or "/code/" in n or n.startswith("code/") for n in files
+        )
+        return Format.TORCHSCRIPT if torchscript else Format.PYTORCH_ZIP
+    if files and all(n.endswith(".npy") for n in files):
+        return Format.NUMPY_NPZ
+    top = {n for n in files if "/" not in n}
+    if "config.json" in top and top & {"metadata.json", "model.weights.h5", "model.weights.npz"}:
+        return Format.KERAS
+    return Format.ZIP
+
+
+def classify_tar_names(names: Sequence[str]) -> Format:
+    """Tell PyTorch's legacy tar checkpoint from a plain tar by its member names."""
+    if {"sys_info", "pickle", "storages"} <= {n.strip("./") for n in names}:
+        return Format.PYTORCH_LEGACY_TAR
+    return Format.TAR
+
+
+def _detect_zip(open_stream: Callable[[], BinaryIO] | None) -> Format:
+    if open_stream is None:
+        return Format.ZIP
+    try:
+        with open_stream() as stream, zipfile.ZipFile(stream) as archive:
+            return classify_zip_names(archive.namelist())
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
+        return Format.ZIP
+
+
+def _detect_tar(open_stream: Callable[[], BinaryIO] | None) -> Format:
+    if open_stream is None:
+        return Format.TAR
+    try:
+        with open_stream() as stream, tarfile.open(fileobj=stream, mode="r:") as archive:
+            names = []
+            for member in archive:
+                names.append(member.name)
+                if len(names) > 64:
+                    break
+            return classify_tar_names(names)
+    except (tarfile.TarError, OSError, ValueError, EOFError):
+        return Format.TAR
+
+
+def _is_hdf5(head: bytes) -> bool:
+    # HDF5 allows a user block of 512 * 2**k bytes before the superblock.
+    return any(head[offset : offset + 8] == _HDF5_MAGIC for offset in (0, 512, 1024, 2048, 4096))
+
+
+def _is_safetensors(head: bytes, size: int) -> bool:
+    if len(head) < 10:
+        return False
+    (header_len,) = struct.unpack("<Q", head[:8])
+    return 2 <= header_len <= size - 8 and head[8:9] == b"{"
+
+
+def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
+    value = 0
+    for shift in range(0, 70, 7):
+        if pos >= len(data):
+            raise IndexError("truncated varint")
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, pos
+    raise ValueError("varint too long")
+
+
+def _protobuf_fields(head: bytes, size: int) -> frozenset[int]:
+    """Top-level field numbers if ``head`` parses as a protobuf message, else empty."""
+    fields: set[int] = set()
+    pos = 0
+    try:
+        while pos < len(head):
+            key, pos = _read_varint(head, pos)
+            number, wire = key >> 3, key & 7
+            if number == 0 or number > 1000:
+                return frozenset()
+            if wire == 0:
+                _, pos = _read_varint(head, pos)
+            elif wire == 2:
+                length, pos = _read_varint(head, pos)
+                if pos + length > size:
+                    return frozenset()
+                pos += length
+            elif wire == 1:
+                pos += 8
+            elif wire == 5:
+                pos += 4
+            else:
+                return frozenset()
+            fields.add(number)
+    except (IndexError, ValueError):
+        pass
+    return frozenset(fields) if pos >= min(len(head), size) or len(fields) >= 2 else frozenset()
+
+
+def _is_proto0_pickle(head: bytes, size: int) -> bool:
+    count = 0
+    try:
+        for opcode, _arg, _pos in pickletools.genops(io.BytesIO(head)):
+            count += 1
+            if opcode.name == "STOP":
+                return count >= 2
+    except Exception:  # pickletools raises many types on garbage; any means "not a pickle"
+        # A head cut in the middle of a long valid pickle is still a pickle.
+        return len(head) < size and count >= 8
+    return False
+
+
+def _detect_text(head: bytes, name: str) -> Format:
+    if b"\x00" in head:
+        return Format.UNKNOWN
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # not just a character cut by the head limit
+            return Format.UNKNOWN
+        text = head[: exc.start].decode("utf-8")
+    stripped = text.lstrip()
+    if name.endswith(".py") or stripped.startswith(("#!/usr/bin/env python", "#!/usr/bin/python")):
+        return Format.PYTHON
+    if stripped[:1] in ("{", "["):
+        return Format.JSON
+    return Format.TEXT

@@ -1,0 +1,173 @@
+"""Bounded byte streams: every read of untrusted data goes through a limit."""
+
+from __future__ import annotations
+
+import bz2
+import io
+import lzma
+import os
+import zlib
+from typing import Any, BinaryIO
+
+from modelseal.errors import FormatError, LimitExceededError
+
+__all__ = ["BoundedReader", "DecompressingReader", "FileSlice"]
+
+
+class FileSlice(io.RawIOBase):
+    """A read-only, seekable window ``[offset, offset + length)`` of a file.
+
+    Archive members stored without compression are read through this, so they
+    can be seeked and memory-mapped without copying. Reads use ``os.pread``, so
+    several slices may share one descriptor (``fd``) without sharing a position.
+    """
+
+    def __init__(
+        self, path: str | None, offset: int, length: int, *, fd: int | None = None
+    ) -> None:
+        self._owned = fd is None
+        self._fd = os.open(path, os.O_RDONLY) if fd is None else fd  # type: ignore[arg-type]
+        self._offset = offset
+        self._length = length
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._length}[whence]
+        self._pos = max(0, base + pos)
+        return self._pos
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        remaining = self._length - self._pos
+        if remaining <= 0:
+            return 0
+        want = min(len(buffer), remaining)
+        data = os.pread(self._fd, want, self._offset + self._pos)
+        memoryview(buffer)[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+    def close(self) -> None:
+        if self._owned and not self.closed:
+            os.close(self._fd)
+        super().close()
+
+
+class BoundedReader(io.RawIOBase):
+    """Wrap a stream and raise :class:`LimitExceededError` past ``limit`` bytes.
+
+    Declared sizes in archives can lie; this is what makes a lie harmless.
+    """
+
+    def __init__(self, inner: BinaryIO, limit: int, what: str) -> None:
+        self._inner = inner
+        self._limit = limit
+        self._what = what
+        self._count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return bool(self._inner.seekable())
+
+    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
+        result = self._inner.seek(pos, whence)
+        self._count = result
+        return result
+
+    def tell(self) -> int:
+        return self._count
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        view = memoryview(buffer)
+        data = self._inner.read(len(view))
+        self._count += len(data)
+        if self._count > self._limit:
+            raise LimitExceededError(
+                f"{self._what} expands beyond the {self._limit:,}-byte limit",
+                advice="a decompression bomb, or raise the limit with --max-member-bytes",
+            )
+        view[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._inner.close()
+        super().close()
+
+
+class DecompressingReader(io.RawIOBase):
+    """Stream-decompress gzip, bzip2, xz or zlib data, refusing to expand past ``limit``."""
+
+    _CHUNK = 256 * 1024
+
+    def __init__(self, inner: BinaryIO, kind: str, limit: int, what: str) -> None:
+        self._inner = inner
+        self._limit = limit
+        self._what = what
+        self._count = 0
+        self._pending = b""
+        self._tail = b""
+        self._eof = False
+        self._decomp: Any
+        self._is_zlib = kind in ("gzip", "zlib")
+        if kind in ("gzip", "zlib"):
+            self._decomp = zlib.decompressobj(16 + zlib.MAX_WBITS if kind == "gzip" else 0)
+        elif kind == "bzip2":
+            self._decomp = bz2.BZ2Decompressor()
+        elif kind == "xz":
+            self._decomp = lzma.LZMADecompressor()
+        else:
+            raise ValueError(f"unknown compression {kind!r}")
+
+    def readable(self) -> bool:
+        return True
+
+    def _next_block(self) -> bytes:
+        decomp = self._decomp
+        if self._is_zlib:
+            data = self._tail or self._inner.read(self._CHUNK)
+            if not data:
+                self._eof = True
+                return decomp.flush()
+            out = decomp.decompress(data, self._CHUNK * 4)
+            self._tail = decomp.unconsumed_tail
+        else:
+            data = self._inner.read(self._CHUNK) if decomp.needs_input else b""
+            if not data and decomp.needs_input:
+                self._eof = True
+                return b""
+            out = decomp.decompress(data, max_length=self._CHUNK * 4)
+        if decomp.eof:
+            self._eof = True
+        return out
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        view = memoryview(buffer)
+        try:
+            while not self._pending and not self._eof:
+                self._pending = self._next_block()
+        except (zlib.error, OSError, EOFError, lzma.LZMAError) as exc:
+            raise FormatError(f"{self._what}: corrupt compressed data ({exc})") from exc
+        count = min(len(view), len(self._pending))
+        view[:count] = self._pending[:count]
+        self._pending = self._pending[count:]
+        self._count += count
+        if self._count > self._limit:
+            raise LimitExceededError(
+                f"{self._what} decompresses beyond the {self._limit:,}-byte limit",
+                advice="a decompression bomb, or raise the limit with --max-member-bytes",
+            )
+        return count
+
+    def close(self) -> None:
+        self._inner.close()
+        super().close()
