@@ -1,0 +1,73 @@
+"""The CLI contract: exit codes, formats, errors without tracebacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from modelseal.cli import main
+
+
+def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    out, err = capsys.readouterr()
+    return int(exit_info.value.code or 0), out, err
+
+
+def test_clean_scan_exits_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "config.json").write_text('{"model_type": "bert"}')
+    code, out, _ = _run(["scan", str(tmp_path), "--format", "json"], capsys)
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["results"][0]["verdict"] == "clean"
+
+
+def test_unparseable_file_exits_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "empty.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{")
+    link = tmp_path / "loop"
+    link.symlink_to(link)
+    code, out, _ = _run(["scan", str(tmp_path), "--format", "json"], capsys)
+    assert code == 1
+    verdicts = {Path(r["path"]).name: r["verdict"] for r in json.loads(out)["results"]}
+    assert verdicts["loop"] == "error"
+
+
+def test_usage_errors_exit_two(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _run(["scan", str(tmp_path / "missing")], capsys)
+    assert code == 2
+    assert "no such file" in err
+    assert "Traceback" not in err
+    code, _, err = _run(["scan", "--format", "xml", str(tmp_path)], capsys)
+    assert code == 2
+    code, _, err = _run(["scan"], capsys)
+    assert code == 2 and "no PATH" in err
+
+
+def test_output_file_is_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "notes.txt").write_text("hello")
+    out_file = tmp_path / "out" / "report.sarif"
+    code, out, _ = _run(
+        ["scan", str(tmp_path / "notes.txt"), "-f", "sarif", "-o", str(out_file)], capsys
+    )
+    assert code == 0 and out == ""
+    assert json.loads(out_file.read_text())["version"] == "2.1.0"
+
+
+def test_help_and_version_start_without_heavy_imports() -> None:
+    code = (
+        "import sys; from modelseal.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('torch', 'numpy', 'onnx', 'h5py', 'fastapi', 'sqlalchemy', 'jinja2') "
+        "if m in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert "Commands:" in result.stdout
+    assert result.stdout.strip().endswith("[]")
