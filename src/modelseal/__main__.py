@@ -1,0 +1,5 @@
+"""``python -m modelseal`` runs the CLI."""
+
+from modelseal.cli import main
+
+main()

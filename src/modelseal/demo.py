@@ -1,0 +1,133 @@
+"""The end-to-end demo on built-in data: ``python -m modelseal.demo [DIR]`` (``make demo``).
+
+It writes a small safe model and a malicious look-alike, then runs the real CLI
+on them step by step, printing each command and its output. Every payload is
+harmless (``os.system("true")``) and is only ever written, never loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import struct
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["build_malicious_model", "build_safe_model", "main"]
+
+_CARD = """---
+license: apache-2.0
+base_model: modelseal/tiny-base
+datasets:
+  - modelseal/digits
+language:
+  - en
+pipeline_tag: text-classification
+tags:
+  - demo
+---
+# tiny-demo
+
+A two-layer classifier written by `modelseal.demo` to show the toolchain.
+"""
+
+
+def _safetensors_bytes(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> bytes:
+    header: dict[str, object] = {"__metadata__": metadata}
+    offset = 0
+    for name, array in tensors.items():
+        size = array.nbytes
+        header[name] = {
+            "dtype": {"float32": "F32", "float16": "F16"}[str(array.dtype)],
+            "shape": list(array.shape),
+            "data_offsets": [offset, offset + size],
+        }
+        offset += size
+    raw = json.dumps(header, separators=(",", ":")).encode()
+    raw += b" " * (-len(raw) % 8)  # the format pads the header to 8 bytes
+    return struct.pack("<Q", len(raw)) + raw + b"".join(a.tobytes() for a in tensors.values())
+
+
+def build_safe_model(folder: Path) -> Path:
+    """Write a small, clean Hugging Face style model directory and return it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    tensors = {
+        "classifier.bias": np.zeros(10, dtype=np.float32),
+        "classifier.weight": (rng.standard_normal((10, 32)) * 0.1).astype(np.float32),
+        "encoder.bias": np.zeros(32, dtype=np.float32),
+        "encoder.weight": (rng.standard_normal((32, 64)) * 0.1).astype(np.float32),
+    }
+    (folder / "model.safetensors").write_bytes(_safetensors_bytes(tensors, {"format": "pt"}))
+    config = {
+        "architectures": ["TinyClassifier"],
+        "model_type": "tiny",
+        "hidden_size": 32,
+        "num_labels": 10,
+        "torch_dtype": "float32",
+        "transformers_version": "4.46.0",
+    }
+    (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    (folder / "README.md").write_text(_CARD)
+    tokenizer = {
+        "chat_template": "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}"
+        "{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}"
+    }
+    (folder / "tokenizer_config.json").write_text(json.dumps(tokenizer, indent=2) + "\n")
+    return folder
+
+
+def _malicious_pickle() -> bytes:
+    # Hand-assembled opcodes: os.system("true") runs during unpickling, then a
+    # harmless dict is returned so the file still "loads". Nothing here executes it.
+    call = b"cos\nsystem\n(Vtrue\ntR0"
+    return b"\x80\x02" + call + b"}q\x00X\x06\x00\x00\x00weightsq\x01K\x01s."
+
+
+def build_malicious_model(folder: Path) -> Path:
+    """Write a look-alike model whose weights file runs a command when loaded."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(folder / "pytorch_model.bin", "w") as archive:
+        archive.writestr("archive/data.pkl", _malicious_pickle())
+        archive.writestr("archive/version", "3\n")
+    config = {
+        "architectures": ["TinyClassifier"],
+        "model_type": "tiny",
+        "auto_map": {"AutoModel": "modeling_tiny.TinyClassifier"},
+    }
+    (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    (folder / "modeling_tiny.py").write_text(
+        "import subprocess\n\n\nclass TinyClassifier:\n"
+        "    def __init__(self):\n        subprocess.run(['true'])\n"
+    )
+    return folder
+
+
+def _run(title: str, *args: str, expect: int = 0) -> None:
+    print(f"\n\033[1m== {title}\033[0m\n$ modelseal {' '.join(args)}", flush=True)
+    code = subprocess.run([sys.executable, "-m", "modelseal", *args], check=False).returncode
+    if code != expect:
+        raise SystemExit(f"demo step failed: expected exit {expect}, got {code}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Build the demo models under DIR (default ./demo-output) and run each step."""
+    args = sys.argv[1:] if argv is None else argv
+    work = Path(args[0] if args else "demo-output").resolve()
+    if work.exists():
+        shutil.rmtree(work)
+    safe = build_safe_model(work / "tiny-model")
+    evil = build_malicious_model(work / "evil-model")
+    print(f"wrote a safe model to {safe} and a malicious look-alike to {evil}")
+    _run("scan the safe model (exit 0: clean)", "scan", str(safe))
+    _run("scan the malicious model (exit 1: not clean)", "scan", str(evil), expect=1)
+    print("\ndemo finished: every step behaved as expected")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
