@@ -54,6 +54,8 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "pull": ("modelseal.cli.registry:pull_command", "Download and verify a model version."),
     "info": ("modelseal.cli.registry:info_command", "Show a model or version in the registry."),
     "search": ("modelseal.cli.registry:search_command", "Search the registry."),
+    "check": ("modelseal.cli.policy:check_command", "Decide whether a model may be deployed."),
+    "policy": ("modelseal.cli.policy:policy_group", "Show and validate deploy policies."),
 }
 
 

@@ -1,0 +1,11 @@
+"""The registry of policy checks, in the order they are reported."""
+
+from __future__ import annotations
+
+from modelseal.policy.checks.formats import FormatsCheck
+from modelseal.policy.checks.interface import Check
+from modelseal.policy.checks.scan import ScanCheck
+
+__all__ = ["ALL_CHECKS", "Check"]
+
+ALL_CHECKS: tuple[Check, ...] = (ScanCheck(), FormatsCheck())
