@@ -14,7 +14,10 @@ from modelseal.scan.model import RuleInfo
 
 __all__ = ["all_rules", "rule_catalog"]
 
-_RULES: tuple[str, ...] = ("modelseal.scan.rules.inventory:InventoryRule",)
+_RULES: tuple[str, ...] = (
+    "modelseal.scan.rules.inventory:InventoryRule",
+    "modelseal.scan.rules.archive:ArchiveRule",
+)
 
 
 @cache
