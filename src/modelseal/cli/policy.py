@@ -8,15 +8,16 @@ from pathlib import Path
 import click
 
 from modelseal.cli._common import emit, format_option, output_option
+from modelseal.errors import UsageError
 from modelseal.policy import PRESETS, check, load_policy_file, resolve_policy
 from modelseal.render import OutputFormat
-from modelseal.render.decision import render_decision
+from modelseal.render.decision import render_decisions
 
 __all__ = ["check_command", "policy_group"]
 
 
 @click.command("check")
-@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option(
     "--policy",
     "-p",
@@ -39,33 +40,45 @@ __all__ = ["check_command", "policy_group"]
 )
 @format_option
 @output_option
+@click.option(
+    "--sarif",
+    "sarif_output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the failed checks as SARIF 2.1.0 to this file (for code scanning).",
+)
 def check_command(
-    path: Path,
+    paths: tuple[Path, ...],
     policy_name: str,
     keys: tuple[Path, ...],
     signature: Path | None,
     output_format: str,
     output: Path | None,
+    sarif_output: Path | None,
 ) -> int:
-    """Decide whether the model at PATH may be deployed: one answer, every reason.
+    """Decide whether the models at PATH... may be deployed: one answer, every reason.
 
     Runs the scan, the signature check, the format, license, SBOM and lineage
-    rules of the policy in one go.
+    rules of the policy in one go, for each PATH (a model directory or file).
 
     \b
-    Exit codes: 0 allow, 1 deny, 2 usage error.
+    Exit codes: 0 allow (all of them), 1 deny (any of them), 2 usage error.
 
     \b
     Examples:
       modelseal check ./my-model
       modelseal check ./my-model --policy strict --key publisher.pub
-      modelseal check ./my-model --policy team-policy.yaml -f sarif -o gate.sarif
+      modelseal check ./my-model --policy team-policy.yaml --sarif gate.sarif
     """
-    decision = check(path, resolve_policy(policy_name), keys=keys, signature=signature)
+    if signature is not None and len(paths) > 1:
+        raise UsageError("--signature applies to one PATH; give one path or rely on PATH.sig")
+    policy = resolve_policy(policy_name)
+    decisions = [check(path, policy, keys=keys, signature=signature) for path in paths]
     fmt = OutputFormat(output_format)
     color = output is None and fmt is OutputFormat.TABLE and sys.stdout.isatty()
-    emit(render_decision(decision, fmt, color=color), output)
-    return 0 if decision.allowed else 1
+    emit(render_decisions(decisions, fmt, color=color), output)
+    if sarif_output is not None:
+        emit(render_decisions(decisions, OutputFormat.SARIF), sarif_output)
+    return 0 if all(d.allowed for d in decisions) else 1
 
 
 @click.group("policy")

@@ -50,9 +50,8 @@ class Decision:
         return tuple((o.check, r) for o in self.outcomes if not o.passed for r in o.reasons)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON document: ``{"version":1,"decision":"allow|deny",...}``."""
+        """``{"path", "policy", "decision": "allow|deny", "checks": [...]}``."""
         return {
-            "version": 1,
             "path": self.path,
             "policy": self.policy,
             "decision": "allow" if self.allowed else "deny",

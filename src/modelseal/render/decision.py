@@ -4,19 +4,37 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Sequence
 
 from modelseal.policy.decision import Decision
 from modelseal.render import OutputFormat, renderer_for
+from modelseal.scan.model import ScanReport
 
-__all__ = ["render_decision"]
+__all__ = ["decisions_document", "render_decisions"]
 
 
-def render_decision(decision: Decision, fmt: OutputFormat, *, color: bool = False) -> str:
-    """A decision as a table (checks, then reasons), JSON, or SARIF (failed checks as results)."""
+def decisions_document(decisions: Sequence[Decision]) -> dict[str, object]:
+    """The JSON contract of ``modelseal check``: the overall decision, then one per model."""
+    return {
+        "version": 1,
+        "decision": "allow" if all(d.allowed for d in decisions) else "deny",
+        "models": [d.to_dict() for d in decisions],
+    }
+
+
+def render_decisions(
+    decisions: Sequence[Decision], fmt: OutputFormat, *, color: bool = False
+) -> str:
+    """Decisions as tables (checks, then reasons), JSON, or SARIF (failed checks as results)."""
     if fmt is OutputFormat.JSON:
-        return json.dumps(decision.to_dict(), indent=2)
+        return json.dumps(decisions_document(decisions), indent=2)
     if fmt is OutputFormat.SARIF:
-        return renderer_for(OutputFormat.SARIF).render(decision.as_report())
+        report = ScanReport.merge(d.as_report() for d in decisions)
+        return renderer_for(OutputFormat.SARIF).render(report)
+    return "\n\n".join(_table(d, color) for d in decisions)
+
+
+def _table(decision: Decision, color: bool) -> str:
     from rich.console import Console
     from rich.table import Table
 
