@@ -1,0 +1,380 @@
+"""Serialize a model directory into (resource, digest) pairs: the ``files`` and ``shards`` methods.
+
+The two methods are those of OpenSSF model-signing v1.x, so the resources we
+produce are the ones its verifier recomputes:
+
+- ``files``: one resource per regular file, named by its POSIX path relative to
+  the model root, digest over the whole content (empty files included).
+- ``shards``: each non-empty file is cut into ``shard_size``-byte ranges, one
+  resource per range named ``path:start:end``. Empty files yield no resource in
+  this method (model-signing does the same); modelseal records them separately.
+
+Hashing streams each file (or shard) with ``preadv`` into a preallocated buffer
+on a thread pool: parallel across files and, for shards, within a file. Memory
+is bounded by ``workers x chunk size`` whatever the model size. A file whose
+size or modification time differs after it was hashed makes signing fail
+(:class:`FileChangedError`) instead of producing a wrong signature.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import fnmatch
+import os
+import stat
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from modelseal.errors import IntegrityError, SignatureError, UsageError
+from modelseal.integrity.hashing import HashEngine, engine_for
+
+__all__ = [
+    "DEFAULT_IGNORED",
+    "DEFAULT_SHARD_SIZE",
+    "FileChangedError",
+    "FileStat",
+    "HashedFile",
+    "ModelFile",
+    "ModelListing",
+    "ProgressCallback",
+    "Serialization",
+    "hash_files",
+    "list_model",
+]
+
+#: What model-signing always leaves out of a signature (and so must we, to interoperate).
+DEFAULT_IGNORED: tuple[str, ...] = (".git", ".gitattributes", ".github", ".gitignore")
+#: model-signing's default shard size (1 GB).
+DEFAULT_SHARD_SIZE = 1_000_000_000
+_CHUNK = 4 * 1024 * 1024
+_BLAKE3_CHUNK = 32 * 1024 * 1024
+
+#: Called with the number of bytes just hashed (from worker threads).
+ProgressCallback = Callable[[int], None]
+
+
+class FileChangedError(IntegrityError):
+    """A file changed (size or mtime) while it was being hashed."""
+
+
+@dataclass(frozen=True)
+class Serialization:
+    """The serialization parameters recorded in (and rebuilt from) a signature."""
+
+    method: str = "files"
+    hash_type: str = "sha256"
+    shard_size: int | None = None
+    allow_symlinks: bool = False
+    ignore_paths: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.method not in ("files", "shards"):
+            raise UsageError(f"unknown serialization method {self.method!r}; use files or shards")
+        if self.method == "shards" and (self.shard_size is None or self.shard_size <= 0):
+            raise UsageError("the shards method needs a positive shard size")
+
+    @property
+    def engine(self) -> HashEngine:
+        """The hash engine named by ``hash_type``."""
+        return engine_for(self.hash_type)
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``serialization`` object of the model-signing predicate."""
+        out: dict[str, Any] = {"method": self.method, "hash_type": self.hash_type}
+        if self.method == "shards":
+            out["shard_size"] = self.shard_size
+        out["allow_symlinks"] = self.allow_symlinks
+        if self.ignore_paths:
+            out["ignore_paths"] = list(self.ignore_paths)
+        return out
+
+    @classmethod
+    def from_json(cls, data: Any) -> Serialization:
+        """Rebuild parameters from a predicate (raises :class:`SignatureError` if invalid)."""
+        if not isinstance(data, dict):
+            raise SignatureError("signature has no serialization parameters")
+        method = data.get("method")
+        hash_type = data.get("hash_type")
+        if method not in ("files", "shards") or not isinstance(hash_type, str):
+            raise SignatureError(f"signature uses an unknown serialization {data!r}")
+        ignore = data.get("ignore_paths", [])
+        if not isinstance(ignore, list) or not all(isinstance(p, str) for p in ignore):
+            raise SignatureError("signature's ignore_paths is not a list of paths")
+        shard_size = data.get("shard_size") if method == "shards" else None
+        if method == "shards" and (not isinstance(shard_size, int) or shard_size <= 0):
+            raise SignatureError("signature's shard_size is not a positive integer")
+        try:
+            engine_for(hash_type)
+        except UsageError as exc:
+            raise SignatureError(f"signature uses an unknown hash {hash_type!r}") from exc
+        allow = data.get("allow_symlinks", False)
+        return cls(
+            method=method,
+            hash_type=hash_type,
+            shard_size=shard_size,
+            allow_symlinks=allow is True or allow == "true",
+            ignore_paths=tuple(ignore),
+        )
+
+
+@dataclass(frozen=True)
+class FileStat:
+    """What proves a file did not change between two signings (size, mtime, inode)."""
+
+    size: int
+    mtime_ns: int
+    inode: int
+
+    @classmethod
+    def of(cls, info: os.stat_result) -> FileStat:
+        """From a stat result."""
+        return cls(info.st_size, info.st_mtime_ns, info.st_ino)
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """A regular file of the model."""
+
+    #: POSIX path relative to the model root (the resource name).
+    name: str
+    path: Path
+    stat: FileStat
+
+
+@dataclass(frozen=True)
+class ModelListing:
+    """The files of a model directory, split into signed and left out."""
+
+    root: Path
+    files: tuple[ModelFile, ...]
+    #: Files under an ignored path or glob (relative names).
+    ignored: tuple[str, ...]
+    #: Symbolic links that were not followed (relative names).
+    symlinks: tuple[str, ...]
+    #: Other entries that are not regular files (sockets, fifos...).
+    special: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class HashedFile:
+    """The digests of one file: one (start, end, digest) per resource."""
+
+    file: ModelFile
+    pieces: tuple[tuple[int, int, bytes], ...]
+    reused: bool = False
+
+
+def _is_ignored(name: str, prefixes: Sequence[str], globs: Sequence[str]) -> bool:
+    for prefix in prefixes:
+        prefix = prefix.strip("/")
+        if prefix in ("", ".") or name == prefix or name.startswith(prefix + "/"):
+            return True
+    base = name.rsplit("/", 1)[-1]
+    return any(fnmatch.fnmatchcase(name, g) or fnmatch.fnmatchcase(base, g) for g in globs)
+
+
+def list_model(
+    root: Path,
+    *,
+    ignore_paths: Sequence[str] = (),
+    ignore_globs: Sequence[str] = (),
+    allow_symlinks: bool = False,
+) -> ModelListing:
+    """List the regular files under ``root`` (a directory or a single file).
+
+    Symlinks are not followed unless ``allow_symlinks``; then links to files are
+    hashed as their targets (links to directories are never followed).
+    """
+    if not root.exists() and not root.is_symlink():
+        raise UsageError(f"{root}: no such file or directory")
+    if not root.is_dir():
+        info = root.stat()
+        name = root.name
+        return ModelListing(root, (ModelFile(name, root, FileStat.of(info)),), (), ())
+    files: list[ModelFile] = []
+    ignored: list[str] = []
+    links: list[str] = []
+    special: list[str] = []
+    stack = [root]
+    while stack:
+        directory = stack.pop()
+        try:
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError as exc:
+            raise UsageError(f"{directory}: cannot list ({exc.strerror})") from exc
+        for item in entries:
+            full = Path(item.path)
+            name = full.relative_to(root).as_posix()
+            if _is_ignored(name, ignore_paths, ignore_globs):
+                if item.is_dir(follow_symlinks=False):
+                    ignored.extend(_all_files(full, root))
+                else:
+                    ignored.append(name)
+                continue
+            if item.is_symlink():
+                if allow_symlinks and item.is_file(follow_symlinks=True):
+                    files.append(ModelFile(name, full, FileStat.of(full.stat())))
+                else:
+                    links.append(name)
+                continue
+            if item.is_dir(follow_symlinks=False):
+                stack.append(full)
+            elif item.is_file(follow_symlinks=False):
+                files.append(ModelFile(name, full, FileStat.of(item.stat(follow_symlinks=False))))
+            else:
+                special.append(name)
+    files.sort(key=lambda f: _sort_key(f.name))
+    return ModelListing(
+        root, tuple(files), tuple(sorted(ignored)), tuple(sorted(links)), tuple(sorted(special))
+    )
+
+
+def _all_files(directory: Path, root: Path) -> list[str]:
+    out = []
+    for dirpath, _dirs, names in os.walk(directory):
+        for name in names:
+            out.append((Path(dirpath) / name).relative_to(root).as_posix())
+    return out
+
+
+def _sort_key(name: str) -> tuple[str, ...]:
+    """Path order as model-signing sorts (by components, not by raw string)."""
+    return tuple(PurePosixPath(name).parts)
+
+
+@dataclass
+class _Job:
+    file: ModelFile
+    start: int
+    end: int
+    result: bytes | None = None
+    error: BaseException | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+def hash_files(
+    files: Iterable[ModelFile],
+    serialization: Serialization,
+    *,
+    reuse: Mapping[str, tuple[tuple[int, int, bytes], ...]] | None = None,
+    progress: ProgressCallback | None = None,
+    workers: int | None = None,
+) -> list[HashedFile]:
+    """Hash ``files`` as ``serialization`` says; digests in ``reuse`` are taken as they are.
+
+    Raises :class:`FileChangedError` if a file changed while it was hashed.
+    """
+    engine = serialization.engine
+    reuse = reuse or {}
+    method = "files" if engine.internally_parallel else serialization.method
+    results: dict[str, HashedFile] = {}
+    jobs: list[_Job] = []
+    for file in files:
+        if file.name in reuse:
+            results[file.name] = HashedFile(file, reuse[file.name], reused=True)
+            continue
+        size = file.stat.size
+        if method == "shards" and serialization.method == "shards":
+            step = serialization.shard_size or DEFAULT_SHARD_SIZE
+            for start in range(0, size, step):
+                jobs.append(_Job(file, start, min(start + step, size)))
+        else:
+            jobs.append(_Job(file, 0, size))
+    workers = workers or max(2, os.cpu_count() or 2)
+    if engine.internally_parallel:
+        workers = 1  # BLAKE3 already uses every core on each large update
+    # Largest first keeps all workers busy until the end.
+    order = sorted(jobs, key=lambda j: j.end - j.start, reverse=True)
+    if len(order) <= 1 or workers == 1:
+        for job in order:
+            _run(job, engine, progress)
+    else:
+        with concurrent.futures.ThreadPoolExecutor(
+            max_workers=min(workers, len(order)), thread_name_prefix="modelseal-hash"
+        ) as pool:
+            for future in [pool.submit(_run, job, engine, progress) for job in order]:
+                future.result()
+    for job in jobs:
+        if job.error is not None:
+            raise job.error
+    pieces: dict[str, list[tuple[int, int, bytes]]] = {}
+    by_name: dict[str, ModelFile] = {}
+    for job in jobs:
+        assert job.result is not None
+        pieces.setdefault(job.file.name, []).append((job.start, job.end, job.result))
+        by_name[job.file.name] = job.file
+    for name, parts in pieces.items():
+        results[name] = HashedFile(by_name[name], tuple(sorted(parts)))
+    return [results[name] for name in sorted(results, key=_sort_key)]
+
+
+def _run(job: _Job, engine: HashEngine, progress: ProgressCallback | None) -> None:
+    try:
+        job.result = hash_range(
+            job.file.path,
+            job.start,
+            job.end,
+            engine,
+            expect=job.file.stat,
+            progress=progress,
+            what=job.file.name,
+        )
+    except BaseException as exc:  # re-raised by the caller, in order
+        job.error = exc
+
+
+def hash_range(
+    path: Path,
+    start: int,
+    end: int,
+    engine: HashEngine,
+    *,
+    expect: FileStat | None = None,
+    progress: ProgressCallback | None = None,
+    what: str | None = None,
+) -> bytes:
+    """Hash bytes ``[start, end)`` of ``path``; check the file did not change meanwhile."""
+    what = what or str(path)
+    chunk = _BLAKE3_CHUNK if engine.internally_parallel else _CHUNK
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as exc:
+        raise IntegrityError(f"{what}: cannot read ({exc.strerror})") from exc
+    try:
+        if hasattr(os, "posix_fadvise"):
+            os.posix_fadvise(fd, start, end - start, os.POSIX_FADV_SEQUENTIAL)
+        buffer = bytearray(min(chunk, max(end - start, 1)))
+        view = memoryview(buffer)
+        hasher = engine.new()
+        position = start
+        while position < end:
+            want = min(len(buffer), end - position)
+            got = os.preadv(fd, [view[:want]], position)
+            if got <= 0:
+                raise FileChangedError(
+                    f"{what}: file shrank while it was being hashed",
+                    advice="sign again once the model files are no longer being written",
+                )
+            hasher.update(view[:got])
+            position += got
+            if progress is not None:
+                progress(got)
+        after = os.fstat(fd)
+    except OSError as exc:
+        raise IntegrityError(f"{what}: read failed ({exc.strerror})") from exc
+    finally:
+        os.close(fd)
+    if expect is not None and (
+        after.st_size != expect.size or after.st_mtime_ns != expect.mtime_ns
+    ):
+        raise FileChangedError(
+            f"{what}: file changed while it was being hashed "
+            f"(size {expect.size} -> {after.st_size})",
+            advice="sign again once the model files are no longer being written",
+        )
+    if not stat.S_ISREG(after.st_mode):
+        raise IntegrityError(f"{what}: not a regular file")
+    return hasher.digest()

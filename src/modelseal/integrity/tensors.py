@@ -1,0 +1,202 @@
+"""Per-tensor Merkle manifests for safetensors (and GGUF, once its reader exists).
+
+A file digest says *that* a weight file changed; a tensor manifest says *which
+tensors* changed, and lets a reader verify one tensor by reading only its bytes.
+
+Definitions (fixed: the runtime monitor relies on them)::
+
+    data_digest = SHA-256(tensor bytes exactly as stored, little-endian;
+                          bfloat16 as its 2-byte patterns, GGML blocks as stored)
+    leaf        = SHA-256(b"modelseal.tensor.v1\\x00" + name + b"\\x00" + dtype + b"\\x00"
+                          + ",".join(shape) + b"\\x00" + data_digest)
+    node        = SHA-256(b"\\x01" + left + right)
+    root        = RFC 6962 Merkle tree hash over the leaves sorted by tensor name:
+                  MTH([]) = SHA-256(b""), MTH([l]) = l,
+                  MTH(L) = node(MTH(L[:k]), MTH(L[k:])) with k the largest power of two < len(L)
+
+``dtype`` is the canonical name from :mod:`modelseal.formats.tensors` (``float32``,
+``bfloat16``...; GGML types such as ``q4_0``). Leaves carry their own domain tag,
+so a leaf can never be confused with an interior node. Each signed tensor file
+records its root and every tensor's (name, dtype, shape, data digest); the
+signature covers all of it (see :mod:`modelseal.integrity.manifest`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from modelseal.errors import FormatError
+
+__all__ = [
+    "LEAF_TAG",
+    "TensorChange",
+    "TensorFileManifest",
+    "TensorRecord",
+    "build_tensor_manifest",
+    "diff_tensors",
+    "merkle_root",
+    "tensor_data_digest",
+    "tensor_leaf",
+]
+
+#: Domain tag prefixed to every leaf.
+LEAF_TAG = b"modelseal.tensor.v1\x00"
+
+
+def tensor_data_digest(data: bytes | bytearray | memoryview) -> bytes:
+    """SHA-256 of a tensor's raw bytes as stored."""
+    return hashlib.sha256(data).digest()
+
+
+def tensor_leaf(name: str, dtype: str, shape: Sequence[int], data_digest: bytes) -> bytes:
+    """The Merkle leaf of one tensor (see the module docstring)."""
+    return hashlib.sha256(
+        LEAF_TAG
+        + name.encode("utf-8")
+        + b"\x00"
+        + dtype.encode("utf-8")
+        + b"\x00"
+        + ",".join(map(str, shape)).encode("ascii")
+        + b"\x00"
+        + data_digest
+    ).digest()
+
+
+def merkle_root(leaves: Sequence[bytes]) -> bytes:
+    """RFC 6962 Merkle tree hash over ``leaves`` (already hashed, tagged leaves)."""
+    if not leaves:
+        return hashlib.sha256(b"").digest()
+    if len(leaves) == 1:
+        return leaves[0]
+    split = 1
+    while split * 2 < len(leaves):
+        split *= 2
+    left, right = merkle_root(leaves[:split]), merkle_root(leaves[split:])
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+@dataclass(frozen=True)
+class TensorRecord:
+    """One tensor in a tensor manifest."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    #: SHA-256 of the tensor's bytes (hex).
+    digest: str
+
+    @property
+    def leaf(self) -> bytes:
+        """This tensor's Merkle leaf."""
+        return tensor_leaf(self.name, self.dtype, self.shape, bytes.fromhex(self.digest))
+
+
+@dataclass(frozen=True)
+class TensorFileManifest:
+    """The tensors of one weight file, sorted by name, and their Merkle root."""
+
+    file: str
+    format: str
+    tensors: tuple[TensorRecord, ...]
+
+    @property
+    def root(self) -> str:
+        """The Merkle root over the tensors' leaves (hex)."""
+        return merkle_root([t.leaf for t in self.tensors]).hex()
+
+    def by_name(self) -> dict[str, TensorRecord]:
+        """Tensors keyed by name."""
+        return {t.name: t for t in self.tensors}
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form stored in the signature."""
+        return {
+            "format": self.format,
+            "root": self.root,
+            "tensors": [[t.name, t.dtype, list(t.shape), t.digest] for t in self.tensors],
+        }
+
+    @classmethod
+    def from_json(cls, file: str, data: Any) -> TensorFileManifest:
+        """Parse and check the stored root (raises ``ValueError`` if inconsistent)."""
+        tensors = tuple(
+            TensorRecord(str(n), str(d), tuple(int(x) for x in s), str(g).lower())
+            for n, d, s, g in data["tensors"]
+        )
+        manifest = cls(file, str(data["format"]), tensors)
+        if manifest.root != str(data["root"]).lower():
+            raise ValueError(f"tensor Merkle root of {file} does not match its tensors")
+        return manifest
+
+
+@dataclass(frozen=True)
+class TensorChange:
+    """A tensor that differs from its signed record."""
+
+    file: str
+    name: str
+    #: ``changed``, ``added``, ``removed`` or ``retyped`` (dtype/shape differ).
+    kind: str
+    expected: str | None
+    actual: str | None
+
+
+def build_tensor_manifest(path: Path, name: str) -> TensorFileManifest | None:
+    """The tensor manifest of the weight file at ``path``, or None if it holds no tensors we read.
+
+    Each tensor's bytes are hashed in bounded memory.
+    """
+    from modelseal.formats import Format
+    from modelseal.formats.inventory import walk_files
+    from modelseal.formats.tensors import describe_tensors
+
+    entry = next(iter(walk_files(path)))
+    if entry.format not in (Format.SAFETENSORS, Format.GGUF):
+        return None
+    try:
+        infos = describe_tensors(entry)
+    except (FormatError, ImportError):
+        return None
+    return TensorFileManifest(
+        name,
+        entry.format.value,
+        tuple(
+            sorted(
+                (
+                    TensorRecord(
+                        i.name, i.dtype, tuple(i.shape), _hash_span(path, i.offset, i.nbytes)
+                    )
+                    for i in infos
+                ),
+                key=lambda t: t.name,
+            )
+        ),
+    )
+
+
+def _hash_span(path: Path, offset: int, length: int) -> str:
+    from modelseal.integrity.hashing import engine_for
+    from modelseal.integrity.serialization import hash_range
+
+    return hash_range(path, offset, offset + length, engine_for("sha256")).hex()
+
+
+def diff_tensors(expected: TensorFileManifest, actual: TensorFileManifest) -> list[TensorChange]:
+    """Tensors added, removed, retyped or changed between two manifests of one file."""
+    want, have = expected.by_name(), actual.by_name()
+    changes = []
+    for name in sorted(set(want) | set(have)):
+        old, new = want.get(name), have.get(name)
+        if old is None:
+            changes.append(TensorChange(expected.file, name, "added", None, new and new.digest))
+        elif new is None:
+            changes.append(TensorChange(expected.file, name, "removed", old.digest, None))
+        elif (old.dtype, old.shape) != (new.dtype, new.shape):
+            changes.append(TensorChange(expected.file, name, "retyped", old.digest, new.digest))
+        elif old.digest != new.digest:
+            changes.append(TensorChange(expected.file, name, "changed", old.digest, new.digest))
+    return changes
