@@ -1,0 +1,67 @@
+"""Render integrity results for people (text) or programs (JSON). The core never prints."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from modelseal.integrity.results import VerifyResult
+
+__all__ = ["render_verify", "verify_to_dict"]
+
+
+def verify_to_dict(result: VerifyResult) -> dict[str, Any]:
+    """The stable JSON shape of a verification result (``version`` 1)."""
+    data = dataclasses.asdict(result)
+    return {"version": 1, **data}
+
+
+def _short(digest: str | None) -> str:
+    if digest is None:
+        return "-"
+    parts = digest.split(",")
+    return parts[0] if len(parts) == 1 else f"{parts[0]},... ({len(parts)} shards)"
+
+
+def render_verify(result: VerifyResult, fmt: str = "table") -> str:
+    """Text or JSON for ``result``."""
+    if fmt == "json":
+        return json.dumps(verify_to_dict(result), indent=2)
+    lines = [
+        f"{'VALID' if result.ok else 'INVALID'}: {result.model_name or '?'}"
+        + (f" (root sha256:{result.root_digest})" if result.root_digest else "")
+    ]
+    if result.signer:
+        lines.append(
+            f"  signed by {result.signer}; {result.method}/{result.hash_algorithm}; "
+            f"{result.files_checked} file(s) checked"
+        )
+    for reason in result.reasons:
+        lines.append(f"  reason: {reason}")
+    for change in result.added:
+        lines.append(f"  added    {change.path}  {_short(change.actual)}")
+    for change in result.removed:
+        lines.append(f"  removed  {change.path}  (signed {_short(change.expected)})")
+    for change in result.changed:
+        lines.append(
+            f"  changed  {change.path}  signed {_short(change.expected)}"
+            f" now {_short(change.actual)}"
+        )
+    for change in result.renamed:
+        lines.append(f"  renamed  {change.renamed_from} -> {change.path}  {_short(change.actual)}")
+    for tensor in result.tensor_changes:
+        lines.append(f"  tensor {tensor.kind:<8} {tensor.file}: {tensor.name}")
+    for unsigned in result.unsigned:
+        flag = " [code]" if unsigned.is_code else ""
+        lines.append(f"  unsigned {unsigned.path}{flag} ({unsigned.reason})")
+    for link in result.symlinks:
+        lines.append(f"  symlink  {link} (refused)")
+    if result.provenance is not None:
+        prov = result.provenance
+        lines.append(
+            f"  provenance: {'ok' if prov.ok else 'FAILED'}; builder {prov.builder or '?'}"
+        )
+        lines.extend(f"    base model {b}" for b in prov.base_models)
+        lines.extend(f"    dataset    {d}" for d in prov.datasets)
+    return "\n".join(lines)
