@@ -17,6 +17,7 @@ __all__ = ["all_rules", "rule_catalog"]
 _RULES: tuple[str, ...] = (
     "modelseal.scan.rules.inventory:InventoryRule",
     "modelseal.scan.rules.archive:ArchiveRule",
+    "modelseal.scan.rules.savedmodel:SavedModelRule",
 )
 
 

@@ -1,0 +1,101 @@
+"""Builders for TensorFlow SavedModel samples, written as protobuf bytes by field number.
+
+TensorFlow is not installable here; the field numbers follow
+``tensorflow/core/protobuf/saved_model.proto``, ``meta_graph.proto`` and
+``framework/{graph,node_def,function,op_def}.proto``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = [
+    "BENIGN_OPS",
+    "encode_field",
+    "encode_varint",
+    "function_def",
+    "node_def",
+    "saved_model",
+    "write_saved_model",
+]
+
+#: Ops of an ordinary exported Keras Dense model, including its saver.
+BENIGN_OPS = (
+    ("serving_default_input", "Placeholder"),
+    ("dense/kernel", "VarHandleOp"),
+    ("dense/MatMul/ReadVariableOp", "ReadVariableOp"),
+    ("dense/MatMul", "MatMul"),
+    ("dense/BiasAdd", "BiasAdd"),
+    ("dense/Relu", "Relu"),
+    ("StatefulPartitionedCall", "StatefulPartitionedCall"),
+    ("saver_filename", "Placeholder"),
+    ("ShardedFilename", "ShardedFilename"),
+    ("SaveV2", "SaveV2"),
+    ("RestoreV2", "RestoreV2"),
+    ("MergeV2Checkpoints", "MergeV2Checkpoints"),
+    ("ReadFile", "Identity"),  # a node merely *named* like a dangerous op
+)
+
+
+def encode_varint(value: int) -> bytes:
+    """Protobuf base-128 varint."""
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def encode_field(number: int, value: int | str | bytes) -> bytes:
+    """One field: ints as varints, str/bytes length-delimited."""
+    if isinstance(value, int):
+        return encode_varint(number << 3) + encode_varint(value)
+    data = value.encode() if isinstance(value, str) else value
+    return encode_varint(number << 3 | 2) + encode_varint(len(data)) + data
+
+
+def node_def(name: str, op: str, inputs: Sequence[str] = ()) -> bytes:
+    """A NodeDef: name=1, op=2, input=3, device=4."""
+    body = encode_field(1, name) + encode_field(2, op)
+    for item in inputs:
+        body += encode_field(3, item)
+    return body + encode_field(4, "/device:CPU:0")
+
+
+def function_def(name: str, nodes: Sequence[tuple[str, str]]) -> bytes:
+    """A FunctionDef: signature (OpDef name=1) = 1, node_def = 3."""
+    body = encode_field(1, encode_field(1, name))
+    for node_name, op in nodes:
+        body += encode_field(3, node_def(node_name, op))
+    return body
+
+
+def saved_model(
+    nodes: Sequence[tuple[str, str]] = BENIGN_OPS,
+    functions: Sequence[tuple[str, Sequence[tuple[str, str]]]] = (),
+    *,
+    meta_graphs: int = 1,
+) -> bytes:
+    """A SavedModel: schema_version=1, meta_graphs=2 (MetaGraphDef: meta_info_def=1 with
+    tags=4, graph_def=2 (GraphDef: node=1, library=2 (function=1), versions=4))."""
+    graph = b"".join(encode_field(1, node_def(n, op)) for n, op in nodes)
+    library = b"".join(encode_field(1, function_def(n, f)) for n, f in functions)
+    if library:
+        graph += encode_field(2, library)
+    graph += encode_field(4, encode_field(1, 1882))
+    meta = encode_field(1, encode_field(4, "serve")) + encode_field(2, graph)
+    return encode_field(1, 1) + encode_field(2, meta) * meta_graphs
+
+
+def write_saved_model(directory: Path, data: bytes) -> Path:
+    """Write ``directory/saved_model.pb`` (plus an empty variables/ dir) and return the .pb."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "variables").mkdir(exist_ok=True)
+    path = directory / "saved_model.pb"
+    path.write_bytes(data)
+    return path
