@@ -1,0 +1,284 @@
+"""The registry's tables (SQLAlchemy 2 declarative models).
+
+Versions are immutable rows: a version appears in one transaction at commit time,
+already carrying its state (published or quarantined), file list, signature, scan
+report and SBOM reference. Tags move; every move is appended to ``tag_events``.
+``auth_events`` is an append-only audit of refused requests (it also drives the
+failed-authentication rate limit, so it works across replicas). A transparency-log
+table can be added beside these by a new migration.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+__all__ = [
+    "AuthEvent",
+    "Base",
+    "Blob",
+    "Membership",
+    "Model",
+    "Namespace",
+    "Tag",
+    "TagEvent",
+    "Token",
+    "TrustedKey",
+    "Upload",
+    "User",
+    "Version",
+    "VersionBlob",
+    "utcnow",
+]
+
+
+def utcnow() -> dt.datetime:
+    """The current time, timezone-aware UTC."""
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class _UTCDateTime(TypeDecorator[dt.datetime]):
+    """Stored as UTC; SQLite gives back naive values, which are re-labelled UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        if isinstance(value, dt.datetime) and value.tzinfo is not None:
+            value = value.astimezone(dt.timezone.utc)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Any) -> Any:
+        if isinstance(value, dt.datetime) and value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        return value
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every registry table."""
+
+
+class User(Base):
+    """A person or a robot account."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Identity-provider subject for federated users (OIDC ``iss|sub``), unused for local users.
+    external_id: Mapped[str | None] = mapped_column(String(512), unique=True, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(_UTCDateTime(), default=utcnow)
+
+
+class Namespace(Base):
+    """A user's or an organisation's space of models."""
+
+    __tablename__ = "namespaces"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    public: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Highest finding severity still published ("info".."critical"); above it: quarantined.
+    scan_threshold: Mapped[str] = mapped_column(String(16), default="low")
+    #: Whether versions must carry a signature by a trusted key to be published.
+    require_signature: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(_UTCDateTime(), default=utcnow)
+
+
+class Membership(Base):
+    """A user's role in a namespace: reader, publisher or admin."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("user_id", "namespace_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    namespace_id: Mapped[int] = mapped_column(ForeignKey("namespaces.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(16))
+
+
+class Token(Base):
+    """An API token: only its SHA-256 is stored; scoped, expiring, revocable."""
+
+    __tablename__ = "tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: The first characters of the token, to recognise it in listings.
+    prefix: Mapped[str] = mapped_column(String(16))
+    description: Mapped[str] = mapped_column(String(200), default="")
+    #: Namespace names this token may act on; ``["*"]`` for all the user's namespaces.
+    namespaces: Mapped[list[str]] = mapped_column(JSON)
+    #: Actions: a subset of ``read``, ``push``, ``admin``.
+    actions: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(_UTCDateTime(), default=utcnow)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(_UTCDateTime(), nullable=True)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(_UTCDateTime(), nullable=True)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(_UTCDateTime(), nullable=True)
+    user: Mapped[User] = relationship()
+
+
+class TrustedKey(Base):
+    """A public key (or a certificate identity) whose signatures a namespace accepts."""
+
+    __tablename__ = "trusted_keys"
+    __table_args__ = (UniqueConstraint("namespace_id", "fingerprint"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    namespace_id: Mapped[int] = mapped_column(ForeignKey("namespaces.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    #: "key" (a PEM public key) or "identity" (a Sigstore certificate identity + issuer).
+    kind: Mapped[str] = mapped_column(String(16), default="key")
+    public_key_pem: Mapped[str | None] = mapped_column(Text, nullable=True)
+    identity: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    issuer: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    #: SHA-256 of the DER public key (or of "identity|issuer").
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(_UTCDateTime(), default=utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(_UTCDateTime(), nullable=True)
+
+
+class Model(Base):
+    """A named model inside a namespace."""
+
+    __tablename__ = "models"
+    __table_args__ = (UniqueConstraint("namespace_id", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    namespace_id: Mapped[int] = mapped_column(ForeignKey("namespaces.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(_UTCDateTime(), default=utcnow)
+    namespace: Mapped[Namespace] = relationship()
+
+
+class Blob(Base):
+    """A stored file, by content: the same bytes are stored once for every version."""
+
+    __tablename__ = "blobs"
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(_UTCDateTime(), default=utcnow)
+
+
+class Version(Base):
+    """An immutable model version; its id orders versions (used for rollback checks)."""
+
+    __tablename__ = "versions"
+    __table_args__ = (
+        UniqueConstraint("model_id", "name"),
+        Index("ix_versions_digest", "digest"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(128))
+    #: SHA-256 of the canonical file list (see ``manifest.version_digest``).
+    digest: Mapped[str] = mapped_column(String(64))
+    #: "published" or "quarantined".
+    state: Mapped[str] = mapped_column(String(16))
+    #: Why the version is quarantined (empty when published).
+    reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: ``[{"path", "digest", "size"}]`` sorted by path.
+    files: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    total_size: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: The signature bundle (model-signing JSON), stored as a blob.
+    signature_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: Fingerprint of the trusted key that verified the signature.
+    signed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    sbom_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: The server's scan report (DESIGN.md JSON shape).
+    scan_report: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    scan_verdict: Mapped[str] = mapped_column(String(16), default="error")
+    #: Declared parent / base model, as ``ns/model:version`` or ``ns/model@sha256:...``.
+    parent: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    uploader_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(_UTCDateTime(), default=utcnow)
+    model: Mapped[Model] = relationship()
+    uploader: Mapped[User | None] = relationship()
+
+
+class VersionBlob(Base):
+    """Which blobs a version references (its files, signature and SBOM): access checks, GC."""
+
+    __tablename__ = "version_blobs"
+    __table_args__ = (
+        UniqueConstraint("version_id", "digest"),
+        Index("ix_version_blobs_digest", "digest"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("versions.id", ondelete="CASCADE"))
+    digest: Mapped[str] = mapped_column(String(64))
+
+
+class Tag(Base):
+    """A movable name for a version (``latest``, ``prod``...)."""
+
+    __tablename__ = "tags"
+    __table_args__ = (UniqueConstraint("model_id", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(128))
+    version_id: Mapped[int] = mapped_column(ForeignKey("versions.id", ondelete="CASCADE"))
+    updated_at: Mapped[dt.datetime] = mapped_column(_UTCDateTime(), default=utcnow)
+    version: Mapped[Version] = relationship()
+
+
+class TagEvent(Base):
+    """One move of a tag (append-only history)."""
+
+    __tablename__ = "tag_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    tag: Mapped[str] = mapped_column(String(128))
+    version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("versions.id", ondelete="SET NULL"), nullable=True
+    )
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    at: Mapped[dt.datetime] = mapped_column(_UTCDateTime(), default=utcnow)
+
+
+class Upload(Base):
+    """An upload session: the declared file list of a version being pushed."""
+
+    __tablename__ = "uploads"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    namespace_id: Mapped[int] = mapped_column(ForeignKey("namespaces.id", ondelete="CASCADE"))
+    model_name: Mapped[str] = mapped_column(String(64))
+    version_name: Mapped[str] = mapped_column(String(128))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    files: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    parent: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: "open", "committed" or "failed".
+    state: Mapped[str] = mapped_column(String(16), default="open")
+    created_at: Mapped[dt.datetime] = mapped_column(_UTCDateTime(), default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(_UTCDateTime())
+
+
+class AuthEvent(Base):
+    """A refused request (bad token, forbidden action), append-only, for audit and rate limits."""
+
+    __tablename__ = "auth_events"
+    __table_args__ = (Index("ix_auth_events_client_at", "client", "at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(_UTCDateTime(), default=utcnow)
+    client: Mapped[str] = mapped_column(String(100))
+    #: "unauthenticated" (counts for rate limiting) or "forbidden".
+    kind: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    detail: Mapped[str] = mapped_column(String(500))

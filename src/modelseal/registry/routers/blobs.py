@@ -1,0 +1,61 @@
+"""Blob downloads: streamed from local storage, or a redirect to a presigned S3 URL."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import FileResponse, RedirectResponse, StreamingResponse
+from sqlalchemy import select
+
+from modelseal.registry.auth import MaybePrincipal, SessionDep, allowed_actions, authorize
+from modelseal.registry.db.models import Model, Version, VersionBlob
+from modelseal.registry.errors import NotFoundError
+from modelseal.registry.names import check_digest
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["blobs"])
+
+
+class _BigChunkFileResponse(FileResponse):
+    chunk_size = 4 * 1024 * 1024
+
+
+@router.get("/namespaces/{namespace}/blobs/{digest}", response_model=None)
+def get_blob(
+    namespace: str, digest: str, request: Request, session: SessionDep, principal: MaybePrincipal
+) -> Response:
+    """A blob of a version in the namespace (quarantined versions: publishers only)."""
+    row = authorize(request, session, principal, namespace, "read")
+    digest = check_digest(digest)
+    states = {"published"}
+    if "push" in allowed_actions(session, principal, row):
+        states.add("quarantined")
+    referenced = session.scalar(
+        select(VersionBlob.id)
+        .join(Version, VersionBlob.version_id == Version.id)
+        .join(Model, Version.model_id == Model.id)
+        .where(
+            VersionBlob.digest == digest,
+            Model.namespace_id == row.id,
+            Version.state.in_(sorted(states)),
+        )
+        .limit(1)
+    )
+    if referenced is None:
+        raise NotFoundError(f"no blob {digest[:12]} in namespace {namespace!r}")
+    store = request.app.state.store
+    url = store.download_url(digest)
+    if url is not None:
+        return RedirectResponse(url, status_code=307)
+    path = store.local_path(digest)
+    if path is not None:
+        return _BigChunkFileResponse(path, media_type="application/octet-stream")
+    try:
+        size = store.size(digest)
+    except FileNotFoundError as exc:
+        raise NotFoundError(f"blob {digest[:12]} is missing from storage") from exc
+    return StreamingResponse(
+        store.iter_bytes(digest),
+        media_type="application/octet-stream",
+        headers={"content-length": str(size)},
+    )

@@ -1,0 +1,92 @@
+"""Trusted signing keys (and certificate identities) of a namespace."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from modelseal.registry.auth import MaybePrincipal, RequiredPrincipal, SessionDep, authorize
+from modelseal.registry.db.models import TrustedKey, utcnow
+from modelseal.registry.errors import BadRequestError, NotFoundError
+from modelseal.registry.identity import trust_identity, trust_key
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/namespaces/{namespace}/keys", tags=["keys"])
+
+
+class KeyIn(BaseModel):
+    """A PEM public key, or a certificate identity with its OIDC issuer."""
+
+    name: str = Field("", max_length=100)
+    public_key_pem: str | None = Field(None, max_length=20_000)
+    identity: str | None = Field(None, max_length=512)
+    issuer: str | None = Field(None, max_length=512)
+
+
+def _doc(key: TrustedKey) -> dict[str, Any]:
+    return {
+        "name": key.name,
+        "kind": key.kind,
+        "fingerprint": key.fingerprint,
+        "public_key_pem": key.public_key_pem,
+        "identity": key.identity,
+        "issuer": key.issuer,
+        "created_at": key.created_at.isoformat(),
+    }
+
+
+@router.get("")
+def list_keys(
+    namespace: str, request: Request, session: SessionDep, principal: MaybePrincipal
+) -> dict[str, Any]:
+    """The keys whose signatures the namespace currently trusts."""
+    row = authorize(request, session, principal, namespace, "read")
+    keys = session.scalars(
+        select(TrustedKey)
+        .where(TrustedKey.namespace_id == row.id, TrustedKey.revoked_at.is_(None))
+        .order_by(TrustedKey.id)
+    ).all()
+    return {"items": [_doc(k) for k in keys]}
+
+
+@router.post("", status_code=201)
+def add_key(
+    namespace: str,
+    body: KeyIn,
+    request: Request,
+    session: SessionDep,
+    principal: RequiredPrincipal,
+) -> dict[str, Any]:
+    """Trust a key or identity (namespace admins)."""
+    row = authorize(request, session, principal, namespace, "admin")
+    if body.public_key_pem:
+        return _doc(trust_key(session, row, body.public_key_pem, body.name))
+    if body.identity and body.issuer:
+        return _doc(trust_identity(session, row, body.identity, body.issuer, body.name))
+    raise BadRequestError("give public_key_pem, or identity and issuer")
+
+
+@router.delete("/{fingerprint}", status_code=204)
+def remove_key(
+    namespace: str,
+    fingerprint: str,
+    request: Request,
+    session: SessionDep,
+    principal: RequiredPrincipal,
+) -> Response:
+    """Stop trusting a key (namespace admins); versions it signed stay as they are."""
+    row = authorize(request, session, principal, namespace, "admin")
+    key = session.scalars(
+        select(TrustedKey).where(
+            TrustedKey.namespace_id == row.id, TrustedKey.fingerprint == fingerprint[:64]
+        )
+    ).one_or_none()
+    if key is None:
+        raise NotFoundError(f"no trusted key {fingerprint[:16]} in {namespace!r}")
+    key.revoked_at = utcnow()
+    session.commit()
+    return Response(status_code=204)

@@ -1,0 +1,124 @@
+"""Namespaces: list, create (site admins), show, and manage members' roles."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from modelseal.registry.auth import (
+    MaybePrincipal,
+    RequiredPrincipal,
+    SessionDep,
+    allowed_actions,
+    authorize,
+    record_refusal,
+)
+from modelseal.registry.db.models import Namespace
+from modelseal.registry.errors import ForbiddenError
+from modelseal.registry.identity import create_namespace, get_user, set_role
+from modelseal.registry.routers._shared import page, page_params
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/namespaces", tags=["namespaces"])
+
+
+class NamespaceIn(BaseModel):
+    """A new namespace."""
+
+    name: str
+    public: bool = False
+    scan_threshold: str = "low"
+    require_signature: bool = True
+
+
+class RoleIn(BaseModel):
+    """A member's role; ``null`` removes the member."""
+
+    role: str | None = Field(None, description="reader, publisher, admin or null")
+
+
+def _doc(namespace: Namespace, actions: set[str]) -> dict[str, Any]:
+    return {
+        "name": namespace.name,
+        "public": namespace.public,
+        "scan_threshold": namespace.scan_threshold,
+        "require_signature": namespace.require_signature,
+        "your_actions": sorted(actions),
+        "created_at": namespace.created_at.isoformat(),
+    }
+
+
+@router.get("")
+def list_namespaces(
+    session: SessionDep,
+    principal: MaybePrincipal,
+    paging: Annotated[tuple[int, int], Depends(page_params)],
+) -> dict[str, Any]:
+    """Namespaces the caller can read."""
+    limit, cursor = paging
+    items: list[dict[str, Any]] = []
+    ids: list[int] = []
+    last = cursor
+    while len(items) <= limit:
+        batch = session.scalars(
+            select(Namespace).where(Namespace.id > last).order_by(Namespace.id).limit(200)
+        ).all()
+        if not batch:
+            break
+        for namespace in batch:
+            last = namespace.id
+            actions = allowed_actions(session, principal, namespace)
+            if "read" in actions:
+                items.append(_doc(namespace, actions))
+                ids.append(namespace.id)
+    return page(items, ids, limit)
+
+
+@router.post("", status_code=201)
+def new_namespace(
+    body: NamespaceIn, request: Request, session: SessionDep, principal: RequiredPrincipal
+) -> dict[str, Any]:
+    """Create a namespace (site admins only); the creator becomes its admin."""
+    if not principal.is_admin or not principal.credential_allows(body.name, "admin"):
+        record_refusal(
+            request, "forbidden", f"{principal.name} create namespace", principal.user_id
+        )
+        raise ForbiddenError("only site admins may create namespaces")
+    owner = get_user(session, principal.name)
+    namespace = create_namespace(
+        session,
+        body.name,
+        public=body.public,
+        scan_threshold=body.scan_threshold,
+        require_signature=body.require_signature,
+        owner=owner,
+    )
+    return _doc(namespace, allowed_actions(session, principal, namespace))
+
+
+@router.get("/{namespace}")
+def show_namespace(
+    namespace: str, request: Request, session: SessionDep, principal: MaybePrincipal
+) -> dict[str, Any]:
+    """One namespace."""
+    row = authorize(request, session, principal, namespace, "read")
+    return _doc(row, allowed_actions(session, principal, row))
+
+
+@router.put("/{namespace}/members/{user}")
+def set_member(
+    namespace: str,
+    user: str,
+    body: RoleIn,
+    request: Request,
+    session: SessionDep,
+    principal: RequiredPrincipal,
+) -> dict[str, Any]:
+    """Give a user a role in the namespace (namespace admins)."""
+    row = authorize(request, session, principal, namespace, "admin")
+    set_role(session, row, get_user(session, user), body.role)
+    return {"namespace": namespace, "user": user, "role": body.role}

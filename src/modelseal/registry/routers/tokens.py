@@ -1,0 +1,97 @@
+"""API tokens of the calling user: create (within the caller's own scope), list, revoke."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from modelseal.registry.auth import RequiredPrincipal, SessionDep, record_refusal
+from modelseal.registry.db.models import Token, User
+from modelseal.registry.errors import ForbiddenError
+from modelseal.registry.identity import create_token, revoke_token
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["tokens"])
+
+
+class TokenIn(BaseModel):
+    """A new token's scope and lifetime."""
+
+    namespaces: list[str] = Field(default_factory=lambda: ["*"], max_length=100)
+    actions: list[str] = Field(default_factory=lambda: ["read"], max_length=3)
+    expires_in_days: float | None = Field(30, gt=0, le=3650)
+    description: str = Field("", max_length=200)
+
+
+def _doc(token: Token) -> dict[str, Any]:
+    return {
+        "id": token.id,
+        "prefix": token.prefix,
+        "description": token.description,
+        "namespaces": token.namespaces,
+        "actions": token.actions,
+        "created_at": token.created_at.isoformat(),
+        "expires_at": token.expires_at.isoformat() if token.expires_at else None,
+        "revoked": token.revoked_at is not None,
+        "last_used_at": token.last_used_at.isoformat() if token.last_used_at else None,
+    }
+
+
+@router.get("/whoami")
+def whoami(principal: RequiredPrincipal) -> dict[str, Any]:
+    """The caller's identity and the scope of the credential used."""
+    return {
+        "user": principal.name,
+        "admin": principal.is_admin,
+        "namespaces": sorted(principal.namespaces) if principal.namespaces is not None else ["*"],
+        "actions": sorted(principal.actions),
+    }
+
+
+@router.post("/tokens", status_code=201)
+def new_token(
+    body: TokenIn, request: Request, session: SessionDep, principal: RequiredPrincipal
+) -> dict[str, Any]:
+    """Create a token no broader than the one making the request; the secret is shown once."""
+    wider_ns = principal.namespaces is not None and not set(body.namespaces) <= principal.namespaces
+    if wider_ns or not set(body.actions) <= principal.actions:
+        record_refusal(
+            request, "forbidden", f"{principal.name} token wider than its own", principal.user_id
+        )
+        raise ForbiddenError(
+            "a new token cannot have more namespaces or actions than the token creating it"
+        )
+    user = session.get(User, principal.user_id)
+    assert user is not None
+    expires = None if body.expires_in_days is None else dt.timedelta(days=body.expires_in_days)
+    token, secret = create_token(
+        session,
+        user,
+        namespaces=body.namespaces,
+        actions=body.actions,
+        expires_in=expires,
+        description=body.description,
+    )
+    return {**_doc(token), "token": secret}
+
+
+@router.get("/tokens")
+def list_tokens(session: SessionDep, principal: RequiredPrincipal) -> dict[str, Any]:
+    """The caller's tokens (never their secrets)."""
+    tokens = session.scalars(
+        select(Token).where(Token.user_id == principal.user_id).order_by(Token.id)
+    ).all()
+    return {"items": [_doc(t) for t in tokens]}
+
+
+@router.delete("/tokens/{token_id}", status_code=204)
+def delete_token(token_id: int, session: SessionDep, principal: RequiredPrincipal) -> Response:
+    """Revoke one of the caller's tokens (site admins: any token)."""
+    owner = None if principal.is_admin else session.get(User, principal.user_id)
+    revoke_token(session, token_id, user=owner)
+    return Response(status_code=204)
