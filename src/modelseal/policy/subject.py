@@ -5,10 +5,14 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from modelseal.formats.inventory import Entry, walk
 from modelseal.scan.interface import ScanOptions
 from modelseal.scan.model import ScanReport
+
+if TYPE_CHECKING:
+    from modelseal.sbom.collect import ModelFacts
 
 __all__ = ["Subject"]
 
@@ -42,9 +46,18 @@ class Subject:
         """Every file and archive member, with its detected format."""
         return tuple(walk([self.path]))
 
+    @functools.cached_property
+    def facts(self) -> ModelFacts:
+        """What the model says about itself (card, config, metadata), as for its SBOM."""
+        from modelseal.sbom.collect import collect
+
+        return collect(self.path)
+
     @property
     def signature_path(self) -> Path:
-        """Where the signature is expected."""
+        """Where the signature is expected (default ``PATH.sig`` next to the model)."""
         if self.signature is not None:
             return self.signature
-        return self.path.with_name(self.path.name + ".sig")
+        from modelseal.integrity import default_signature_path
+
+        return default_signature_path(self.path)
