@@ -75,9 +75,11 @@ class _Guard:
     def _subject(self, path: Path) -> Path:
         # A file inside a signed directory is checked as part of that directory.
         if path.is_file() and self.policy.signature.required:
-            own = path.with_name(path.name + ".sig")
-            parent = path.parent.with_name(path.parent.name + ".sig")
-            if not own.exists() and parent.exists():
+            from modelseal.integrity import default_signature_path
+
+            if not default_signature_path(path).exists() and (
+                default_signature_path(path.parent).exists()
+            ):
                 return path.parent
         return path
 
