@@ -121,3 +121,24 @@ def test_real_sentence_transformer_loads_through_the_guard(tmp_path: Path) -> No
     guard.install(Policy.from_mapping({"name": "no-st", "formats": {"deny": ["safetensors"]}}))
     with pytest.raises(GuardError, match="no-st"):
         SentenceTransformer(str(model_dir), device="cpu")
+
+
+def test_file_in_a_signed_directory_is_verified_with_it(tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    from modelseal.demo import build_safe_model
+    from modelseal.integrity import generate_keypair, sign
+
+    model = build_safe_model(tmp_path / "tiny")
+    keys = generate_keypair(tmp_path / "publisher")
+    sign(model, key=keys.private_key)
+    policy = Policy.from_mapping({"name": "signed", "signature": {"required": True}})
+    guard.install(policy, keys=[keys.public_key])
+    import safetensors.torch
+
+    assert "encoder.weight" in safetensors.torch.load_file(model / "model.safetensors")
+    (model / "config.json").write_text('{"model_type": "changed"}')
+    with pytest.raises(GuardError, match="signature"):
+        safetensors.torch.load_file(model / "model.safetensors")
+    guard.uninstall()
+    assert "encoder.weight" in load_file(model / "model.safetensors")
