@@ -149,6 +149,8 @@ class Manifest:
         """A manifest from hashed files (resources named as the serialization says)."""
         algorithm = serialization.engine.name
         shards = serialization.method == "shards" and algorithm != "blake3"
+        if shards:  # model-signing names shard digests e.g. "sha256-sharded-1000000000"
+            algorithm = f"{algorithm}-sharded-{serialization.shard_size}"
         resources = []
         for item in hashed:
             for start, end, digest in item.pieces:

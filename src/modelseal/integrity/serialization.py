@@ -104,6 +104,8 @@ class Serialization:
         if not isinstance(ignore, list) or not all(isinstance(p, str) for p in ignore):
             raise SignatureError("signature's ignore_paths is not a list of paths")
         shard_size = data.get("shard_size") if method == "shards" else None
+        if isinstance(shard_size, float) and shard_size.is_integer():
+            shard_size = int(shard_size)  # protobuf Struct numbers are doubles
         if method == "shards" and (not isinstance(shard_size, int) or shard_size <= 0):
             raise SignatureError("signature's shard_size is not a positive integer")
         try:
@@ -277,7 +279,9 @@ def hash_files(
             results[file.name] = HashedFile(file, reuse[file.name], reused=True)
             continue
         size = file.stat.size
-        if method == "shards" and serialization.method == "shards":
+        if method == "shards" and size == 0:
+            results[file.name] = HashedFile(file, ())  # no shard resource, still listed
+        elif method == "shards":
             step = serialization.shard_size or DEFAULT_SHARD_SIZE
             for start in range(0, size, step):
                 jobs.append(_Job(file, start, min(start + step, size)))
