@@ -85,7 +85,7 @@ def _malicious_pickle() -> bytes:
     # Hand-assembled opcodes: os.system("true") runs during unpickling, then a
     # harmless dict is returned so the file still "loads". Nothing here executes it.
     call = b"cos\nsystem\n(Vtrue\ntR0"
-    return b"\x80\x02" + call + b"}q\x00X\x06\x00\x00\x00weightsq\x01K\x01s."
+    return b"\x80\x02" + call + b"}q\x00X\x07\x00\x00\x00weightsq\x01K\x01s."
 
 
 def build_malicious_model(folder: Path) -> Path:
@@ -123,8 +123,47 @@ def main(argv: list[str] | None = None) -> int:
     safe = build_safe_model(work / "tiny-model")
     evil = build_malicious_model(work / "evil-model")
     print(f"wrote a safe model to {safe} and a malicious look-alike to {evil}")
+    keys = work / "keys" / "publisher"
+    signature = work / "tiny-model.sig"
     _run("scan the safe model (exit 0: clean)", "scan", str(safe))
     _run("scan the malicious model (exit 1: not clean)", "scan", str(evil), expect=1)
+    _run("make a signing key pair", "keygen", "-o", str(keys))
+    _run(
+        "sign the safe model (OpenSSF model-signing bundle)",
+        *("sign", str(safe), "--key", f"{keys}.priv.pem", "-o", str(signature)),
+    )
+    _run(
+        "verify it (exit 0: valid)",
+        *("verify", str(safe), "--key", f"{keys}.pub.pem", "--signature", str(signature)),
+    )
+    _run(
+        "write its SBOM (CycloneDX 1.6 ML-BOM)",
+        *("sbom", str(safe), "--format", "cyclonedx", "-o", str(work / "tiny-model.cdx.json")),
+    )
+    _run(
+        "the deploy gate allows the signed, clean model (exit 0)",
+        *("check", str(safe), "--policy", "strict", "--key", f"{keys}.pub.pem"),
+    )
+    weights = safe / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0x01
+    weights.write_bytes(bytes(data))
+    print("\nflipped one bit in the last weight of tiny-model/model.safetensors")
+    _run(
+        "verify names the changed file (exit 1: invalid)",
+        *("verify", str(safe), "--key", f"{keys}.pub.pem", "--signature", str(signature)),
+        expect=1,
+    )
+    _run(
+        "the gate denies the changed model (exit 1)",
+        *("check", str(safe), "--policy", "strict", "--key", f"{keys}.pub.pem"),
+        expect=1,
+    )
+    _run(
+        "the gate denies the malicious model (exit 1)",
+        *("check", str(evil), "--policy", "standard"),
+        expect=1,
+    )
     print("\ndemo finished: every step behaved as expected")
     return 0
 
