@@ -700,8 +700,8 @@ def _read_card(entry: Entry, rel: str, state: _Collector) -> None:
     state.card = CardFacts(
         present=True,
         title=title_match.group(1).strip()[:200] if title_match else None,
-        languages=_strings(card.get("language")),
-        tags=_strings(card.get("tags")),
+        languages=_card_strings(card, "language", state),
+        tags=_card_strings(card, "tags", state),
         pipeline_tag=_string(card.get("pipeline_tag")),
         library_name=_string(card.get("library_name")),
         use_cases=tuple(sections.get("use_cases", ())),
@@ -766,6 +766,16 @@ def _string(value: Any) -> str | None:
     return None
 
 
+def _card_strings(card: Mapping[str, Any], key: str, state: _Collector) -> tuple[str, ...]:
+    """A card field that should be a string or a list of strings (warn about the rest)."""
+    value = card.get(key)
+    found = _strings(value)
+    items = value if isinstance(value, list) else [] if value is None else [value]
+    if len(found) < min(len(items), 256):
+        state.warn(f"model card {key}: {len(items) - len(found)} value(s) are not strings; ignored")
+    return found
+
+
 def _strings(value: Any) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -784,7 +794,7 @@ def _finish(state: _Collector, repo_id: str | None) -> ModelFacts:
     licenses = _licenses(card, state)
     datasets = [
         DatasetRef(name, "training", "card")
-        for name in dict.fromkeys(_strings(card.get("datasets")))
+        for name in dict.fromkeys(_card_strings(card, "datasets", state))
     ]
     metrics, eval_datasets, index_name = _model_index(card.get("model-index"), state)
     for name in eval_datasets:
@@ -866,7 +876,7 @@ def _finish(state: _Collector, repo_id: str | None) -> ModelFacts:
 def _licenses(card: Mapping[str, Any], state: _Collector) -> tuple[LicenseInfo, ...]:
     found: list[LicenseInfo] = []
     name, link = _string(card.get("license_name")), _string(card.get("license_link"))
-    for raw in _strings(card.get("license")):
+    for raw in _card_strings(card, "license", state):
         found.append(normalize_license(raw, name=name, url=link))
     gguf_license = state.gguf.get("general.license")
     if gguf_license and all(info.raw.lower() != gguf_license.lower() for info in found):
@@ -903,7 +913,8 @@ def _model_index(
             dataset_name = _string(dataset.get("type")) or _string(dataset.get("name"))
             if dataset_name and dataset_name not in datasets:
                 datasets.append(dataset_name)
-            for metric in result.get("metrics") or []:
+            raw_metrics = result.get("metrics")
+            for metric in raw_metrics[:256] if isinstance(raw_metrics, list) else []:
                 if not isinstance(metric, dict) or _string(metric.get("type")) is None:
                     continue
                 metrics.append(
@@ -923,7 +934,10 @@ def _base_models(
     card: Mapping[str, Any], config: Mapping[str, Any], state: _Collector
 ) -> tuple[BaseModelRef, ...]:
     relation = _string(card.get("base_model_relation")) or "unknown"
-    found = [BaseModelRef(n, relation, "card base_model") for n in _strings(card.get("base_model"))]
+    found = [
+        BaseModelRef(n, relation, "card base_model")
+        for n in _card_strings(card, "base_model", state)
+    ]
     for key in sorted(state.gguf):
         match = re.fullmatch(r"general\.base_model\.(\d+)\.(repo_url|name)", key)
         if match and match.group(2) == "name":
