@@ -334,7 +334,7 @@ def trust_key(session: Session, namespace: Namespace, public_key_pem: str, name:
 def trust_identity(
     session: Session, namespace: Namespace, identity: str, issuer: str, name: str = ""
 ) -> TrustedKey:
-    """Trust Sigstore certificates for ``identity`` issued by ``issuer`` (OIDC) for ``namespace``."""
+    """Trust Sigstore certificates for ``identity`` from OIDC ``issuer`` in ``namespace``."""
     from modelseal.registry.db.models import TrustedKey
 
     if not identity or not issuer:

@@ -330,7 +330,8 @@ def commit_upload(
     missing = sorted(digests - stored)
     if missing:
         raise ConflictError(
-            f"{len(missing)} blob(s) are not uploaded yet: {', '.join(d[:12] for d in missing[:5])}",
+            f"{len(missing)} blob(s) are not uploaded yet: "
+            + ", ".join(d[:12] for d in missing[:5]),
             advice="upload every missing blob, then commit again",
         )
     namespace = session.get(Namespace, upload.namespace_id)

@@ -117,7 +117,8 @@ async def upload_chunk(
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and offset + int(declared) > size:
         raise TooLargeError(
-            f"chunk ends at {offset + int(declared)}, past the declared size {size} of {digest[:12]}",
+            f"chunk ends at {offset + int(declared)}, "
+            f"past the declared size {size} of {digest[:12]}",
             advice="upload exactly the declared bytes",
         )
     staging = request.app.state.staging

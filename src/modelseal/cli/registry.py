@@ -1,0 +1,551 @@
+"""``modelseal serve``, ``admin``, ``login``, ``push``, ``pull``, ``info``, ``search``.
+
+A thin shell over :mod:`modelseal.registry`: parse options, call the library, print.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from modelseal.registry.settings import DEFAULT_DATA_DIR, RegistrySettings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from modelseal.registry.client import Progress, RegistryClient
+
+__all__ = [
+    "admin_group",
+    "info_command",
+    "login_command",
+    "pull_command",
+    "push_command",
+    "search_command",
+    "serve_command",
+]
+
+_data_option = click.option(
+    "--data",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_DATA_DIR,
+    envvar="MODELSEAL_REGISTRY_DATA",
+    show_default=True,
+    help="Directory for the embedded SQLite database, local blobs and upload staging.",
+)
+_db_option = click.option(
+    "--db",
+    "db_url",
+    default=None,
+    envvar="MODELSEAL_REGISTRY_DB",
+    help="Database URL (default: SQLite under --data), e.g. postgresql+psycopg://u@host/db.",
+)
+_registry_option = click.option(
+    "--registry",
+    "registry_url",
+    default=None,
+    envvar="MODELSEAL_REGISTRY",
+    help="Registry URL (default: the last one you logged in to).",
+)
+_format_option = click.option(
+    "--format",
+    "-f",
+    "output_format",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+)
+
+
+@click.command("serve")
+@_data_option
+@_db_option
+@click.option(
+    "--blobs",
+    default=None,
+    envvar="MODELSEAL_REGISTRY_BLOBS",
+    help="Blob storage: a directory or s3://BUCKET/PREFIX (default: DATA/blobs).",
+)
+@click.option(
+    "--s3-endpoint",
+    default=None,
+    envvar="MODELSEAL_REGISTRY_S3_ENDPOINT",
+    help="S3-compatible endpoint URL (MinIO, Ceph); AWS when omitted.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8600, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--max-file-size",
+    default=64 * 1024**3,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Largest file accepted in an upload, in bytes.",
+)
+@click.option("--no-migrate", is_flag=True, help="Do not upgrade the database schema at start.")
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+)
+def serve_command(
+    data: Path,
+    db_url: str | None,
+    blobs: str | None,
+    s3_endpoint: str | None,
+    host: str,
+    port: int,
+    max_file_size: int,
+    no_migrate: bool,
+    log_level: str,
+) -> None:
+    """Run the model registry server.
+
+    With no options it needs no set-up: SQLite and blobs under ./modelseal-registry.
+    Create the first user with `modelseal admin create-user NAME --admin` and a token
+    with `modelseal admin token create NAME`.
+    """
+    import logging
+
+    import uvicorn
+
+    from modelseal.registry.app import create_app
+    from modelseal.registry.db.session import migrate
+
+    settings = RegistrySettings(
+        data_dir=data,
+        db_url=db_url,
+        blobs=blobs,
+        s3_endpoint_url=s3_endpoint,
+        max_file_bytes=max_file_size,
+    )
+    data.mkdir(parents=True, exist_ok=True)
+    if not no_migrate:
+        migrate(settings.database_url)
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    app = create_app(settings)
+    click.echo(f"modelseal registry on http://{host}:{port} (API docs at /docs)", err=True)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=log_level == "debug")
+
+
+# -- admin ----------------------------------------------------------------------------------------
+
+
+@click.group("admin")
+@_data_option
+@_db_option
+@click.pass_context
+def admin_group(ctx: click.Context, data: Path, db_url: str | None) -> None:
+    """Administer the registry directly in its database (users, tokens, keys)."""
+    ctx.obj = RegistrySettings(data_dir=data, db_url=db_url)
+
+
+@contextmanager
+def _session(ctx: click.Context) -> Iterator[Session]:
+    from modelseal.registry.db.session import create_engine_for, migrate, session_factory
+
+    settings: RegistrySettings = ctx.obj
+    migrate(settings.database_url)
+    engine = create_engine_for(settings.database_url)
+    try:
+        with session_factory(engine)() as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+@admin_group.command("migrate")
+@click.pass_context
+def migrate_command(ctx: click.Context) -> None:
+    """Create or upgrade the database schema (Alembic)."""
+    from modelseal.registry.db.session import migrate
+
+    settings: RegistrySettings = ctx.obj
+    click.echo(f"database at revision {migrate(settings.database_url)}")
+
+
+@admin_group.command("create-user")
+@click.argument("name")
+@click.option("--admin", is_flag=True, help="A site admin (every role in every namespace).")
+@click.option("--no-namespace", is_flag=True, help="Do not create a namespace of the same name.")
+@click.pass_context
+def create_user_command(ctx: click.Context, name: str, admin: bool, no_namespace: bool) -> None:
+    """Create a user (and, by default, their own private namespace)."""
+    from modelseal.registry import identity
+
+    with _session(ctx) as session:
+        identity.create_user(session, name, admin=admin, namespace=not no_namespace)
+    click.echo(f"created user {name}" + (" (site admin)" if admin else ""))
+
+
+@admin_group.command("create-namespace")
+@click.argument("name")
+@click.option("--public", is_flag=True, help="Anyone may read it, even without a token.")
+@click.option(
+    "--threshold",
+    type=click.Choice(["info", "low", "medium", "high", "critical"]),
+    default="low",
+    show_default=True,
+    help="Scan findings above this severity quarantine a version.",
+)
+@click.option("--no-require-signature", is_flag=True, help="Publish unsigned versions too.")
+@click.option("--owner", default=None, help="A user who becomes the namespace's admin.")
+@click.pass_context
+def create_namespace_command(
+    ctx: click.Context,
+    name: str,
+    public: bool,
+    threshold: str,
+    no_require_signature: bool,
+    owner: str | None,
+) -> None:
+    """Create a namespace (an organisation)."""
+    from modelseal.registry import identity
+
+    with _session(ctx) as session:
+        user = identity.get_user(session, owner) if owner else None
+        identity.create_namespace(
+            session,
+            name,
+            public=public,
+            scan_threshold=threshold,
+            require_signature=not no_require_signature,
+            owner=user,
+        )
+    click.echo(f"created namespace {name}")
+
+
+@admin_group.command("grant")
+@click.argument("namespace")
+@click.argument("user")
+@click.argument("role", type=click.Choice(["reader", "publisher", "admin", "none"]))
+@click.pass_context
+def grant_command(ctx: click.Context, namespace: str, user: str, role: str) -> None:
+    """Give USER ROLE in NAMESPACE (`none` removes them)."""
+    from modelseal.registry import identity
+
+    with _session(ctx) as session:
+        identity.set_role(
+            session,
+            identity.get_namespace(session, namespace),
+            identity.get_user(session, user),
+            None if role == "none" else role,
+        )
+    click.echo(f"{user} is {role} in {namespace}")
+
+
+@admin_group.group("token")
+def token_group() -> None:
+    """Create, list and revoke API tokens."""
+
+
+@token_group.command("create")
+@click.argument("user")
+@click.option(
+    "--namespace", "-n", "namespaces", multiple=True, help="Limit to these (default: all)."
+)
+@click.option(
+    "--action",
+    "-a",
+    "actions",
+    multiple=True,
+    type=click.Choice(["read", "push", "admin"]),
+    help="Allowed actions (default: read and push).",
+)
+@click.option(
+    "--expires-days", type=click.FloatRange(min=0, min_open=True), default=90.0, show_default=True
+)
+@click.option("--no-expiry", is_flag=True, help="A token that never expires.")
+@click.option("--description", default="")
+@click.pass_context
+def token_create_command(
+    ctx: click.Context,
+    user: str,
+    namespaces: tuple[str, ...],
+    actions: tuple[str, ...],
+    expires_days: float,
+    no_expiry: bool,
+    description: str,
+) -> None:
+    """Create a token for USER and print it (it is shown only this once)."""
+    from modelseal.registry import identity
+
+    with _session(ctx) as session:
+        token, secret = identity.create_token(
+            session,
+            identity.get_user(session, user),
+            namespaces=namespaces or ("*",),
+            actions=actions or ("read", "push"),
+            expires_in=None if no_expiry else dt.timedelta(days=expires_days),
+            description=description,
+        )
+        click.echo(f"token {token.id} for {user}, stored only as a hash:", err=True)
+    click.echo(secret)
+
+
+@token_group.command("revoke")
+@click.argument("token_id", type=int)
+@click.pass_context
+def token_revoke_command(ctx: click.Context, token_id: int) -> None:
+    """Revoke token TOKEN_ID."""
+    from modelseal.registry import identity
+
+    with _session(ctx) as session:
+        identity.revoke_token(session, token_id)
+    click.echo(f"revoked token {token_id}")
+
+
+@token_group.command("list")
+@click.argument("user")
+@click.pass_context
+def token_list_command(ctx: click.Context, user: str) -> None:
+    """List USER's tokens (never their secrets)."""
+    from sqlalchemy import select
+
+    from modelseal.registry import identity
+    from modelseal.registry.db.models import Token
+
+    with _session(ctx) as session:
+        owner = identity.get_user(session, user)
+        for token in session.scalars(select(Token).where(Token.user_id == owner.id)).all():
+            state = "revoked" if token.revoked_at else "active"
+            expires = token.expires_at.isoformat() if token.expires_at else "never"
+            click.echo(
+                f"{token.id}\t{token.prefix}…\t{state}\texpires {expires}\t"
+                f"{','.join(token.namespaces)}\t{','.join(token.actions)}\t{token.description}"
+            )
+
+
+@admin_group.command("trust-key")
+@click.argument("namespace")
+@click.argument("public_key", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--name", default="", help="A label for the key.")
+@click.pass_context
+def trust_key_command(ctx: click.Context, namespace: str, public_key: Path, name: str) -> None:
+    """Trust signatures by PUBLIC_KEY (PEM) for NAMESPACE."""
+    from modelseal.registry import identity
+
+    with _session(ctx) as session:
+        key = identity.trust_key(
+            session,
+            identity.get_namespace(session, namespace),
+            public_key.read_text(encoding="utf-8"),
+            name or public_key.stem,
+        )
+    click.echo(f"{namespace} trusts key {key.fingerprint}")
+
+
+@admin_group.command("trust-identity")
+@click.argument("namespace")
+@click.argument("identity_name", metavar="IDENTITY")
+@click.argument("issuer")
+@click.pass_context
+def trust_identity_command(
+    ctx: click.Context, namespace: str, identity_name: str, issuer: str
+) -> None:
+    """Record a Sigstore certificate identity (e.g. an e-mail and its OIDC issuer)."""
+    from modelseal.registry import identity
+
+    with _session(ctx) as session:
+        identity.trust_identity(
+            session, identity.get_namespace(session, namespace), identity_name, issuer
+        )
+    click.echo(f"{namespace} trusts certificates of {identity_name} from {issuer}")
+
+
+# -- client ---------------------------------------------------------------------------------------
+
+
+def _client(registry_url: str | None, workers: int = 4) -> RegistryClient:
+    from modelseal.registry.client import RegistryClient
+
+    return RegistryClient.from_login(registry_url, workers=workers)
+
+
+@contextmanager
+def _progress(label: str) -> Iterator[Progress | None]:
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TransferSpeedColumn,
+    )
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+@click.command("login")
+@click.argument("url")
+@click.option(
+    "--token",
+    envvar="MODELSEAL_TOKEN",
+    prompt=True,
+    hide_input=True,
+    help="An API token (from `modelseal admin token create`); prompted when omitted.",
+)
+def login_command(url: str, token: str) -> None:
+    """Check TOKEN against the registry at URL and store it for this machine."""
+    from modelseal.registry.client import ClientState, RegistryClient
+
+    state = ClientState()
+    with RegistryClient(url, token.strip(), state=state) as client:
+        who = client.whoami()
+    state.save_login(url.rstrip("/"), token.strip(), who["user"])
+    click.echo(f"logged in to {url} as {who['user']} (token stored in {state.credentials_path})")
+
+
+@click.command("push")
+@click.argument("model_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("reference", metavar="NS/MODEL:VERSION")
+@click.option(
+    "--key", type=click.Path(exists=True, dir_okay=False), help="Sign with this key first."
+)
+@click.option(
+    "--signature",
+    type=click.Path(exists=True, dir_okay=False),
+    help="An existing signature bundle of MODEL_DIR.",
+)
+@click.option("--parent", default=None, help="The base model this version derives from.")
+@click.option("--tag", "-t", "tags", multiple=True, help="Point these tags at the new version.")
+@click.option("--workers", default=4, show_default=True, type=click.IntRange(1, 32))
+@_registry_option
+def push_command(
+    model_dir: Path,
+    reference: str,
+    key: str | None,
+    signature: str | None,
+    parent: str | None,
+    tags: tuple[str, ...],
+    workers: int,
+    registry_url: str | None,
+) -> None:
+    """Publish MODEL_DIR as NS/MODEL:VERSION (signed, scanned and gated by the registry)."""
+    with _client(registry_url, workers) as client, _progress("push") as progress:
+        result = client.push(
+            model_dir,
+            reference,
+            key=key,
+            signature=signature,
+            parent=parent,
+            tags=tags,
+            progress=progress,
+        )
+    doc = result.version
+    mb = result.bytes_uploaded / 1e6
+    click.echo(
+        f"published {doc['namespace']}/{doc['model']}:{doc['version']} "
+        f"sha256:{doc['digest']} ({mb:.1f} MB uploaded, "
+        f"{result.bytes_skipped / 1e6:.1f} MB already stored, {result.seconds:.1f} s)"
+    )
+
+
+@click.command("pull")
+@click.argument("reference", metavar="NS/MODEL[:VERSION|@sha256:DIGEST]")
+@click.argument("dest", type=click.Path(path_type=Path))
+@click.option(
+    "--key",
+    "keys",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Require a signature by this public key (instead of any key the namespace trusts).",
+)
+@click.option("--allow-rollback", is_flag=True, help="Accept a tag that moved to an older version.")
+@click.option("--allow-unsigned", is_flag=True, help="Accept a version without a signature.")
+@click.option("--workers", default=4, show_default=True, type=click.IntRange(1, 32))
+@_registry_option
+def pull_command(
+    reference: str,
+    dest: Path,
+    keys: tuple[str, ...],
+    allow_rollback: bool,
+    allow_unsigned: bool,
+    workers: int,
+    registry_url: str | None,
+) -> None:
+    """Download a model version into DEST, verified before anything lands there."""
+    with _client(registry_url, workers) as client, _progress("pull") as progress:
+        result = client.pull(
+            reference,
+            dest,
+            keys=keys,
+            allow_rollback=allow_rollback,
+            allow_unsigned=allow_unsigned,
+            progress=progress,
+        )
+    doc = result.version
+    click.echo(
+        f"pulled {doc['namespace']}/{doc['model']}:{doc['version']} sha256:{doc['digest']} "
+        f"into {result.destination} ({result.bytes_downloaded / 1e6:.1f} MB, "
+        f"{result.seconds:.1f} s)"
+    )
+    for check in result.checks:
+        click.echo(f"  ok: {check}")
+
+
+@click.command("info")
+@click.argument("reference", metavar="NS/MODEL[:VERSION|@sha256:DIGEST]")
+@_format_option
+@_registry_option
+def info_command(reference: str, output_format: str, registry_url: str | None) -> None:
+    """Show a model (its tags, latest version) or one version (files, gate result)."""
+    with _client(registry_url) as client:
+        doc = client.info(reference)
+    if output_format == "json":
+        click.echo(json.dumps(doc, indent=2, sort_keys=True))
+        return
+    for name, value in doc.items():
+        if name == "files":
+            click.echo(f"files: {len(value)}")
+            for f in value:
+                click.echo(f"  {f['path']}  {f['size']}  sha256:{f['digest'][:16]}…")
+        elif name == "reasons":
+            for reason in value:
+                click.echo(f"reason: {reason}")
+        else:
+            click.echo(f"{name}: {_plain(value)}")
+
+
+@click.command("search")
+@click.argument("query", default="")
+@_format_option
+@_registry_option
+def search_command(query: str, output_format: str, registry_url: str | None) -> None:
+    """Search models by name in the namespaces you can read."""
+    with _client(registry_url) as client:
+        items = client.search(query)
+    if output_format == "json":
+        click.echo(json.dumps(items, indent=2, sort_keys=True))
+        return
+    for item in items:
+        tags = ", ".join(f"{t}→{v}" for t, v in item["tags"].items())
+        click.echo(
+            f"{item['namespace']}/{item['model']}\tlatest {item['latest_version'] or '-'}\t{tags}"
+        )
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True)
+    return str(value)

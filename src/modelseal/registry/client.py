@@ -1,0 +1,681 @@
+"""The registry client: login state, push with resumable parallel uploads, verified pull.
+
+>>> client = RegistryClient.from_login()                      # doctest: +SKIP
+>>> client.push("my-model", "acme/bert:1.0", key="release.priv.pem")   # doctest: +SKIP
+>>> client.pull("acme/bert:latest", "models/bert")            # doctest: +SKIP
+
+A pull downloads into a temporary directory next to ``DEST``, checks every file's
+SHA-256, the version digest, the signature against the namespace's trusted keys
+(and any keys the caller pins), the server's scan verdict and a local re-scan, and
+only then renames the directory to ``DEST``. Pulling by tag refuses a version older
+than the newest this client has seen for that tag (TUF-style rollback protection);
+what was seen is kept in ``$MODELSEAL_HOME/registry-state.json``.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modelseal._io import atomic_write
+from modelseal.errors import (
+    IntegrityError,
+    ModelsealError,
+    RegistryError,
+    UsageError,
+    VerificationError,
+)
+from modelseal.registry.errors import (
+    ConflictError,
+    QuarantinedError,
+    RollbackError,
+    error_from_payload,
+)
+from modelseal.registry.manifest import FileEntry, check_file_list, version_digest, walk_model
+from modelseal.registry.names import ModelRef, check_file_path, parse_ref
+
+__all__ = [
+    "ClientState",
+    "Progress",
+    "PullResult",
+    "PushResult",
+    "RegistryClient",
+    "modelseal_home",
+]
+
+#: Called with (bytes done, bytes in total).
+Progress = Callable[[int, int], None]
+
+_CHUNK = 64 * 1024 * 1024
+_READ = 4 * 1024 * 1024
+_RETRIES = 5
+_SEVERITIES = ("info", "low", "medium", "high", "critical")
+
+
+def modelseal_home() -> Path:
+    """``$MODELSEAL_HOME``, default ``~/.modelseal``."""
+    return Path(os.environ.get("MODELSEAL_HOME") or Path.home() / ".modelseal")
+
+
+class ClientState:
+    """Login credentials (``credentials.json``, mode 0600) and seen tags
+    (``registry-state.json``) under ``$MODELSEAL_HOME``."""
+
+    def __init__(self, home: Path | None = None) -> None:
+        self.home = Path(home) if home is not None else modelseal_home()
+        self._lock = threading.Lock()
+
+    @property
+    def credentials_path(self) -> Path:
+        """Where tokens are kept."""
+        return self.home / "credentials.json"
+
+    @property
+    def state_path(self) -> Path:
+        """Where the newest version seen per tag is kept."""
+        return self.home / "registry-state.json"
+
+    def _read(self, path: Path) -> dict[str, Any]:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise UsageError(
+                f"{path}: unreadable client state ({exc})", advice="fix or delete the file"
+            ) from exc
+        return data if isinstance(data, dict) else {}
+
+    def save_login(self, url: str, token: str, user: str) -> None:
+        """Remember ``token`` for ``url`` and make it the default registry."""
+        with self._lock:
+            data = self._read(self.credentials_path)
+            data.setdefault("registries", {})[url] = {"token": token, "user": user}
+            data["default"] = url
+            self.home.mkdir(parents=True, exist_ok=True)
+            atomic_write(self.credentials_path, json.dumps(data, indent=2), mode=0o600)
+
+    def login_for(self, url: str | None) -> tuple[str, str | None]:
+        """The registry URL (given or default) and its stored token, if any."""
+        data = self._read(self.credentials_path)
+        url = url or data.get("default")
+        if not url:
+            raise UsageError(
+                "no registry given and none logged in",
+                advice="run `modelseal login URL --token TOKEN` or pass --registry URL",
+            )
+        url = url.rstrip("/")
+        entry = data.get("registries", {}).get(url, {})
+        return url, entry.get("token") if isinstance(entry, dict) else None
+
+    def seen(self, url: str, key: str) -> dict[str, Any] | None:
+        """The newest version recorded for ``key`` (``ns/model:tag``) at ``url``."""
+        entry = self._read(self.state_path).get(url, {}).get(key)
+        return entry if isinstance(entry, dict) else None
+
+    def record(self, url: str, key: str, doc: dict[str, Any]) -> None:
+        """Record that ``key`` resolved to ``doc`` (never moves backwards)."""
+        with self._lock:
+            data = self._read(self.state_path)
+            current = data.setdefault(url, {}).get(key)
+            if isinstance(current, dict) and int(current.get("serial", 0)) > doc["serial"]:
+                return
+            data[url][key] = {
+                "serial": doc["serial"],
+                "version": doc["version"],
+                "digest": doc["digest"],
+            }
+            self.home.mkdir(parents=True, exist_ok=True)
+            atomic_write(self.state_path, json.dumps(data, indent=2, sort_keys=True), mode=0o600)
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """What a push did."""
+
+    version: dict[str, Any]
+    bytes_uploaded: int
+    bytes_skipped: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class PullResult:
+    """What a pull verified and wrote."""
+
+    version: dict[str, Any]
+    destination: Path
+    bytes_downloaded: int
+    signed_by: str | None
+    seconds: float
+    checks: tuple[str, ...] = field(default_factory=tuple)
+
+
+class RegistryClient:
+    """An HTTP client for one registry."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        *,
+        state: ClientState | None = None,
+        workers: int = 4,
+        chunk_size: int = _CHUNK,
+        timeout: float = 300.0,
+    ) -> None:
+        import httpx
+
+        self.url = url.rstrip("/")
+        self.token = token
+        self.state = state or ClientState()
+        self.workers = max(1, workers)
+        self.chunk_size = max(1, chunk_size)
+        headers = {"user-agent": "modelseal-client"}
+        if token:
+            headers["authorization"] = f"Bearer {token}"
+        limits = httpx.Limits(max_connections=self.workers + 4)
+        self._http = httpx.Client(
+            base_url=self.url + "/v1",
+            headers=headers,
+            timeout=httpx.Timeout(timeout, connect=10.0),
+            limits=limits,
+        )
+        # Presigned URLs get no registry credentials.
+        self._plain = httpx.Client(timeout=httpx.Timeout(timeout, connect=10.0), limits=limits)
+
+    @classmethod
+    def from_login(
+        cls, url: str | None = None, *, home: Path | None = None, **kwargs: Any
+    ) -> RegistryClient:
+        """A client for ``url`` (default: the last registry logged in to) with its stored token."""
+        state = ClientState(home)
+        resolved, token = state.login_for(url)
+        return cls(resolved, token, state=state, **kwargs)
+
+    def close(self) -> None:
+        """Close the connections."""
+        self._http.close()
+        self._plain.close()
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- HTTP helpers -------------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        import httpx
+
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise RegistryError(
+                f"cannot reach the registry at {self.url}: {exc}",
+                advice="check the URL and that `modelseal serve` is running",
+            ) from exc
+        return self._decode(response)
+
+    def _decode(self, response: Any) -> Any:
+        if response.status_code >= 400:
+            try:
+                payload = response.json()
+            except ValueError:
+                payload = None
+            raise error_from_payload(response.status_code, payload)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    # -- simple calls --------------------------------------------------------------------------
+
+    def whoami(self) -> dict[str, Any]:
+        """The identity behind the token."""
+        result: dict[str, Any] = self._request("GET", "/whoami")
+        return result
+
+    def search(self, query: str = "", *, limit: int = 50) -> list[dict[str, Any]]:
+        """Models whose names contain ``query``."""
+        page = self._request("GET", "/search", params={"q": query, "limit": limit})
+        return list(page["items"])
+
+    def resolve(self, ref: ModelRef | str) -> dict[str, Any]:
+        """The version document for a reference (``resolved_by`` says how it was found)."""
+        ref = parse_ref(ref) if isinstance(ref, str) else ref
+        target = f"sha256:{ref.digest}" if ref.digest else (ref.reference or "latest")
+        doc: dict[str, Any] = self._request(
+            "GET", f"/namespaces/{ref.namespace}/models/{ref.model}/resolve/{target}"
+        )
+        return doc
+
+    def info(self, ref: ModelRef | str) -> dict[str, Any]:
+        """A model (no version given) or a version."""
+        ref = parse_ref(ref) if isinstance(ref, str) else ref
+        if ref.reference is None and ref.digest is None:
+            doc: dict[str, Any] = self._request(
+                "GET", f"/namespaces/{ref.namespace}/models/{ref.model}"
+            )
+            return doc
+        return self.resolve(ref)
+
+    def trusted_keys(self, namespace: str) -> list[dict[str, Any]]:
+        """The keys the namespace trusts, as published by the registry."""
+        return list(self._request("GET", f"/namespaces/{namespace}/keys")["items"])
+
+    # -- push ----------------------------------------------------------------------------------
+
+    def push(
+        self,
+        model_dir: str | os.PathLike[str],
+        ref: ModelRef | str,
+        *,
+        key: str | os.PathLike[str] | None = None,
+        signature: str | os.PathLike[str] | None = None,
+        parent: str | None = None,
+        tags: Sequence[str] = (),
+        progress: Progress | None = None,
+    ) -> PushResult:
+        """Upload ``model_dir`` as ``NS/MODEL:VERSION``; sign it first when ``key`` is given.
+
+        Blobs the registry has already are skipped; interrupted uploads resume where
+        the server stopped. Raises :class:`QuarantinedError` (with the gate's reasons)
+        when the version was stored but not published.
+        """
+        started = time.perf_counter()
+        ref = parse_ref(ref) if isinstance(ref, str) else ref
+        if not ref.reference or ref.digest:
+            raise UsageError(f"push needs NS/MODEL:VERSION, not {ref}")
+        root = Path(model_dir)
+        files = walk_model(root, workers=self.workers)
+        signature_bytes = self._signature_for(root, key, signature)
+        body = {
+            "version": ref.reference,
+            "files": [f.to_dict() for f in files],
+            "parent": parent,
+            "tags": list(tags),
+        }
+        base = f"/namespaces/{ref.namespace}/models/{ref.model}"
+        status = self._request("POST", f"{base}/uploads", json=body)
+        paths = {f.digest: root / f.path for f in reversed(files)}
+        total = sum(b["size"] for b in status["blobs"])
+        skipped = sum(b["offset"] for b in status["blobs"])
+        done = _Counter(total, skipped, progress)
+        pending = [b for b in status["blobs"] if not b["complete"]]
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            futures = [
+                pool.submit(self._upload_blob, status["id"], b, paths[b["digest"]], done)
+                for b in pending
+            ]
+            for future in futures:
+                future.result()
+        commit = {
+            "signature": base64.b64encode(signature_bytes).decode("ascii")
+            if signature_bytes
+            else None
+        }
+        version: dict[str, Any] = self._request(
+            "POST", f"/uploads/{status['id']}/commit", json=commit
+        )
+        result = PushResult(version, done.value - skipped, skipped, time.perf_counter() - started)
+        if version["state"] != "published":
+            raise QuarantinedError(
+                f"{ref} was stored but QUARANTINED:\n  - " + "\n  - ".join(version["reasons"]),
+                advice="fix the reasons above and push a new version",
+            )
+        return result
+
+    def _signature_for(
+        self,
+        root: Path,
+        key: str | os.PathLike[str] | None,
+        signature: str | os.PathLike[str] | None,
+    ) -> bytes | None:
+        if signature is not None:
+            try:
+                return Path(signature).read_bytes()
+            except OSError as exc:
+                raise UsageError(f"cannot read signature {signature}: {exc.strerror}") from exc
+        if key is None:
+            return None
+        from modelseal import integrity
+
+        with tempfile.TemporaryDirectory(prefix="modelseal-sign-") as tmp:
+            output = Path(tmp) / "model.sig"
+            integrity.sign(root, key=key, output=output)
+            return output.read_bytes()
+
+    def _upload_blob(
+        self, upload_id: str, blob: dict[str, Any], path: Path, done: _Counter
+    ) -> None:
+        import httpx
+
+        digest, size, offset = blob["digest"], blob["size"], blob["offset"]
+        attempts = 0
+        while True:
+            try:
+                while True:
+                    length = min(self.chunk_size, size - offset)
+                    response = self._http.patch(
+                        f"/uploads/{upload_id}/blobs/{digest}",
+                        params={"offset": offset},
+                        content=_read_range(path, offset, length),
+                        headers={"content-length": str(length)},
+                    )
+                    answer = self._decode(response)
+                    done.add(answer["offset"] - offset)
+                    offset = answer["offset"]
+                    if answer["complete"] or offset >= size:
+                        return
+            except (httpx.TransportError, ConflictError) as exc:
+                attempts += 1
+                if attempts > _RETRIES:
+                    raise RegistryError(
+                        f"upload of {path.name} failed after {_RETRIES} retries: {exc}",
+                        advice="run the same push again: it resumes where it stopped",
+                    ) from exc
+                time.sleep(min(2.0, 0.2 * attempts))
+                status = self._request("GET", f"/uploads/{upload_id}")
+                current = next(b for b in status["blobs"] if b["digest"] == digest)
+                done.add(current["offset"] - offset)
+                offset = current["offset"]
+                if current["complete"]:
+                    return
+
+    # -- pull ----------------------------------------------------------------------------------
+
+    def pull(
+        self,
+        ref: ModelRef | str,
+        dest: str | os.PathLike[str],
+        *,
+        keys: Sequence[str | os.PathLike[str]] = (),
+        allow_rollback: bool = False,
+        allow_unsigned: bool = False,
+        progress: Progress | None = None,
+    ) -> PullResult:
+        """Download, verify, then atomically create ``dest``.
+
+        ``keys`` pins public keys: the signature must verify with one of them (instead
+        of any key the namespace trusts).
+        """
+        started = time.perf_counter()
+        ref = parse_ref(ref) if isinstance(ref, str) else ref
+        destination = Path(dest)
+        if destination.exists() and (not destination.is_dir() or any(destination.iterdir())):
+            raise UsageError(f"{destination} exists", advice="pull into a new directory")
+        doc = self.resolve(ref)
+        checks = self._check_document(ref, doc, allow_rollback)
+        files = [FileEntry.from_dict(f) for f in doc["files"]]
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".{destination.name}.pull-", dir=destination.parent))
+        try:
+            model_dir = work / "model"
+            model_dir.mkdir()
+            downloaded = self._download_all(ref.namespace, files, model_dir, progress)
+            checks.append(f"{len(files)} file digests and the version digest match")
+            signed_by = self._check_signature(
+                ref.namespace, doc, model_dir, work, keys, allow_unsigned
+            )
+            checks.append(
+                f"signature verifies with trusted key {signed_by[:16]}"
+                if signed_by
+                else "unsigned (allowed by --allow-unsigned)"
+            )
+            checks.append(self._check_scan(doc, model_dir))
+            os.replace(model_dir, destination) if not destination.exists() else _replace_empty(
+                model_dir, destination
+            )
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        if doc.get("resolved_by") == "tag" and ref.reference:
+            self.state.record(self.url, f"{ref.namespace}/{ref.model}:{ref.reference}", doc)
+        return PullResult(
+            doc, destination, downloaded, signed_by, time.perf_counter() - started, tuple(checks)
+        )
+
+    def _check_document(
+        self, ref: ModelRef, doc: dict[str, Any], allow_rollback: bool
+    ) -> list[str]:
+        checks: list[str] = []
+        if doc.get("namespace") != ref.namespace or doc.get("model") != ref.model:
+            raise VerificationError(f"the registry answered for another model than {ref}")
+        if doc.get("state") != "published":
+            reasons = doc.get("reasons") or []
+            raise QuarantinedError(
+                f"{ref} is {doc.get('state')}, not published"
+                + ("".join(f"\n  - {r}" for r in reasons)),
+                advice="only published versions can be pulled",
+            )
+        files = [FileEntry.from_dict(f) for f in doc["files"]]
+        for f in files:
+            check_file_path(f.path)
+        check_file_list(files, max_files=1_000_000, max_file_bytes=1 << 62)
+        if version_digest(files) != doc.get("digest"):
+            raise VerificationError(
+                f"{ref}: the file list does not match the version digest the registry gave"
+            )
+        if ref.digest and doc["digest"] != ref.digest:
+            raise VerificationError(f"{ref}: the registry returned digest {doc['digest']}")
+        if ref.reference and not ref.digest:
+            if doc.get("resolved_by") == "version" and doc.get("version") != ref.reference:
+                raise VerificationError(f"{ref}: the registry returned version {doc['version']}")
+            if doc.get("resolved_by") == "tag":
+                key = f"{ref.namespace}/{ref.model}:{ref.reference}"
+                seen = self.state.seen(self.url, key)
+                if seen is not None and int(seen.get("serial", 0)) > int(doc["serial"]):
+                    if not allow_rollback:
+                        raise RollbackError(
+                            f"tag {key} now points to version {doc['version']}, older than "
+                            f"version {seen.get('version')} this client pulled for it before",
+                            advice="this may be a rollback attack; pass --allow-rollback only "
+                            "if the tag was moved back on purpose",
+                        )
+                    checks.append("rollback to an older version allowed explicitly")
+                else:
+                    checks.append("tag did not move to an older version")
+        return checks
+
+    def _download_all(
+        self, namespace: str, files: list[FileEntry], model_dir: Path, progress: Progress | None
+    ) -> int:
+        by_digest: dict[str, list[FileEntry]] = {}
+        for f in files:
+            by_digest.setdefault(f.digest, []).append(f)
+        total = sum(group[0].size for group in by_digest.values())
+        done = _Counter(total, 0, progress)
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            futures = [
+                pool.submit(self._download_blob, namespace, group[0], model_dir, done)
+                for group in by_digest.values()
+            ]
+            for future in futures:
+                future.result()
+        for group in by_digest.values():
+            first = model_dir / group[0].path
+            for other in group[1:]:
+                target = model_dir / other.path
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(first, target)
+        return total
+
+    def _download_blob(
+        self, namespace: str, entry: FileEntry, model_dir: Path, done: _Counter
+    ) -> None:
+        import httpx
+
+        target = model_dir / entry.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        hasher = hashlib.sha256()
+        size = 0
+        try:
+            with self._http.stream(
+                "GET", f"/namespaces/{namespace}/blobs/{entry.digest}"
+            ) as response:
+                if response.status_code in (301, 302, 303, 307, 308):
+                    location = response.headers["location"]
+                    with self._plain.stream("GET", location) as redirected:
+                        size = self._save(redirected, target, hasher, entry, done)
+                else:
+                    size = self._save(response, target, hasher, entry, done)
+        except httpx.HTTPError as exc:
+            raise RegistryError(f"download of {entry.path} failed: {exc}") from exc
+        if size != entry.size or hasher.hexdigest() != entry.digest:
+            raise IntegrityError(
+                f"{entry.path}: the downloaded bytes do not match the published digest "
+                f"(got {size} bytes, SHA-256 {hasher.hexdigest()[:16]}…)",
+                advice="the registry's storage was tampered with or corrupted; tell its admin",
+            )
+
+    def _save(
+        self, response: Any, target: Path, hasher: Any, entry: FileEntry, done: _Counter
+    ) -> int:
+        if response.status_code >= 400:
+            response.read()
+            self._decode(response)
+        size = 0
+        with open(target, "wb") as handle:
+            for chunk in response.iter_bytes(_READ):
+                size += len(chunk)
+                if size > entry.size:
+                    break
+                hasher.update(chunk)
+                handle.write(chunk)
+                done.add(len(chunk))
+        return size
+
+    def _check_signature(
+        self,
+        namespace: str,
+        doc: dict[str, Any],
+        model_dir: Path,
+        work: Path,
+        pinned: Sequence[str | os.PathLike[str]],
+        allow_unsigned: bool,
+    ) -> str | None:
+        if not doc.get("signature_digest"):
+            if allow_unsigned:
+                return None
+            raise VerificationError(
+                f"{doc['namespace']}/{doc['model']}:{doc['version']} has no signature",
+                advice="pass --allow-unsigned to accept unsigned models from this namespace",
+            )
+        sig_entry = FileEntry("model.sig", doc["signature_digest"], 0)
+        sig_path = work / "model.sig"
+        data = self._fetch_small(namespace, sig_entry.digest)
+        if hashlib.sha256(data).hexdigest() != sig_entry.digest:
+            raise IntegrityError("the signature bundle does not match its digest")
+        sig_path.write_bytes(data)
+        candidates: list[tuple[str, Path]] = []
+        if pinned:
+            candidates = [(str(p), Path(p)) for p in pinned]
+        else:
+            for number, key in enumerate(self.trusted_keys(namespace)):
+                if key.get("kind") == "key" and key.get("public_key_pem"):
+                    pem = work / f"trusted-{number}.pem"
+                    pem.write_text(key["public_key_pem"], encoding="utf-8")
+                    candidates.append((key["fingerprint"], pem))
+        if not candidates:
+            raise VerificationError(f"namespace {namespace!r} trusts no signing key")
+        from modelseal import integrity
+
+        reasons: list[str] = []
+        for name, pem in candidates:
+            try:
+                result = integrity.verify(model_dir, key=pem, signature=sig_path)
+            except ModelsealError as exc:
+                reasons.append(exc.message)
+                continue
+            if result.ok:
+                return name
+            reasons.extend(result.reasons)
+        raise VerificationError(
+            f"{doc['namespace']}/{doc['model']}:{doc['version']}: the signature does not verify "
+            "with any trusted key: " + "; ".join(dict.fromkeys(reasons))[:500],
+            advice="the model or its signature was replaced; do not use it",
+        )
+
+    def _fetch_small(self, namespace: str, digest: str) -> bytes:
+        response = self._http.get(f"/namespaces/{namespace}/blobs/{digest}")
+        if response.status_code in (301, 302, 303, 307, 308):
+            response = self._plain.get(response.headers["location"])
+        if response.status_code >= 400:
+            self._decode(response)
+        data: bytes = response.content
+        return data
+
+    def _check_scan(self, doc: dict[str, Any], model_dir: Path) -> str:
+        from modelseal.scan import scan
+
+        threshold = doc.get("scan_threshold", "low")
+        limit = _SEVERITIES.index(threshold) if threshold in _SEVERITIES else 1
+        if doc.get("scan_verdict") in ("malicious", "error"):
+            raise VerificationError(f"the registry's scan verdict is {doc['scan_verdict']}")
+        report = scan([model_dir])
+        bad = [
+            f"{r.path.removeprefix(str(model_dir) + '/')}: {f.severity.value} {f.rule}"
+            for r in report.results
+            for f in r.findings
+            if f.severity.rank > limit
+        ] + [f"{r.path}: {r.error}" for r in report.results if r.error]
+        if bad:
+            raise VerificationError(
+                "the local re-scan finds problems the registry did not report: "
+                + "; ".join(bad[:5]),
+                advice="do not load this model; tell the registry admin",
+            )
+        return (
+            f"scan verdict {doc.get('scan_verdict')}; local re-scan clean at threshold {threshold}"
+        )
+
+
+class _Counter:
+    """Thread-safe byte counter feeding a progress callback."""
+
+    def __init__(self, total: int, start: int, progress: Progress | None) -> None:
+        self.total = total
+        self.value = start
+        self.progress = progress
+        self._lock = threading.Lock()
+        if progress is not None:
+            progress(start, total)
+
+    def add(self, amount: int) -> None:
+        with self._lock:
+            self.value += amount
+            value = self.value
+        if self.progress is not None:
+            self.progress(value, self.total)
+
+
+def _read_range(path: Path, offset: int, length: int) -> Iterator[bytes]:
+    """The bytes ``[offset, offset+length)`` of a file, streamed."""
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        remaining = length
+        while remaining > 0:
+            chunk = handle.read(min(_READ, remaining))
+            if not chunk:
+                raise UsageError(f"{path} shrank while it was being pushed")
+            remaining -= len(chunk)
+            yield chunk
+
+
+def _replace_empty(source: Path, destination: Path) -> None:
+    """Rename ``source`` over the empty directory ``destination`` (atomic on POSIX)."""
+    with contextlib.suppress(OSError):
+        destination.rmdir()
+    os.rename(source, destination)
