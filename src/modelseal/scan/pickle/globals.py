@@ -1,0 +1,595 @@
+"""The three lists of pickle globals: known-dangerous, known-safe, and everything else.
+
+Each list is typed data: ``module -> frozenset of names`` or the wildcard ``"*"``
+(the whole module *and its submodules*). Every dangerous row carries the rule id it
+reports under and the reason a user reads in the finding.
+
+How an entry earns its place
+----------------------------
+*Dangerous* — importing the name and calling it (``REDUCE``, ``NEWOBJ``, ``OBJ``,
+``INST``) or handing it to something that calls it can run code or commands, touch
+files or the network, load another pickle/model, or turn a *string* into code or an
+object (``getattr``, ``import_module``, ``attrgetter``, ``pkgutil.resolve_name``...).
+Even a bare reference is reported: a model file has no reason to mention ``os.system``.
+
+*Safe* — calling the name with **any** arguments only builds plain data: no I/O, no
+import, no attribute lookup by name, no code objects. A safe callable may call a
+callable it is *given* (``copyreg._reconstructor`` calls ``cls.__new__``,
+``torch._tensor._rebuild_from_type_v2`` calls ``func``): such a callable is itself a
+global in the same stream and is classified on its own, so a payload cannot hide
+behind a safe helper. This is why harmless-to-construct is not enough: ``type`` is
+harmless with one argument but builds classes with three, so it is not listed as safe;
+``functools.partial`` is harmless to build, but it is not needed by any model format,
+so it stays *unknown*.
+
+*Unknown* — anything else (e.g. scikit-learn estimators): suspicious by default, and
+critical under ``--strict`` (deny by default). That is the honest default: we cannot
+tell what an arbitrary class's ``__setstate__`` or ``__reduce__`` partner does.
+
+Precedence (documented for users): built-in or user *dangerous* > *safe* > unknown.
+A user's ``safe-globals`` table can promote unknown names to safe but never silence a
+built-in dangerous entry; a user's ``dangerous-globals`` table always wins.
+
+Names and modules are normalised the way ``pickle`` does for protocol < 3 streams
+(``__builtin__`` -> ``builtins``, ``copy_reg`` -> ``copyreg``...), and dotted names
+(protocol 4 ``STACK_GLOBAL('os.path', 'os.system')`` walks attributes) are checked
+through every module they may traverse.
+"""
+
+from __future__ import annotations
+
+import _compat_pickle
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from modelseal.config import WILDCARD, GlobalsTable
+
+__all__ = [
+    "BUILTIN_DANGEROUS",
+    "BUILTIN_SAFE",
+    "DANGEROUS_RULE",
+    "TORCHSCRIPT_SAFE",
+    "Classification",
+    "DangerEntry",
+    "Kind",
+    "SafeEntry",
+    "classify",
+]
+
+#: The rule id every built-in dangerous entry reports under.
+DANGEROUS_RULE = "MS-PICKLE-DANGEROUS-GLOBAL"
+
+Names = frozenset[str] | Literal["*"]
+Kind = Literal["dangerous", "safe", "unknown"]
+
+
+@dataclass(frozen=True)
+class DangerEntry:
+    """One row of the dangerous list."""
+
+    module: str
+    names: Names
+    reason: str
+    rule: str = DANGEROUS_RULE
+
+
+@dataclass(frozen=True)
+class SafeEntry:
+    """One row of a safe list."""
+
+    module: str
+    names: Names
+    reason: str
+
+
+@dataclass(frozen=True)
+class Classification:
+    """What a global is, and why."""
+
+    kind: Kind
+    #: The (module, name) the decision was made on (may differ from the raw global
+    #: for dotted names or Python 2 module names).
+    module: str
+    name: str
+    reason: str = ""
+    rule: str = ""
+
+
+def _n(*names: str) -> frozenset[str]:
+    return frozenset(names)
+
+
+_EXEC = "runs arbitrary Python code"
+_SHELL = "runs shell commands or spawns processes"
+_FILES = "reads or writes files"
+_NET = "opens network connections"
+_LOADS = "deserialises another pickle/model, which may run code"
+_RESOLVE = "turns a string into an arbitrary object (import or attribute lookup by name)"
+
+#: Built-in known-dangerous globals (critical).
+BUILTIN_DANGEROUS: tuple[DangerEntry, ...] = (
+    DangerEntry("os", WILDCARD, "the os module runs commands and touches files"),
+    DangerEntry("posix", WILDCARD, "os internals: runs commands and touches files"),
+    DangerEntry("nt", WILDCARD, "os internals: runs commands and touches files"),
+    DangerEntry("posixpath", WILDCARD, "os.path: filesystem access, and a route to os"),
+    DangerEntry("ntpath", WILDCARD, "os.path: filesystem access, and a route to os"),
+    DangerEntry("genericpath", WILDCARD, "os.path helpers: filesystem access"),
+    DangerEntry("subprocess", WILDCARD, _SHELL),
+    DangerEntry("_posixsubprocess", WILDCARD, _SHELL),
+    DangerEntry("_winapi", WILDCARD, _SHELL),
+    DangerEntry("pty", WILDCARD, _SHELL),
+    DangerEntry("platform", WILDCARD, "runs helper commands (platform._syscmd_ver, popen)"),
+    DangerEntry("multiprocessing", WILDCARD, _SHELL),
+    DangerEntry("_osx_support", WILDCARD, "runs commands (_read_output, _find_build_tool)"),
+    DangerEntry("uuid", _n("_get_command_stdout"), _SHELL),
+    DangerEntry("imaplib", _n("IMAP4_stream"), "IMAP4_stream runs a command"),
+    DangerEntry("asyncio.subprocess", WILDCARD, _SHELL),
+    DangerEntry("asyncio.base_subprocess", WILDCARD, _SHELL),
+    DangerEntry("asyncio.unix_events", WILDCARD, "subprocess transports spawn processes"),
+    DangerEntry("asyncio.windows_events", WILDCARD, "subprocess transports spawn processes"),
+    DangerEntry("asyncio.windows_utils", WILDCARD, "Popen wrapper spawns processes"),
+    DangerEntry("socket", WILDCARD, _NET),
+    DangerEntry("_socket", WILDCARD, _NET),
+    DangerEntry("ssl", WILDCARD, _NET),
+    DangerEntry("http", WILDCARD, _NET),
+    DangerEntry("urllib", WILDCARD, _NET),
+    DangerEntry("urllib3", WILDCARD, _NET),
+    DangerEntry("requests", WILDCARD, _NET),
+    DangerEntry("httpx", WILDCARD, _NET),
+    DangerEntry("aiohttp", WILDCARD, _NET),
+    DangerEntry("ftplib", WILDCARD, _NET),
+    DangerEntry("smtplib", WILDCARD, _NET),
+    DangerEntry("telnetlib", WILDCARD, _NET),
+    DangerEntry("poplib", WILDCARD, _NET),
+    DangerEntry("nntplib", WILDCARD, _NET),
+    DangerEntry("xmlrpc", WILDCARD, _NET),
+    DangerEntry("socketserver", WILDCARD, _NET),
+    DangerEntry("webbrowser", WILDCARD, "opens a browser (runs a command)"),
+    DangerEntry("shutil", WILDCARD, "copies, moves and deletes files; runs archivers"),
+    DangerEntry("tempfile", WILDCARD, _FILES),
+    DangerEntry("glob", WILDCARD, "lists the filesystem"),
+    DangerEntry("fileinput", WILDCARD, _FILES),
+    DangerEntry("linecache", WILDCARD, _FILES),
+    DangerEntry("io", WILDCARD, _FILES),
+    DangerEntry("_io", WILDCARD, "FileIO/open: " + _FILES),
+    DangerEntry("pathlib", _n("Path.write_text", "Path.write_bytes"), _FILES),
+    DangerEntry("tarfile", WILDCARD, _FILES),
+    DangerEntry("zipfile", WILDCARD, _FILES),
+    DangerEntry("gzip", _n("open", "GzipFile"), _FILES),
+    DangerEntry("bz2", _n("open", "BZ2File"), _FILES),
+    DangerEntry("lzma", _n("open", "LZMAFile"), _FILES),
+    DangerEntry("shelve", WILDCARD, _FILES + " and unpickles them"),
+    DangerEntry("dbm", WILDCARD, _FILES),
+    DangerEntry("sqlite3", WILDCARD, _FILES),
+    DangerEntry("logging.config", WILDCARD, "dictConfig/listen import and run named callables"),
+    DangerEntry(
+        "builtins",
+        _n(
+            "eval",
+            "exec",
+            "execfile",
+            "compile",
+            "open",
+            "file",
+            "getattr",
+            "setattr",
+            "delattr",
+            "__import__",
+            "breakpoint",
+            "globals",
+            "locals",
+            "vars",
+            "input",
+            "raw_input",
+            "help",
+            "exit",
+            "quit",
+            "reload",
+            "memoryview",
+        ),
+        "builtins that run code, import, read input, open files or reach attributes by name",
+    ),
+    DangerEntry("runpy", WILDCARD, _EXEC),
+    DangerEntry("code", WILDCARD, "code.InteractiveInterpreter/InteractiveConsole " + _EXEC),
+    DangerEntry("codeop", WILDCARD, "compiles source code"),
+    DangerEntry("marshal", WILDCARD, "loads code objects"),
+    DangerEntry(
+        "types",
+        _n("FunctionType", "CodeType", "LambdaType", "MethodType", "ModuleType", "new_class"),
+        "builds functions, code objects or modules from data",
+    ),
+    DangerEntry("ctypes", WILDCARD, "calls native code"),
+    DangerEntry("_ctypes", WILDCARD, "calls native code"),
+    DangerEntry("cffi", WILDCARD, "calls native code"),
+    DangerEntry("importlib", WILDCARD, "imports modules by name: " + _RESOLVE),
+    DangerEntry("imp", WILDCARD, "imports modules by name"),
+    DangerEntry("zipimport", WILDCARD, "imports modules from archives"),
+    DangerEntry("sys", WILDCARD, "interpreter internals (sys.modules, exit, hooks)"),
+    DangerEntry("site", WILDCARD, "runs site configuration code"),
+    DangerEntry("pickle", WILDCARD, _LOADS),
+    DangerEntry("_pickle", WILDCARD, _LOADS),
+    DangerEntry("dill", WILDCARD, "dill rebuilds functions, code objects, modules and files"),
+    DangerEntry(
+        "cloudpickle", WILDCARD, "cloudpickle rebuilds functions, code objects and modules"
+    ),
+    DangerEntry("joblib", _n("load"), _LOADS),
+    DangerEntry(
+        "joblib.numpy_pickle",
+        _n("load", "NumpyUnpickler", "load_compatibility", "_unpickle"),
+        _LOADS,
+    ),
+    DangerEntry("joblib.numpy_pickle_compat", WILDCARD, _LOADS),
+    DangerEntry("torch", _n("load", "from_file"), _LOADS),
+    DangerEntry("torch.serialization", _n("load", "_load", "_legacy_load"), _LOADS),
+    DangerEntry("torch.storage", _n("_load_from_bytes"), "unpickles bytes with torch.load"),
+    DangerEntry("torch.hub", WILDCARD, "downloads and runs hub code"),
+    DangerEntry("torch.package", WILDCARD, "imports packaged Python code"),
+    DangerEntry("torch.jit", _n("load", "_load_for_lite_interpreter"), _LOADS),
+    DangerEntry("torch.utils.collect_env", WILDCARD, "collect_env.run " + _SHELL),
+    DangerEntry("torch.utils.cpp_extension", WILDCARD, "compiles and loads native code"),
+    DangerEntry("torch._inductor", WILDCARD, "compiles and loads generated code"),
+    DangerEntry("torch.distributed", WILDCARD, _NET + " (rpc runs remote calls)"),
+    DangerEntry(
+        "numpy",
+        _n("load", "loads", "fromfile", "memmap", "loadtxt", "genfromtxt", "fromregex"),
+        "numpy.load unpickles with allow_pickle; the others read files",
+    ),
+    DangerEntry(
+        "numpy.lib.npyio",
+        _n("load", "loadtxt", "genfromtxt", "fromregex", "NpzFile", "DataSource"),
+        _FILES + " (and unpickles)",
+    ),
+    DangerEntry(
+        "numpy.lib._npyio_impl",
+        _n("load", "loadtxt", "genfromtxt", "fromregex", "NpzFile", "DataSource"),
+        _FILES + " (and unpickles)",
+    ),
+    DangerEntry("numpy.lib.format", _n("read_array", "open_memmap"), _FILES + " and unpickles"),
+    DangerEntry(
+        "numpy.lib._format_impl", _n("read_array", "open_memmap"), _FILES + " and unpickles"
+    ),
+    DangerEntry("numpy.lib._datasource", WILDCARD, _FILES + " and downloads URLs"),
+    DangerEntry("numpy.testing", WILDCARD, "test helpers run code (runstring, build_err_msg)"),
+    DangerEntry("numpy.f2py", WILDCARD, "compiles and runs generated code"),
+    DangerEntry("numpy.distutils", WILDCARD, "exec_command runs shell commands"),
+    DangerEntry("numpy.ctypeslib", WILDCARD, "loads native libraries"),
+    DangerEntry("pip", WILDCARD, "installs packages (runs their setup code)"),
+    DangerEntry("ensurepip", WILDCARD, "_run_pip installs packages"),
+    DangerEntry("setuptools", WILDCARD, "builds and runs package code"),
+    DangerEntry("distutils", WILDCARD, "spawns compilers and commands"),
+    DangerEntry("venv", WILDCARD, "creates environments, runs pip"),
+    DangerEntry("profile", WILDCARD, "profile.run executes a code string"),
+    DangerEntry("cProfile", WILDCARD, "cProfile.run executes a code string"),
+    DangerEntry("trace", WILDCARD, "Trace.run executes a code string"),
+    DangerEntry("timeit", WILDCARD, "timeit executes code strings"),
+    DangerEntry("doctest", WILDCARD, "debug_script and friends execute code"),
+    DangerEntry("pdb", WILDCARD, "the debugger executes code"),
+    DangerEntry("bdb", WILDCARD, "the debugger base executes code"),
+    DangerEntry("idlelib", WILDCARD, "IDLE helpers execute code"),
+    DangerEntry("pydoc", WILDCARD, "pydoc.locate: " + _RESOLVE + "; pagers run commands"),
+    DangerEntry("pkgutil", WILDCARD, "resolve_name: " + _RESOLVE),
+    DangerEntry(
+        "operator",
+        _n("attrgetter", "methodcaller"),
+        "calls an attribute looked up by name (like getattr)",
+    ),
+    DangerEntry(
+        "_operator",
+        _n("attrgetter", "methodcaller"),
+        "calls an attribute looked up by name (like getattr)",
+    ),
+)
+
+_T = "torch rebuild helper: builds tensors and storages from data"
+
+#: Built-in known-safe globals (no finding).
+BUILTIN_SAFE: tuple[SafeEntry, ...] = (
+    SafeEntry(
+        "builtins",
+        _n(
+            "set",
+            "frozenset",
+            "dict",
+            "list",
+            "tuple",
+            "int",
+            "float",
+            "complex",
+            "bool",
+            "str",
+            "bytes",
+            "bytearray",
+            "slice",
+            "range",
+            "object",
+            "Ellipsis",
+            "NotImplemented",
+        ),
+        "plain data types",
+    ),
+    SafeEntry(
+        "collections", _n("OrderedDict", "defaultdict", "Counter", "deque"), "plain containers"
+    ),
+    SafeEntry("_codecs", _n("encode"), "encodes a str to bytes (protocol 2 bytes)"),
+    SafeEntry(
+        "copyreg",
+        _n("_reconstructor", "__newobj__", "__newobj_ex__"),
+        "instantiates a class that is itself classified",
+    ),
+    SafeEntry(
+        "torch",
+        _n(
+            "Size",
+            "device",
+            "Tensor",
+            "dtype",
+            "layout",
+            "memory_format",
+            "float32",
+            "float",
+            "float64",
+            "double",
+            "float16",
+            "half",
+            "bfloat16",
+            "complex32",
+            "chalf",
+            "complex64",
+            "cfloat",
+            "complex128",
+            "cdouble",
+            "uint8",
+            "uint16",
+            "uint32",
+            "uint64",
+            "int8",
+            "int16",
+            "short",
+            "int32",
+            "int",
+            "int64",
+            "long",
+            "bool",
+            "qint8",
+            "quint8",
+            "qint32",
+            "quint4x2",
+            "quint2x4",
+            "float8_e4m3fn",
+            "float8_e5m2",
+            "float8_e4m3fnuz",
+            "float8_e5m2fnuz",
+            "float8_e8m0fnu",
+            "float4_e2m1fn_x2",
+            "bits8",
+            "bits16",
+            "bits1x8",
+            "bits2x4",
+            "bits4x2",
+            *(f"uint{n}" for n in range(1, 8)),
+            *(f"int{n}" for n in range(1, 8)),
+            "strided",
+            "sparse_coo",
+            "sparse_csr",
+            "sparse_csc",
+            "sparse_bsr",
+            "sparse_bsc",
+            "_mkldnn",
+            "jagged",
+            "contiguous_format",
+            "channels_last",
+            "channels_last_3d",
+            "preserve_format",
+            "per_tensor_affine",
+            "per_tensor_symmetric",
+            "per_channel_affine",
+            "per_channel_symmetric",
+            "per_channel_affine_float_qparams",
+            *(
+                f"{kind}Storage"
+                for kind in (
+                    "Float",
+                    "Double",
+                    "Half",
+                    "BFloat16",
+                    "Long",
+                    "Int",
+                    "Short",
+                    "Char",
+                    "Byte",
+                    "Bool",
+                    "ComplexFloat",
+                    "ComplexDouble",
+                    "QInt8",
+                    "QUInt8",
+                    "QInt32",
+                    "QUInt4x2",
+                    "QUInt2x4",
+                )
+            ),
+            *(
+                f"{kind}Tensor"
+                for kind in (
+                    "Float",
+                    "Double",
+                    "Half",
+                    "BFloat16",
+                    "Long",
+                    "Int",
+                    "Short",
+                    "Char",
+                    "Byte",
+                    "Bool",
+                )
+            ),
+        ),
+        "torch dtypes, layouts, devices, sizes, legacy storage and tensor types",
+    ),
+    SafeEntry("torch.storage", _n("UntypedStorage", "TypedStorage", "_TypedStorage"), _T),
+    SafeEntry(
+        "torch._utils",
+        _n(
+            "_rebuild_tensor",
+            "_rebuild_tensor_v2",
+            "_rebuild_tensor_v3",
+            "_rebuild_parameter",
+            "_rebuild_parameter_with_state",
+            "_rebuild_qtensor",
+            "_rebuild_sparse_tensor",
+            "_rebuild_nested_tensor",
+            "_rebuild_device_tensor_from_cpu_tensor",
+            "_rebuild_device_tensor_from_numpy",
+            "_rebuild_meta_tensor_no_storage",
+            "_rebuild_wrapper_subclass",
+            "_element_size",
+        ),
+        _T,
+    ),
+    SafeEntry("torch._tensor", _n("_rebuild_from_type", "_rebuild_from_type_v2"), _T),
+    SafeEntry("torch.serialization", _n("_get_layout", "StorageType"), _T),
+    SafeEntry("torch.nn.parameter", _n("Parameter", "UninitializedParameter", "Buffer"), _T),
+    SafeEntry(
+        "torch.nn.modules",
+        WILDCARD,
+        "torch's own layers: rebuilding one only restores its attribute dict",
+    ),
+    SafeEntry("numpy.core.multiarray", _n("_reconstruct", "scalar"), "numpy array/scalar rebuild"),
+    SafeEntry("numpy._core.multiarray", _n("_reconstruct", "scalar"), "numpy array/scalar rebuild"),
+    SafeEntry("numpy.core.numeric", _n("_frombuffer"), "numpy array rebuild (protocol 5)"),
+    SafeEntry("numpy._core.numeric", _n("_frombuffer"), "numpy array rebuild (protocol 5)"),
+    SafeEntry("numpy", _n("ndarray", "dtype"), "numpy array and dtype types"),
+    SafeEntry("numpy.dtypes", WILDCARD, "numpy dtype classes"),
+    SafeEntry(
+        "numpy.random",
+        _n("__RandomState_ctor"),
+        "random state rebuild (bit generator chosen from a fixed table)",
+    ),
+    SafeEntry(
+        "numpy.random._pickle",
+        _n("__randomstate_ctor", "__bit_generator_ctor", "__generator_ctor"),
+        "random state rebuild (bit generator chosen from a fixed table)",
+    ),
+    SafeEntry(
+        "joblib.numpy_pickle",
+        _n("NumpyArrayWrapper"),
+        "joblib's array placeholder; the array bytes follow in the stream",
+    ),
+)
+
+#: Safe only inside a TorchScript archive: the TorchScript (C++) unpickler resolves
+#: ``__torch__.*`` to compiled TorchScript classes, not Python imports.
+TORCHSCRIPT_SAFE: tuple[SafeEntry, ...] = (
+    SafeEntry("__torch__", WILDCARD, "TorchScript class (compiled, not a Python import)"),
+    SafeEntry("torch.jit._pickle", WILDCARD, "TorchScript list/tensor rebuild helpers"),
+)
+
+# Attribute names that lead from an object to interpreter internals.
+_DUNDER_TRAVERSAL = "attribute traversal through a dunder (reaches interpreter internals)"
+
+
+def _index(rows: tuple[DangerEntry, ...] | tuple[SafeEntry, ...]) -> dict[str, list[object]]:
+    table: dict[str, list[object]] = {}
+    for row in rows:
+        table.setdefault(row.module, []).append(row)
+    return table
+
+
+_DANGEROUS_INDEX = _index(BUILTIN_DANGEROUS)
+_SAFE_INDEX = _index(BUILTIN_SAFE)
+_TORCHSCRIPT_INDEX = _index(TORCHSCRIPT_SAFE)
+
+
+def _match(
+    index: Mapping[str, list[object]], module: str, name: str, *, exact_name: bool
+) -> object | None:
+    """The row covering (module, name): exact module with the name (or its first dotted
+    part, unless ``exact_name``) or ``*``, or a parent module with ``*``."""
+    head = name.split(".", 1)[0]
+    parts = module.split(".")
+    for cut in range(len(parts), 0, -1):
+        candidate = ".".join(parts[:cut])
+        for row in index.get(candidate, ()):
+            names = row.names  # type: ignore[attr-defined]
+            if names == WILDCARD:
+                return row
+            if cut == len(parts) and (name in names or (not exact_name and head in names)):
+                return row
+    return None
+
+
+def _user_match(table: GlobalsTable, module: str, name: str, *, exact_name: bool) -> bool:
+    head = name.split(".", 1)[0]
+    parts = module.split(".")
+    for cut in range(len(parts), 0, -1):
+        names = table.get(".".join(parts[:cut]))
+        if names is None:
+            continue
+        if names == WILDCARD:
+            return True
+        if cut == len(parts) and (name in names or (not exact_name and head in names)):
+            return True
+    return False
+
+
+def _normalise(module: str, name: str) -> tuple[str, str]:
+    """Apply pickle's Python 2 -> 3 renames (what ``fix_imports=True`` does)."""
+    if (module, name) in _compat_pickle.NAME_MAPPING:
+        return _compat_pickle.NAME_MAPPING[(module, name)]
+    return _compat_pickle.IMPORT_MAPPING.get(module, module), name
+
+
+def _candidates(module: str, name: str) -> Iterator[tuple[str, str]]:
+    """Every (module, name) a global may really resolve to.
+
+    ``find_class('os.path', 'os.system')`` imports ``os.path`` then walks the
+    attributes ``os`` and ``system``: any attribute on the way may be a module
+    (``posixpath.os`` is ``os``), so each one is also tried as a module name, and the
+    dotted prefix is tried as a submodule (``torch.hub`` reached as ``torch`` +
+    ``hub.load``).
+    """
+    seen: set[tuple[str, str]] = set()
+    for mod, nm in ((module, name), _normalise(module, name)):
+        parts = nm.split(".")
+        options = [(mod, nm)]
+        for i in range(1, len(parts)):
+            options.append((".".join([mod, *parts[:i]]), ".".join(parts[i:])))
+            options.append((".".join(parts[:i]), ".".join(parts[i:])))
+            options.append((parts[i - 1], ".".join(parts[i:])))
+        for option in options:
+            normalised = _normalise(*option)
+            for candidate in (option, normalised):
+                if candidate not in seen:
+                    seen.add(candidate)
+                    yield candidate
+
+
+def classify(
+    module: str,
+    name: str,
+    *,
+    user_dangerous: GlobalsTable | None = None,
+    user_safe: GlobalsTable | None = None,
+    torchscript: bool = False,
+) -> Classification:
+    """Classify one global as dangerous, safe or unknown (see the module docstring)."""
+    parts = name.split(".")
+    for mod, nm in _candidates(module, name):
+        row = _match(_DANGEROUS_INDEX, mod, nm, exact_name=False)
+        if isinstance(row, DangerEntry):
+            return Classification("dangerous", mod, nm, row.reason, row.rule)
+        if user_dangerous and _user_match(user_dangerous, mod, nm, exact_name=False):
+            return Classification(
+                "dangerous", mod, nm, "listed in dangerous-globals settings", DANGEROUS_RULE
+            )
+    if len(parts) > 1 and any(p.startswith("__") and p.endswith("__") for p in parts):
+        return Classification("dangerous", module, name, _DUNDER_TRAVERSAL, DANGEROUS_RULE)
+    mod, nm = _normalise(module, name)
+    indexes = [_SAFE_INDEX, _TORCHSCRIPT_INDEX] if torchscript else [_SAFE_INDEX]
+    for index in indexes:
+        row = _match(index, mod, nm, exact_name=True)
+        if isinstance(row, SafeEntry):
+            return Classification("safe", mod, nm, row.reason)
+    if user_safe and _user_match(user_safe, mod, nm, exact_name=True):
+        return Classification("safe", mod, nm, "listed in safe-globals settings")
+    return Classification("unknown", mod, nm, "not in the known-safe list")

@@ -1,0 +1,207 @@
+"""Pickle-based formats: plain pickles, PyTorch (zip members, legacy, legacy tar),
+TorchScript pickle members, joblib (plain and compressed), NumPy object arrays.
+
+Every global the stream would import is classified with
+:func:`modelseal.scan.pickle.globals.classify` and reported with what would run
+(``calls os.system('true')``). Nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from modelseal.errors import FormatError
+from modelseal.formats.format import Format
+from modelseal.formats.inventory import Entry
+from modelseal.formats.streams import DecompressingReader
+from modelseal.scan.interface import Rule, ScanOptions
+from modelseal.scan.model import Finding, RuleInfo, Severity
+from modelseal.scan.pickle.globals import DANGEROUS_RULE, classify
+from modelseal.scan.pickle.streams import StreamKind, StreamReport, analyse_stream, read_npy_header
+from modelseal.scan.pickle.walker import Call, Global, Reference
+
+__all__ = ["PickleRule"]
+
+DANGEROUS = RuleInfo(
+    DANGEROUS_RULE,
+    "Pickle imports a dangerous global",
+    "Loading this pickle imports (and usually calls) a function that runs code or "
+    "commands, touches files or the network, or loads another pickle.",
+    Severity.CRITICAL,
+)
+UNKNOWN = RuleInfo(
+    "MS-PICKLE-UNKNOWN-GLOBAL",
+    "Pickle imports a global outside the known-safe list",
+    "Loading this pickle imports a class or function modelseal does not know to be "
+    "harmless; its code runs during loading. Critical under --strict.",
+    Severity.MEDIUM,
+)
+DYNAMIC = RuleInfo(
+    "MS-PICKLE-DYNAMIC-CALL",
+    "Pickle calls something computed at load time",
+    "The pickle calls a value that is not a plain import (an attribute of an object, a "
+    "call result): a common way to hide what runs. Critical under --strict.",
+    Severity.HIGH,
+)
+TAMPERING = RuleInfo(
+    "MS-PICKLE-STATE-TAMPERING",
+    "Pickle overwrites attributes of an imported object",
+    "BUILD is applied to a class, function or module (or sets dunder attributes): "
+    "loading modifies the running program.",
+    Severity.HIGH,
+)
+TRAILING = RuleInfo(
+    "MS-PICKLE-TRAILING-DATA",
+    "Data after the last pickle",
+    "Bytes follow the last pickle that are not a pickle: pickle.load ignores them, "
+    "but a custom loader may not. They were not analysed.",
+    Severity.MEDIUM,
+)
+OBJECT_NPY = RuleInfo(
+    "MS-PICKLE-OBJECT-NPY",
+    "NumPy array of Python objects",
+    "The .npy array has an object dtype: its data is a pickle, and loading it "
+    "requires allow_pickle=True. The pickle was scanned.",
+    Severity.LOW,
+)
+
+_FORMATS = frozenset(
+    {Format.PICKLE, Format.PYTORCH_LEGACY, Format.JOBLIB, Format.NUMPY, Format.UNKNOWN}
+)
+_TORCH_ARCHIVES = frozenset({Format.PYTORCH_ZIP, Format.TORCHSCRIPT})
+# ``.lzma`` files (joblib ``compress='lzma'``) are LZMA "alone" streams: properties
+# byte 0x5d then a little-endian dictionary size.
+_LZMA_ALONE = b"\x5d\x00\x00"
+_BUFFER = 256 * 1024
+
+
+class PickleRule(Rule):
+    """Finds what would run when a pickle-based file is loaded."""
+
+    formats = _FORMATS
+    infos = (DANGEROUS, UNKNOWN, DYNAMIC, TAMPERING, TRAILING, OBJECT_NPY)
+
+    def applies_to(self, entry: Entry) -> bool:
+        """Pickle formats, plus unknown files that are LZMA-alone compressed streams."""
+        if entry.format is not Format.UNKNOWN:
+            return entry.format in _FORMATS
+        if entry.problem is not None or entry.container_format in _TORCH_ARCHIVES:
+            return False
+        try:
+            return entry.head(13)[:3] == _LZMA_ALONE
+        except (OSError, FormatError):
+            return False
+
+    def check(self, entry: Entry, options: ScanOptions) -> Iterator[Finding]:
+        """Walk every pickle of ``entry``; raise FormatError (after findings) if it breaks."""
+        if entry.problem is not None:
+            return
+        kind = _stream_kind(entry)
+        with entry.open() as raw:
+            stream: BinaryIO = raw
+            if entry.format is Format.UNKNOWN:
+                stream = DecompressingReader(  # type: ignore[assignment]
+                    raw, "xz", options.limits.max_member_bytes, entry.path
+                )
+            buffered = io.BufferedReader(stream, _BUFFER)  # type: ignore[arg-type]
+            base = 0
+            if entry.format is Format.NUMPY:
+                header = read_npy_header(buffered)  # type: ignore[arg-type]
+                if not header.has_object:
+                    return
+                yield Finding(
+                    OBJECT_NPY.id,
+                    OBJECT_NPY.default_severity,
+                    f"object array (dtype {header.descr!r}, shape {header.shape}): loading "
+                    "needs allow_pickle=True",
+                    entry.path,
+                )
+                base = header.data_offset
+            report = analyse_stream(buffered, kind, base=base)  # type: ignore[arg-type]
+        yield from _findings(entry, report, options)
+        if report.analysis.error is not None:
+            raise FormatError(f"{entry.path}: pickle stream broken: {report.analysis.error}")
+
+
+def _stream_kind(entry: Entry) -> StreamKind:
+    if entry.container_format is Format.PYTORCH_LEGACY_TAR:
+        name = entry.inner_path.strip("./")
+        if name == "storages":
+            return StreamKind.TORCH_TAR_STORAGES
+        if name == "tensors":
+            return StreamKind.TORCH_TAR_TENSORS
+    return StreamKind.PICKLES
+
+
+def _findings(entry: Entry, report: StreamReport, options: ScanOptions) -> Iterator[Finding]:
+    analysis = report.analysis
+    settings = options.settings
+    torchscript = entry.container_format is Format.TORCHSCRIPT
+    calls: dict[tuple[str, str], list[Call]] = {}
+    for call in analysis.calls:
+        if call.target is not None:
+            calls.setdefault((call.target.module, call.target.name), []).append(call)
+    seen: dict[tuple[str, str], list[Reference]] = {}
+    for ref in analysis.references:
+        seen.setdefault((ref.module, ref.name), []).append(ref)
+    for (module, name), refs in seen.items():
+        verdict = classify(
+            module,
+            name,
+            user_dangerous=settings.dangerous_globals,
+            user_safe=settings.safe_globals,
+            torchscript=torchscript,
+        )
+        if verdict.kind == "safe":
+            continue
+        first = refs[0]
+        made = calls.get((module, name), [])
+        what = _what_runs(Global(module, name), made, refs)
+        where = f"offset {first.offset}"
+        if verdict.kind == "dangerous":
+            yield Finding(
+                verdict.rule or DANGEROUS.id,
+                Severity.CRITICAL,
+                f"{what} — {verdict.reason}",
+                where,
+            )
+        else:
+            yield Finding(
+                UNKNOWN.id,
+                Severity.CRITICAL if options.strict else UNKNOWN.default_severity,
+                f"{what} — not a known-safe global"
+                + (" (deny by default: --strict)" if options.strict else ""),
+                where,
+            )
+    for call in analysis.dynamic_calls[:20]:
+        yield Finding(
+            DYNAMIC.id,
+            Severity.CRITICAL if options.strict else DYNAMIC.default_severity,
+            f"calls {call.text}",
+            f"offset {call.offset}",
+        )
+    for mutation in analysis.mutations[:20]:
+        yield Finding(
+            TAMPERING.id, TAMPERING.default_severity, mutation.text, f"offset {mutation.offset}"
+        )
+    if report.trailing_offset is not None:
+        yield Finding(
+            TRAILING.id,
+            TRAILING.default_severity,
+            f"non-pickle data follows the last pickle ({report.pickles} pickle(s) read)",
+            f"offset {report.trailing_offset}",
+        )
+
+
+def _what_runs(target: Global, calls: list[Call], refs: list[Reference]) -> str:
+    via = next((r.via for r in refs if r.via not in _OPCODES), None)
+    suffix = f" (resolved through {via})" if via else ""
+    if calls:
+        more = f" and {len(calls) - 1} more call(s)" if len(calls) > 1 else ""
+        return f"calls {calls[0].text}{more}{suffix}"
+    return f"imports {target.dotted}{suffix}"
+
+
+_OPCODES = frozenset({"GLOBAL", "STACK_GLOBAL", "INST", "EXT"})
