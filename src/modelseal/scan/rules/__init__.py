@@ -18,6 +18,8 @@ _RULES: tuple[str, ...] = (
     "modelseal.scan.rules.inventory:InventoryRule",
     "modelseal.scan.rules.archive:ArchiveRule",
     "modelseal.scan.rules.savedmodel:SavedModelRule",
+    "modelseal.scan.rules.onnx:OnnxRule",
+    "modelseal.scan.rules.pickle:PickleRule",
 )
 
 
