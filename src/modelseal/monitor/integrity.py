@@ -122,8 +122,15 @@ class _Record:
 
 
 def _named_tensors(model: Any) -> dict[str, Any]:
-    """Parameters and persistent buffers by state-dict name (the names weight files use)."""
-    return {name: tensor for name, tensor in model.state_dict(keep_vars=True).items()}
+    """Parameters and buffers by state-dict name (the names weight files use).
+
+    Non-persistent buffers (e.g. ``position_ids``) are included: they steer the computation
+    and some weight files store them.
+    """
+    tensors = dict(model.state_dict(keep_vars=True))
+    for name, buffer in model.named_buffers():
+        tensors.setdefault(name, buffer)
+    return tensors
 
 
 def _tensor_memory(tensor: Any) -> memoryview:
