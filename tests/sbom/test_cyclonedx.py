@@ -158,7 +158,8 @@ def test_reproducible_for_a_fixed_time(tmp_path: Path) -> None:
         {"card": "---\nlicense: [mit\n---\n"},
         {"card": "---\nlicense: llama3\ndatasets: {a: 1}\nbase_model: [1, {x: y}]\n---\n"},
         {
-            "card": "---\nlicense: totally-unknown\nmodel-index: [{results: [{metrics: [1]}]}]\n---\n"
+            "card": "---\nlicense: totally-unknown\n"
+            "model-index: [{results: [{metrics: [1]}]}]\n---\n"
         },
         {"config": "{broken"},
         {"config": "[" * 50_000},
