@@ -17,6 +17,7 @@ import os
 import pickle
 import struct
 import tarfile
+import warnings
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -771,7 +772,9 @@ def _torchscript(directory: Path) -> Path:
     import torch
 
     path = directory / "scripted.pt"
-    torch.jit.save(torch.jit.script(_net()), path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated
+        torch.jit.save(torch.jit.script(_net()), path)
     return path
 
 

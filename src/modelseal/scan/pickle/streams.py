@@ -129,6 +129,9 @@ def analyse_stream(
         report.analysis.error = exc.message
     except (OSError, EOFError) as exc:
         report.analysis.error = f"cannot read the stream: {exc}"
+    except (ValueError, TypeError, OverflowError, RecursionError, struct.error) as exc:
+        # Hostile input the checks above did not foresee: fail safe, keep the facts.
+        report.analysis.error = f"malformed pickle ({type(exc).__name__}: {exc})"
     report.analysis.end_offset = walker.src.pos
     return report
 

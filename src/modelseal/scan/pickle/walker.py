@@ -303,7 +303,10 @@ def _read_arg(op: pickletools.OpcodeInfo, src: _Source, limits: Limits) -> Any:
         return Blob(kind, length, head)
     data = src.exact(length, f"{op.name} argument")
     if kind == "unicode":
-        return data.decode("utf-8", "surrogatepass")
+        try:
+            return data.decode("utf-8", "surrogatepass")
+        except UnicodeDecodeError as exc:
+            raise PickleParseError(f"bad UTF-8 in {op.name} at offset {src.pos}") from exc
     if kind == "string":
         return data.decode("latin-1")
     if kind == "long":

@@ -1,0 +1,112 @@
+"""The dangerous/safe lists: well-formedness and classification semantics."""
+
+from __future__ import annotations
+
+import keyword
+
+import pytest
+
+from modelseal.config import WILDCARD
+from modelseal.scan.pickle.globals import (
+    BUILTIN_DANGEROUS,
+    BUILTIN_SAFE,
+    TORCHSCRIPT_SAFE,
+    classify,
+)
+
+_ALL_ROWS = (*BUILTIN_DANGEROUS, *BUILTIN_SAFE, *TORCHSCRIPT_SAFE)
+
+
+def _valid_dotted(text: str) -> bool:
+    return all(part.isidentifier() and not keyword.iskeyword(part) for part in text.split("."))
+
+
+def test_modules_and_names_are_valid_dotted_identifiers() -> None:
+    for row in _ALL_ROWS:
+        assert _valid_dotted(row.module), row
+        if row.names != WILDCARD:
+            assert row.names, row
+            for name in row.names:
+                assert _valid_dotted(name), (row.module, name)
+
+
+def test_no_duplicate_modules_within_a_list() -> None:
+    for rows in (BUILTIN_DANGEROUS, BUILTIN_SAFE, TORCHSCRIPT_SAFE):
+        modules = [row.module for row in rows]
+        assert len(modules) == len(set(modules)), sorted(m for m in modules if modules.count(m) > 1)
+
+
+def test_reasons_and_rule_ids_are_present() -> None:
+    for row in _ALL_ROWS:
+        assert row.reason.strip(), row
+    for row in BUILTIN_DANGEROUS:
+        assert row.rule.startswith("MS-PICKLE-"), row
+
+
+def test_no_entry_is_both_dangerous_and_safe() -> None:
+    for row in (*BUILTIN_SAFE, *TORCHSCRIPT_SAFE):
+        names = ["anything"] if row.names == WILDCARD else sorted(row.names)
+        for name in names:
+            verdict = classify(row.module, name, torchscript=True)
+            assert verdict.kind == "safe", (row.module, name, verdict)
+    for row in BUILTIN_DANGEROUS:
+        names = ["anything"] if row.names == WILDCARD else sorted(row.names)
+        for name in names:
+            assert classify(row.module, name, torchscript=True).kind == "dangerous", (
+                row.module,
+                name,
+            )
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "kind"),
+    [
+        ("os", "system", "dangerous"),
+        ("os.path", "join", "dangerous"),  # parent wildcard covers submodules
+        ("posixpath", "os.system", "dangerous"),
+        ("torch.serialization", "os.system", "dangerous"),  # attribute walk into os
+        ("torch", "hub.load", "dangerous"),  # dotted prefix is a dangerous submodule
+        ("__builtin__", "eval", "dangerous"),  # Python 2 names are normalised
+        ("builtins", "getattr", "dangerous"),
+        ("builtins", "set", "safe"),
+        ("__builtin__", "set", "safe"),
+        ("collections", "OrderedDict", "safe"),
+        ("collections", "OrderedDict.__init__.__globals__", "dangerous"),
+        ("collections", "OrderedDict.fromkeys", "unknown"),  # safe needs an exact name
+        ("torch._utils", "_rebuild_tensor_v2", "safe"),
+        ("torch.nn.modules.linear", "Linear", "safe"),
+        ("torch", "load", "dangerous"),
+        ("torch", "FloatStorage", "safe"),
+        ("numpy.core.multiarray", "_reconstruct", "safe"),
+        ("numpy._core.multiarray", "_reconstruct", "safe"),
+        ("numpy", "load", "dangerous"),
+        ("numpy.testing._private.utils", "runstring", "dangerous"),
+        ("joblib.numpy_pickle", "NumpyArrayWrapper", "safe"),
+        ("sklearn.linear_model._base", "LinearRegression", "unknown"),
+        ("builtins", "type", "unknown"),
+        ("functools", "partial", "unknown"),
+        ("__torch__.model", "Net", "unknown"),  # only safe inside TorchScript
+    ],
+)
+def test_classify(module: str, name: str, kind: str) -> None:
+    assert classify(module, name).kind == kind
+
+
+def test_torchscript_context() -> None:
+    assert classify("__torch__.torch.nn.modules.linear", "Linear", torchscript=True).kind == "safe"
+    assert classify("torch.jit._pickle", "build_intlist", torchscript=True).kind == "safe"
+    assert classify("torch.jit._pickle", "build_intlist").kind == "unknown"
+    assert classify("os", "system", torchscript=True).kind == "dangerous"
+
+
+def test_user_tables_precedence() -> None:
+    # user safe promotes unknown names, never built-in dangerous ones
+    assert classify("mylib.layers", "Block", user_safe={"mylib": "*"}).kind == "safe"
+    assert classify(
+        "mylib.layers", "Block", user_safe={"mylib.layers": frozenset({"Head"})}
+    ).kind == ("unknown")
+    assert classify("os", "system", user_safe={"os": "*"}).kind == "dangerous"
+    # user dangerous always wins, over built-in safe too
+    verdict = classify("collections", "OrderedDict", user_dangerous={"collections": "*"})
+    assert verdict.kind == "dangerous"
+    assert verdict.rule == "MS-PICKLE-DANGEROUS-GLOBAL"

@@ -1,0 +1,229 @@
+"""The pickle rule end to end through the scan engine, on the sample corpus."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from modelseal.config import Settings
+from modelseal.scan.engine import scan
+from modelseal.scan.interface import ScanOptions
+from modelseal.scan.model import ScanReport, Verdict
+from tests.samples.pickles import (
+    BENIGN,
+    MALICIOUS,
+    MALICIOUS_EXPECT,
+    asm,
+    call_pickle,
+    sklearn_joblib,
+)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("pickle-corpus")
+    paths = {}
+    for prefix, table in (("bad", MALICIOUS), ("good", BENIGN)):
+        for name, build in table.items():
+            folder = root / f"{prefix}-{name}"
+            folder.mkdir()
+            paths[f"{prefix}:{name}"] = build(folder)
+    return paths
+
+
+def _scan(path: Path, **options: object) -> ScanReport:
+    return scan([path], options=ScanOptions(**options))  # type: ignore[arg-type]
+
+
+def _findings(report: ScanReport) -> list[tuple[str, str, str]]:
+    return [(f.rule, f.severity.value, f.message) for r in report.results for f in r.findings]
+
+
+def _text(report: ScanReport) -> str:
+    return "\n".join(message for _, _, message in _findings(report))
+
+
+@pytest.mark.parametrize("name", sorted(MALICIOUS))
+def test_malicious_sample_is_malicious_and_says_what_runs(
+    corpus: dict[str, Path], name: str
+) -> None:
+    report = _scan(corpus[f"bad:{name}"])
+    assert report.results[0].verdict is Verdict.MALICIOUS, _findings(report)
+    assert MALICIOUS_EXPECT[name] in _text(report)
+
+
+@pytest.mark.parametrize("name", sorted(BENIGN))
+def test_benign_sample_is_clean(corpus: dict[str, Path], name: str) -> None:
+    report = _scan(corpus[f"bad:{name}".replace("bad:", "good:")])
+    assert report.results[0].verdict is Verdict.CLEAN, _findings(report)
+    assert all(r.error is None for r in report.results)
+
+
+def test_benign_corpus_stays_clean_under_strict(corpus: dict[str, Path]) -> None:
+    for name in BENIGN:
+        report = _scan(corpus[f"good:{name}"], strict=True)
+        assert report.results[0].verdict is Verdict.CLEAN, (name, _findings(report))
+
+
+def test_dangerous_finding_names_the_call_and_argument(tmp_path: Path) -> None:
+    path = tmp_path / "x.pkl"
+    path.write_bytes(call_pickle("os", "system", "true"))
+    (finding,) = _scan(path).results[0].findings
+    assert finding.rule == "MS-PICKLE-DANGEROUS-GLOBAL"
+    assert finding.severity.value == "critical"
+    assert finding.message.startswith("calls os.system('true')")
+    assert finding.location == "offset 2"
+
+
+def test_unknown_global_is_suspicious_then_critical_under_strict(tmp_path: Path) -> None:
+    path = sklearn_joblib(tmp_path)
+    report = _scan(path)
+    assert report.results[0].verdict is Verdict.SUSPICIOUS
+    rules = {rule for rule, _, _ in _findings(report)}
+    assert rules == {"MS-PICKLE-UNKNOWN-GLOBAL"}
+    assert "sklearn.linear_model._base.LinearRegression" in _text(report)
+    strict = _scan(path, strict=True)
+    assert strict.results[0].verdict is Verdict.MALICIOUS
+
+
+def test_user_safe_globals_make_a_known_estimator_clean(tmp_path: Path) -> None:
+    path = sklearn_joblib(tmp_path, compress=("zlib", 3))
+    settings = Settings(safe_globals={"sklearn.linear_model": "*"})
+    report = _scan(path, strict=True, settings=settings)
+    assert report.results[0].verdict is Verdict.CLEAN, _findings(report)
+
+
+def test_user_safe_globals_never_silence_builtin_dangerous(tmp_path: Path) -> None:
+    path = tmp_path / "x.pkl"
+    path.write_bytes(call_pickle("os", "system", "true"))
+    settings = Settings(safe_globals={"os": "*"})
+    assert _scan(path, settings=settings).results[0].verdict is Verdict.MALICIOUS
+
+
+def test_user_dangerous_globals_extend_the_list(tmp_path: Path) -> None:
+    path = tmp_path / "x.pkl"
+    path.write_bytes(call_pickle("mycorp.tools", "deploy", "now"))
+    assert _scan(path).results[0].verdict is Verdict.SUSPICIOUS
+    settings = Settings(dangerous_globals={"mycorp": "*"}, safe_globals={"mycorp.tools": "*"})
+    report = _scan(path, settings=settings)
+    assert report.results[0].verdict is Verdict.MALICIOUS
+    assert "dangerous-globals settings" in _text(report)
+
+
+def test_torchscript_names_are_safe_only_inside_torchscript(tmp_path: Path) -> None:
+    path = tmp_path / "fake.pkl"
+    path.write_bytes(call_pickle("__torch__.model", "Net") + b"")
+    report = _scan(path)
+    assert report.results[0].verdict is Verdict.SUSPICIOUS
+    assert "__torch__.model.Net" in _text(report)
+
+
+def test_dynamic_call_rule_and_its_benign_look_alike(tmp_path: Path) -> None:
+    bad = tmp_path / "dyn.pkl"
+    bad.write_bytes(
+        asm.proto(2)
+        + asm.binunicode("x")
+        + asm.BINPERSID
+        + asm.binunicode("true")
+        + asm.TUPLE1
+        + asm.REDUCE
+        + asm.STOP
+    )
+    report = _scan(bad)
+    assert [r for r, _, _ in _findings(report)] == ["MS-PICKLE-DYNAMIC-CALL"]
+    assert report.results[0].verdict is Verdict.SUSPICIOUS
+    assert _scan(bad, strict=True).results[0].verdict is Verdict.MALICIOUS
+    good = tmp_path / "persistent.pkl"  # a persistent id used as data, not called
+    good.write_bytes(asm.proto(2) + asm.binunicode("x") + asm.BINPERSID + asm.STOP)
+    assert _findings(_scan(good)) == []
+
+
+def test_state_tampering_rule_and_its_benign_look_alike(tmp_path: Path) -> None:
+    bad = tmp_path / "tamper.pkl"
+    bad.write_bytes(
+        asm.proto(2)
+        + asm.global_("collections", "OrderedDict")
+        + asm.EMPTY_DICT
+        + asm.binunicode("__reduce__")
+        + asm.binint1(1)
+        + asm.SETITEM
+        + asm.BUILD
+        + asm.STOP
+    )
+    report = _scan(bad)
+    assert [r for r, _, _ in _findings(report)] == ["MS-PICKLE-STATE-TAMPERING"]
+    assert "overwrites attributes of collections.OrderedDict" in _text(report)
+    good = tmp_path / "build.pkl"  # BUILD on a freshly built object: normal
+    good.write_bytes(
+        asm.proto(2)
+        + asm.global_("collections", "OrderedDict")
+        + asm.EMPTY_TUPLE
+        + asm.REDUCE
+        + asm.EMPTY_DICT
+        + asm.binunicode("a")
+        + asm.binint1(1)
+        + asm.SETITEM
+        + asm.BUILD
+        + asm.STOP
+    )
+    assert _findings(_scan(good)) == []
+
+
+def test_trailing_data_rule_and_legacy_torch_look_alike(
+    tmp_path: Path, corpus: dict[str, Path]
+) -> None:
+    bad = tmp_path / "trailing.pkl"
+    bad.write_bytes(call_pickle("collections", "OrderedDict") + b"\xff" * 64)
+    report = _scan(bad)
+    assert [r for r, _, _ in _findings(report)] == ["MS-PICKLE-TRAILING-DATA"]
+    assert report.results[0].verdict is Verdict.SUSPICIOUS
+    # Legacy torch files have raw storage bytes after their pickles: not trailing data.
+    legacy = _scan(corpus["good:torch_state_dict_legacy"])
+    assert _findings(legacy) == []
+
+
+def test_object_npy_rule_and_numeric_look_alike(corpus: dict[str, Path]) -> None:
+    report = _scan(corpus["good:object_npy"])
+    assert [(r, s) for r, s, _ in _findings(report)] == [("MS-PICKLE-OBJECT-NPY", "low")]
+    assert _findings(_scan(corpus["good:numeric_npy"])) == []
+
+
+def test_broken_stream_with_nothing_found_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "broken.pkl"
+    path.write_bytes(asm.proto(2) + asm.binunicode("just data"))  # no STOP
+    result = _scan(path).results[0]
+    assert result.verdict is Verdict.ERROR
+    assert "pickle ends without STOP" in (result.error or "")
+
+
+def test_broken_stream_after_payload_is_malicious_with_error(corpus: dict[str, Path]) -> None:
+    result = _scan(corpus["bad:broken_after_payload"]).results[0]
+    assert result.verdict is Verdict.MALICIOUS
+    assert result.error is not None
+
+
+def test_payload_in_torch_zip_member_is_reported_as_member(corpus: dict[str, Path]) -> None:
+    report = _scan(corpus["bad:torch_zip"])
+    member = next(r for r in report.results if r.findings)
+    assert member.path.endswith("!payload/data.pkl")
+    assert report.results[0].verdict is Verdict.MALICIOUS
+
+
+def test_torch_zip_scan_reads_only_the_pickle(tmp_path: Path) -> None:
+    """A checkpoint with a large (sparse) storage scans without reading the storage."""
+    import zipfile
+
+    import torch
+
+    path = tmp_path / "big.pt"
+    torch.save({"w": torch.zeros(4)}, path)
+    big = tmp_path / "big2.pt"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(big, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename.endswith("data/0"):
+                data = b"\x00" * (8 << 20)
+            dst.writestr(info, data)
+    report = _scan(big)
+    assert report.results[0].verdict is Verdict.CLEAN
