@@ -42,3 +42,25 @@ def test_cyclonedx_records_the_model(cdx: dict) -> None:
 
 def test_spdx3_is_valid() -> None:
     assert spdx_errors(build_sbom(MODEL, format="spdx3", scan=False).document) == []
+
+
+def test_records_everything_aisbom_cli_records(cdx: dict) -> None:
+    """aisbom-cli 1.7.0 records, for this model, only model.safetensors: its SHA-256,
+    format, dtypes (F32, I64), tensor count and header keys (see docs/sbom.md)."""
+    import json
+    import struct
+
+    raw = (MODEL / "model.safetensors").read_bytes()[:100_000]
+    (length,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8 : 8 + length])
+    header.pop("__metadata__")
+    files = {c["name"]: c for c in cdx["components"] if c["type"] == "file"}
+    props = {p["name"]: p["value"] for p in files["model.safetensors"]["properties"]}
+    assert props["modelseal:format"] == "safetensors"
+    assert props["modelseal:dtypes"] == "float32, int64"
+    assert props["modelseal:tensor_count"] == str(len(header)) == "104"
+    assert set(props["modelseal:tensor_names"].split(",")) == set(header)
+    assert props["modelseal:safetensors:format"] == "pt"  # the __metadata__ it lists as a key
+    assert props["modelseal:scan:verdict"] == "clean"  # its "risk: LOW"
+    # and what it misses: every other file, the license, datasets and the base model
+    assert len(files) == 13

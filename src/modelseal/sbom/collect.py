@@ -50,6 +50,8 @@ MAX_FRONT_MATTER_BYTES = 256 * 1024
 #: How much of a README is read to find the front matter and card sections.
 MAX_README_BYTES = 1024**2
 _MAX_SECTION_CHARS = 2000
+#: Tensor names recorded per weight file (a full list for all but the largest models).
+MAX_TENSOR_NAMES = 4096
 _CHUNK = 1024 * 1024
 
 _WEIGHT_FORMATS = frozenset(
@@ -140,6 +142,8 @@ class FileFacts:
     tensor_count: int | None = None
     parameter_count: int | None = None
     dtypes: tuple[str, ...] = ()
+    #: Tensor names in file order (at most ``MAX_TENSOR_NAMES``).
+    tensor_names: tuple[str, ...] = ()
     #: Format metadata: safetensors ``__metadata__``, ONNX producer, GGUF keys...
     metadata: Mapping[str, str] = field(default_factory=dict)
 
@@ -350,10 +354,11 @@ def _file_facts(entry: Entry, state: _Collector) -> FileFacts:
     role = "other"
     tensor_count = parameter_count = None
     dtypes: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
     metadata: dict[str, str] = {}
     if entry.format in _WEIGHT_FORMATS:
         role = "weights"
-        tensor_count, parameter_count, dtypes = _tensors(entry, rel, state)
+        tensor_count, parameter_count, dtypes, names = _tensors(entry, rel, state)
         metadata = _format_metadata(entry, rel, state)
     elif lowered == "readme.md":
         role = "card"
@@ -381,6 +386,7 @@ def _file_facts(entry: Entry, state: _Collector) -> FileFacts:
         tensor_count=tensor_count,
         parameter_count=parameter_count,
         dtypes=dtypes,
+        tensor_names=names,
         metadata=metadata,
     )
 
@@ -398,27 +404,28 @@ def _hash(entry: Entry, with_sha512: bool) -> tuple[str, str | None]:
 
 def _tensors(
     entry: Entry, rel: str, state: _Collector
-) -> tuple[int | None, int | None, tuple[str, ...]]:
+) -> tuple[int | None, int | None, tuple[str, ...], tuple[str, ...]]:
     from modelseal.formats.readers import reader_for
 
     try:
         if reader_for(entry.format) is None:
-            return None, None, ()
+            return None, None, (), ()
     except ImportError:
         state.warn(f"{rel}: no tensor reader installed for {entry.format.value}")
-        return None, None, ()
+        return None, None, (), ()
     from modelseal.formats.tensors import describe_tensors
 
     try:
         tensors = describe_tensors(entry)
     except ModelsealError as exc:
         state.warn(f"{rel}: tensor headers unreadable ({exc.message})")
-        return None, None, ()
+        return None, None, (), ()
     except Exception as exc:  # a reader bug on hostile input must not stop the SBOM
         state.warn(f"{rel}: tensor headers unreadable ({exc!r})")
-        return None, None, ()
+        return None, None, (), ()
     dtypes = tuple(sorted({t.dtype for t in tensors}))
-    return len(tensors), sum(t.numel for t in tensors), dtypes
+    names = tuple(t.name for t in tensors[:MAX_TENSOR_NAMES])
+    return len(tensors), sum(t.numel for t in tensors), dtypes, names
 
 
 def _format_metadata(entry: Entry, rel: str, state: _Collector) -> dict[str, str]:

@@ -109,6 +109,7 @@ def _file_component(file: FileFacts) -> dict[str, Any]:
         "modelseal:tensor_count": file.tensor_count,
         "modelseal:parameter_count": file.parameter_count,
         "modelseal:dtypes": ", ".join(file.dtypes),
+        "modelseal:tensor_names": ",".join(file.tensor_names),
     }
     component["properties"] = _properties("", props) + _properties(
         f"modelseal:{file.format}:", dict(file.metadata)
