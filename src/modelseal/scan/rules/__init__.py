@@ -19,6 +19,7 @@ _RULES: tuple[str, ...] = (
     "modelseal.scan.rules.archive:ArchiveRule",
     "modelseal.scan.rules.savedmodel:SavedModelRule",
     "modelseal.scan.rules.onnx:OnnxRule",
+    "modelseal.scan.rules.keras:KerasRule",
     "modelseal.scan.rules.pickle:PickleRule",
 )
 
