@@ -23,6 +23,7 @@ __all__ = [
     "apply_trigger",
     "digits_splits",
     "make_mlp",
+    "mlp_layers",
     "train_backdoored",
 ]
 
@@ -95,17 +96,23 @@ def apply_trigger(x: np.ndarray, trigger: str) -> np.ndarray:
     return images.reshape(len(x), 64).astype(np.float32)
 
 
-def make_mlp(hidden: int = 256, penultimate: int = 256) -> Any:
-    """The small MLP the tests use: 64 -> hidden -> penultimate -> 10."""
-    import torch
+def mlp_layers(hidden: int = 256, penultimate: int = 256) -> list[dict[str, Any]]:
+    """The small MLP the tests use (64 -> hidden -> penultimate -> 10), as a model-directory
+    layer list (see ``modelseal.monitor.modeldir``)."""
+    return [
+        {"type": "linear", "in_features": 64, "out_features": hidden},
+        {"type": "relu"},
+        {"type": "linear", "in_features": hidden, "out_features": penultimate},
+        {"type": "relu"},
+        {"type": "linear", "in_features": penultimate, "out_features": 10},
+    ]
 
-    return torch.nn.Sequential(
-        torch.nn.Linear(64, hidden),
-        torch.nn.ReLU(),
-        torch.nn.Linear(hidden, penultimate),
-        torch.nn.ReLU(),
-        torch.nn.Linear(penultimate, 10),
-    )
+
+def make_mlp(hidden: int = 256, penultimate: int = 256) -> Any:
+    """The small MLP the tests use, as a ``torch.nn.Sequential``."""
+    from modelseal.monitor.modeldir import build_model
+
+    return build_model(mlp_layers(hidden, penultimate))
 
 
 def train_backdoored(
