@@ -21,6 +21,10 @@ _RULES: tuple[str, ...] = (
     "modelseal.scan.rules.onnx:OnnxRule",
     "modelseal.scan.rules.keras:KerasRule",
     "modelseal.scan.rules.pickle:PickleRule",
+    "modelseal.scan.rules.gguf:GgufRule",
+    "modelseal.scan.rules.safetensors:SafetensorsRule",
+    "modelseal.scan.rules.huggingface:HuggingFaceConfigRule",
+    "modelseal.scan.rules.huggingface:PythonCodeRule",
 )
 
 
