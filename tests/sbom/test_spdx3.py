@@ -37,6 +37,8 @@ def test_deserializes_and_validates(tmp_path: Path) -> None:
         (lambda d: _by_type(d, "software_File")[0].update(colour="red"), "colour"),
         (lambda d: _by_type(d, "dataset_DatasetPackage")[0].pop("dataset_datasetType"), "required"),
         (lambda d: _by_type(d, "Relationship")[0].update(to=["urn:x:missing"]), "unresolved"),
+        (lambda d: _by_type(d, "CreationInfo")[0].update(created="yesterday"), "does not match"),
+        (lambda d: _by_type(d, "software_File")[0].update(name=7), "not of type"),
     ],
 )
 def test_validator_rejects_broken_documents(tmp_path: Path, mutate: Any, expected: str) -> None:

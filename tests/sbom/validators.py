@@ -26,18 +26,22 @@ def spdx_errors(document: dict[str, Any]) -> list[str]:
     enumeration and pattern; ``link()`` reports references to elements that are not
     in the document; serializing again enforces the required (min count) properties.
     No PyPI package ships the official SPDX 3.0.1 JSON schema file, so this is the
-    offline check (plus the generated schema in :func:`spdx_schema_errors`).
+    offline check, together with a JSON Schema generated from the same model
+    (:mod:`tests.sbom.spdx_schema`) and validated with ``jsonschema``.
     """
     from spdx_python_model import v3_0_1 as spdx
 
+    from tests.sbom.spdx_schema import spdx_schema_errors
+
+    errors = spdx_schema_errors(document)
     objects = spdx.SHACLObjectSet()
     try:
         spdx.JSONLDDeserializer().read(io.StringIO(json.dumps(document)), objects)
         missing = objects.link()
         spdx.JSONLDSerializer().write(objects, io.BytesIO())
     except (KeyError, ValueError, TypeError) as exc:
-        return [f"{type(exc).__name__}: {exc}"[:500]]
-    errors = [f"unresolved reference {ref}" for ref in sorted(missing)]
+        return [*errors, f"{type(exc).__name__}: {exc}"[:500]]
+    errors += [f"unresolved reference {ref}" for ref in sorted(missing)]
     known = {type(o).__name__ for o in objects.objects}
     for node in document.get("@graph", []):
         if node.get("type") not in known:
