@@ -183,7 +183,7 @@ def _signature_status(
 ) -> SignatureStatus:
     """Verify the signature if the integrity package is installed."""
     try:
-        from modelseal.integrity import verify  # type: ignore[attr-defined]
+        from modelseal.integrity import verify
     except ImportError:
         return SignatureStatus(
             "not-checked", str(signature), "modelseal.integrity is not available"
@@ -195,7 +195,8 @@ def _signature_status(
         kwargs["key"] = key
     result = verify(path, **kwargs)
     if getattr(result, "ok", False):
-        return SignatureStatus("verified", str(signature), "")
+        signer = getattr(result, "signer", None)
+        return SignatureStatus("verified", str(signature), f"signer {signer}" if signer else "")
     reasons = getattr(result, "reasons", None) or getattr(result, "errors", None) or ()
     detail = "; ".join(str(r) for r in reasons) if reasons else "verification failed"
     return SignatureStatus("failed", str(signature), detail)

@@ -72,6 +72,9 @@ _WEIGHT_FORMATS = frozenset(
         Format.TF_SAVEDMODEL,
     }
 )
+_WEIGHT_SUFFIXES = frozenset(
+    {".onnx", ".safetensors", ".gguf", ".pt", ".pth", ".ckpt", ".h5", ".keras", ".pb", ".pkl"}
+)
 _TOKENIZER_NAMES = frozenset(
     {
         "tokenizer.json",
@@ -352,6 +355,9 @@ def _file_facts(entry: Entry, state: _Collector) -> FileFacts:
         except (OSError, ModelsealError) as exc:
             state.warn(f"{rel}: cannot hash ({exc})")
     role = "other"
+    suffix = PurePosixPath(lowered).suffix
+    if entry.format is Format.UNKNOWN and suffix in _WEIGHT_SUFFIXES and not entry.problem:
+        state.warn(f"{rel}: named like a {suffix} weight file but its content is not recognised")
     tensor_count = parameter_count = None
     dtypes: tuple[str, ...] = ()
     names: tuple[str, ...] = ()
@@ -411,7 +417,7 @@ def _tensors(
         if reader_for(entry.format) is None:
             return None, None, (), ()
     except ImportError:
-        state.warn(f"{rel}: no tensor reader installed for {entry.format.value}")
+        state.warn(f"{rel}: parameter count unknown (no {entry.format.value} tensor reader)")
         return None, None, (), ()
     from modelseal.formats.tensors import describe_tensors
 
@@ -461,29 +467,46 @@ def _scalar(value: Any, limit: int = 512) -> str:
 
 def _gguf_metadata(entry: Entry, rel: str, state: _Collector) -> dict[str, str]:
     try:
-        from modelseal.formats import gguf as gguf_format  # type: ignore[attr-defined]
+        from modelseal.formats.gguf import read_gguf
     except ImportError:
         state.warn(f"{rel}: GGUF metadata not read (modelseal.formats.gguf is not available)")
         return {}
-    reader = None
-    for attribute in ("read_metadata", "metadata", "read_kv"):
-        reader = getattr(gguf_format, attribute, None)
-        if callable(reader):
-            break
-    if reader is not None:
-        raw = reader(entry)
-    elif callable(getattr(gguf_format, "read_header", None)):
-        raw = getattr(gguf_format.read_header(entry), "metadata", {})
-    else:
-        state.warn(f"{rel}: GGUF metadata not read (no metadata function in formats.gguf)")
-        return {}
+    header = read_gguf(entry)
     values = {
         str(k): _scalar(v)
-        for k, v in dict(raw).items()
-        if str(k).startswith("general.") and not str(k).startswith("general.alignment")
+        for k, v in header.metadata.items()
+        if str(k).startswith("general.") and str(k) != "general.alignment"
     }
+    file_type = header.metadata.get("general.file_type")
+    if isinstance(file_type, int) and not isinstance(file_type, bool):
+        values["general.file_type.name"] = _gguf_file_type(file_type)
+    quantized = sorted({t.dtype for t in _safe_tensors(entry)} - _PLAIN_DTYPES)
+    if quantized:
+        values["quantization"] = ", ".join(quantized)
+    values["version"] = str(header.version)
     state.gguf.update(values)
     return values
+
+
+_PLAIN_DTYPES = frozenset({"float32", "float16", "bfloat16", "float64", "int8", "int16", "int32"})
+
+
+def _safe_tensors(entry: Entry) -> list[Any]:
+    from modelseal.formats.tensors import describe_tensors
+
+    try:
+        return list(describe_tensors(entry))
+    except (ModelsealError, ImportError):
+        return []
+
+
+def _gguf_file_type(value: int) -> str:
+    try:
+        from gguf import LlamaFileType
+
+        return str(LlamaFileType(value).name).removeprefix("MOSTLY_")
+    except (ImportError, ValueError):
+        return str(value)
 
 
 def _onnx_metadata(entry: Entry, rel: str, state: _Collector) -> dict[str, str]:
@@ -498,7 +521,7 @@ def _onnx_metadata(entry: Entry, rel: str, state: _Collector) -> dict[str, str]:
         "ir_version": str(model.ir_version),
         "opset": ", ".join(f"{o.domain or 'ai.onnx'}:{o.version}" for o in model.opset_import),
         "domain": model.domain,
-        "model_version": str(model.model_version),
+        "model_version": str(model.model_version) if model.model_version else "",
     }
     for prop in list(model.metadata_props)[:64]:
         values[f"metadata.{prop.key}"] = _scalar(prop.value)
@@ -797,7 +820,7 @@ def _finish(state: _Collector, repo_id: str | None) -> ModelFacts:
     card = state.card_yaml
     config = state.config
     if not state.card.present:
-        state.warn("no README.md model card: license, datasets and base model are unknown")
+        state.warn("no README.md model card: license, datasets and base model may be missing")
     licenses = _licenses(card, state)
     datasets = [
         DatasetRef(name, "training", "card")
