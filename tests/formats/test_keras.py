@@ -8,6 +8,8 @@ import struct
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from modelseal.errors import FormatError, LimitExceededError
 from modelseal.formats.inventory import Entry, walk_files
@@ -162,3 +164,14 @@ def test_marshal_loads_is_never_called(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(marshal, "loads", refuse)
     assert code_names(lambda_code("lambda: eval('1')")).method == "marshal"
+
+
+_REAL_CODE = base64.b64decode(lambda_code("lambda x: __import__('os').system('true') or [x]"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=512), st.integers(min_value=0, max_value=len(_REAL_CODE)))
+def test_fuzz_code_names_never_crashes(noise: bytes, cut: int) -> None:
+    for raw in (noise, _REAL_CODE[:cut] + noise, _REAL_CODE[:cut]):
+        found = code_names(base64.b64encode(raw).decode())
+        assert found.method in ("marshal", "strings")

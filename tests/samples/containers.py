@@ -49,6 +49,8 @@ class ZipMember:
     #: Point the central record at the local header of member ``reuse`` (no new local
     #: header is written): members then overlap.
     reuse: int | None = None
+    #: Write the local header and data but leave the member out of the central directory.
+    hidden: bool = False
 
 
 def build_zip(members: Sequence[ZipMember], *, prefix: bytes = b"") -> bytes:
@@ -57,6 +59,7 @@ def build_zip(members: Sequence[ZipMember], *, prefix: bytes = b"") -> bytes:
     out.write(prefix)
     offsets: list[int] = []
     central = io.BytesIO()
+    listed = 0
     for member in members:
         data = member.data
         packed = zlib.compress(data, 9)[2:-4] if member.deflate else data
@@ -88,6 +91,9 @@ def build_zip(members: Sequence[ZipMember], *, prefix: bytes = b"") -> bytes:
             out.write(local)
             out.write(packed)
         offsets.append(offset)
+        if member.hidden:
+            continue
+        listed += 1
         central.write(
             struct.pack(
                 "<4sHHHHHHIIIHHHHHII",
@@ -120,8 +126,8 @@ def build_zip(members: Sequence[ZipMember], *, prefix: bytes = b"") -> bytes:
             b"PK\x05\x06",
             0,
             0,
-            len(members),
-            len(members),
+            listed,
+            listed,
             len(directory),
             start,
             0,

@@ -231,14 +231,19 @@ class _MarshalReader:
 
     def _int32(self, pos: int) -> tuple[int, int]:
         raw, pos = self._take(pos, 4)
-        return struct.unpack("<i", raw)[0], pos
+        value: int = struct.unpack("<i", raw)[0]
+        return value, pos
+
+    def _byte(self, pos: int) -> tuple[int, int]:
+        raw, pos = self._take(pos, 1)
+        return raw[0], pos
 
     def read(self, pos: int, depth: int) -> tuple[Any, int]:
         self._count += 1
         if self._count > _MAX_OBJECTS or depth > _MAX_NESTING:
             raise _MarshalError("too many or too deeply nested objects")
-        code_byte, pos = self._take(pos, 1)
-        flag, kind = code_byte[0] & 0x80, chr(code_byte[0] & 0x7F)
+        code_byte, pos = self._byte(pos)
+        flag, kind = code_byte & 0x80, chr(code_byte & 0x7F)
         slot = None
         if flag:
             slot = len(self._refs)
@@ -265,13 +270,13 @@ class _MarshalReader:
             _, pos = self._take(pos, 16)
             return 0j, pos
         if kind == "f":
-            size, pos = self._take(pos, 1)
-            _, pos = self._take(pos, size[0])
+            size, pos = self._byte(pos)
+            _, pos = self._take(pos, size)
             return 0.0, pos
         if kind == "x":
             for _ in range(2):
-                size, pos = self._take(pos, 1)
-                _, pos = self._take(pos, size[0])
+                size, pos = self._byte(pos)
+                _, pos = self._take(pos, size)
             return 0j, pos
         if kind == "s":
             size, pos = self._int32(pos)
@@ -279,17 +284,14 @@ class _MarshalReader:
         if kind in "tuaA":
             size, pos = self._int32(pos)
             raw, pos = self._take(pos, size)
-            return raw.decode("utf-8", errors="surrogatepass"), pos
+            return raw.decode("utf-8", errors="replace"), pos
         if kind in "zZ":
-            size_byte, pos = self._take(pos, 1)
-            raw, pos = self._take(pos, size_byte[0])
+            size, pos = self._byte(pos)
+            raw, pos = self._take(pos, size)
             return raw.decode("latin-1"), pos
         if kind in "()[<>":
-            if kind == ")":  # small tuple: one-byte size
-                size_byte, pos = self._take(pos, 1)
-                size = size_byte[0]
-            else:
-                size, pos = self._int32(pos)
+            # ")" is a small tuple with a one-byte size; the others have int32 sizes.
+            size, pos = self._byte(pos) if kind == ")" else self._int32(pos)
             if size < 0 or size > len(self._data):
                 raise _MarshalError("bad container size")
             items = []

@@ -241,6 +241,46 @@ def test_overlapping_members(tmp_path: Path) -> None:
     assert "MS-ARCHIVE-HEADER-MISMATCH" in _rules(findings)
 
 
+@pytest.mark.parametrize("position", [0, 1, 2])
+def test_local_header_missing_from_central_directory(tmp_path: Path, position: int) -> None:
+    members = [ZipMember("config.json", b"{}"), ZipMember("weights.bin", b"\x00" * 256)]
+    members.insert(position, ZipMember("payload.pkl", b"\x80\x02cos\nsystem\n.", hidden=True))
+    findings = _check(_write(tmp_path, "hidden.zip", build_zip(members)))
+    assert [(f.rule, f.location) for f in findings] == [("MS-ARCHIVE-HIDDEN-MEMBER", "payload.pkl")]
+
+
+def test_data_descriptors_between_members_are_not_hidden_members(tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(_Unseekable(buffer), "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("a.txt", b"a" * 1000)
+        archive.writestr("b.txt", b"b" * 1000)
+    path = _write(tmp_path, "streamed.zip", buffer.getvalue())
+    assert all(i.flag_bits & 0x8 for i in zipfile.ZipFile(path).infolist())
+    assert _check(path) == []
+
+
+class _Unseekable(io.RawIOBase):
+    """Makes zipfile write data descriptors, as streaming writers do."""
+
+    def __init__(self, inner: io.BytesIO) -> None:
+        self._inner = inner
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        return self._inner.write(data)
+
+    def tell(self) -> int:
+        return self._inner.tell()
+
+    def seekable(self) -> bool:
+        return False
+
+    def flush(self) -> None:
+        pass
+
+
 # -- flags, CRC, compression -----------------------------------------------------------
 
 

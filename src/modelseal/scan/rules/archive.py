@@ -9,8 +9,9 @@ Every zip-based model format (plain zip, PyTorch and TorchScript checkpoints, ``
 * duplicate names and local headers whose name or method disagrees with the central
   directory: two readers of such an archive see different files, which is how a
   payload hides from one tool and runs in another;
-* overlapping member data (the trick behind non-recursive zip bombs and zip quines),
-  declared compression ratios and total sizes of decompression bombs;
+* local headers that the central directory does not list (a member only streaming
+  readers see), and overlapping member data (the trick behind non-recursive zip
+  bombs and zip quines), declared compression ratios and total sizes of bombs;
 * CRC-32 mismatches, found by streaming members through the decompressor. Raw tensor
   storages of PyTorch zips (``*/data/<n>``) and members above
   :data:`CRC_MEMBER_MAX_BYTES` are not streamed, so a multi-GB checkpoint scans in the
@@ -48,6 +49,7 @@ __all__ = [
     "BOMB_RATIO",
     "CRC_MEMBER_MAX_BYTES",
     "CRC_TOTAL_MAX_BYTES",
+    "HIDDEN_SCAN_MAX_BYTES",
     "UNVERIFIED",
     "ArchiveRule",
 ]
@@ -56,6 +58,8 @@ __all__ = [
 CRC_MEMBER_MAX_BYTES = 64 * 1024**2
 #: At most this many bytes are decompressed per archive for CRC checks.
 CRC_TOTAL_MAX_BYTES = 256 * 1024**2
+#: At most this many bytes between listed members are searched for hidden local headers.
+HIDDEN_SCAN_MAX_BYTES = 16 * 1024**2
 #: A member declaring more than this ratio of uncompressed to compressed bytes...
 BOMB_RATIO = 1000
 #: ...and at least this many uncompressed bytes is reported as a decompression bomb.
@@ -75,6 +79,7 @@ _TORCH_STORAGE = re.compile(r"^[^/]+/data/\d+$")
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
+_DATA_DESCRIPTOR_MAX = 24
 
 # General purpose flag bits (APPNOTE 4.4.4).
 _FLAG_ENCRYPTED = 0x0001
@@ -150,6 +155,13 @@ HEADER_MISMATCH = _info(
     "the central directory: streaming and seeking readers see different archives.",
     Severity.HIGH,
 )
+HIDDEN_MEMBER = _info(
+    "MS-ARCHIVE-HIDDEN-MEMBER",
+    "Zip member missing from the central directory",
+    "A local file header sits where the central directory lists nothing: streaming "
+    "readers extract a file that seeking readers (and most scanners) never see.",
+    Severity.HIGH,
+)
 OVERLAP = _info(
     "MS-ARCHIVE-OVERLAP",
     "Overlapping zip members",
@@ -213,6 +225,7 @@ class ArchiveRule(Rule):
         SPECIAL_FILE,
         DUPLICATE,
         HEADER_MISMATCH,
+        HIDDEN_MEMBER,
         OVERLAP,
         BOMB,
         CRC_MISMATCH,
@@ -402,6 +415,38 @@ def _local_header_findings(
     if extents and extents[-1][1] > archive.start_dir:
         name = extents[-1][2]
         yield _finding(OVERLAP, f"member {name!r} overlaps the central directory", name)
+    yield from _hidden_findings(stream, extents, archive.start_dir)
+
+
+def _hidden_findings(
+    stream: BinaryIO, extents: list[tuple[int, int, str]], start_dir: int
+) -> Iterator[Finding]:
+    """Local headers in the gaps between listed members (or before the first one)."""
+    gaps = [(0, extents[0][0])] if extents else [(0, start_dir)]
+    gaps += [(end, start) for (_, end, _), (start, _, _) in itertools.pairwise(extents)]
+    if extents:
+        gaps.append((extents[-1][1], start_dir))
+    budget = HIDDEN_SCAN_MAX_BYTES
+    for start, end in gaps:
+        # A data descriptor (at most 24 bytes) legitimately follows a member's data.
+        if end - start <= _DATA_DESCRIPTOR_MAX or budget <= 0:
+            continue
+        length = min(end - start, budget)
+        budget -= length
+        stream.seek(start)
+        gap = stream.read(length)
+        at = gap.find(b"PK\x03\x04")
+        if at < 0 or at + _LOCAL_HEADER.size > len(gap):
+            continue
+        name_len = struct.unpack("<H", gap[at + 26 : at + 28])[0]
+        raw_name = gap[at + 30 : at + 30 + name_len]
+        name = raw_name.decode("utf-8", errors="replace")
+        yield _finding(
+            HIDDEN_MEMBER,
+            f"local header for {name!r} at offset {start + at} is not listed in the central "
+            "directory: streaming readers see it, seeking readers do not",
+            name or f"offset {start + at}",
+        )
 
 
 def _bomb_findings(entry: Entry, infos: list[zipfile.ZipInfo], limits: Limits) -> Iterator[Finding]:
