@@ -183,7 +183,7 @@ class RegistryClient:
         self.state = state or ClientState()
         self.workers = max(1, workers)
         self.chunk_size = max(1, chunk_size)
-        headers = {"user-agent": "modelseal-client"}
+        headers = {"user-agent": "modelseal-client", "accept-encoding": "identity"}
         if token:
             headers["authorization"] = f"Bearer {token}"
         limits = httpx.Limits(max_connections=self.workers + 4)
@@ -543,18 +543,47 @@ class RegistryClient:
     def _save(
         self, response: Any, target: Path, hasher: Any, entry: FileEntry, done: _Counter
     ) -> int:
+        """Stream the body to ``target``; hashing and writing run in a second thread."""
+        import queue
+
         if response.status_code >= 400:
             response.read()
             self._decode(response)
+        pipe: queue.Queue[bytes | None] = queue.Queue(maxsize=16)
+        failure: list[BaseException] = []
+
+        def sink() -> None:
+            try:
+                with open(target, "wb") as handle:
+                    while (chunk := pipe.get()) is not None:
+                        hasher.update(chunk)
+                        handle.write(chunk)
+                        done.add(len(chunk))
+            except BaseException as exc:  # reported after the stream ends
+                failure.append(exc)
+                while pipe.get() is not None:
+                    pass
+
+        writer = threading.Thread(target=sink, daemon=True)
+        writer.start()
         size = 0
-        with open(target, "wb") as handle:
-            for chunk in response.iter_bytes(_READ):
+        pending = bytearray()
+        try:
+            for chunk in response.iter_raw():
                 size += len(chunk)
                 if size > entry.size:
                     break
-                hasher.update(chunk)
-                handle.write(chunk)
-                done.add(len(chunk))
+                pending += chunk
+                if len(pending) >= _READ:
+                    pipe.put(bytes(pending))
+                    pending.clear()
+        finally:
+            if pending:
+                pipe.put(bytes(pending))
+            pipe.put(None)
+            writer.join()
+        if failure:
+            raise failure[0]
         return size
 
     def _check_signature(
