@@ -436,3 +436,19 @@ def test_stream_is_seekable_for_nested_compressed_members(tmp_path: Path) -> Non
     report = scan([_write(tmp_path, "o.zip", buffer.getvalue())])
     rules = {f.rule for r in report.results for f in r.findings}
     assert rules == {"MS-ARCHIVE-CRC-MISMATCH"}
+
+
+def test_gzipped_tar_is_checked(tmp_path: Path) -> None:
+    import gzip
+
+    tar = build_tar(tmp_path / "x.tar", [("file", "ok.txt", b"x"), ("symlink", "s", "/etc/passwd")])
+    path = _write(tmp_path, "bundle.tar.gz", gzip.compress(tar.read_bytes()))
+    report = scan([path])
+    member = next(r for r in report.results if r.path.endswith("!bundle.tar"))
+    assert "MS-ARCHIVE-SYMLINK-ESCAPE" in {f.rule for f in member.findings}
+    assert report.results[0].verdict is not Verdict.CLEAN
+
+
+def test_seven_zip_inside_a_zip_makes_the_zip_suspicious(tmp_path: Path) -> None:
+    path = _write(tmp_path, "b.zip", plain_zip({"weights.7z": seven_zip_bytes()}))
+    assert scan([path]).results[0].verdict == Verdict.SUSPICIOUS
