@@ -1,0 +1,232 @@
+"""Injected values: NaN/Inf, subnormal floods, far outliers, constant and duplicated tensors.
+
+Every test compares a tensor with what its own value distribution predicts, so it
+holds for any dtype and any model size:
+
+* **non-finite values** never come out of a successful training run;
+* **subnormals**: the subnormal range is exactly as wide as the first normal binade
+  next to it, so a smooth distribution puts about as many values in one as in the
+  other; far more subnormals is a flood (a classic CPU slow-down attack);
+* **outliers**: an element whose exponent is 16 or more above the tensor's 99.9th
+  percentile (65,536 times larger) is an exponent bit flip, not a trained weight;
+* **constant** tensors of two or more dimensions with a non-zero value, and
+  **duplicated** tensors (identical bytes under different names) are not what
+  training produces (tied embeddings are the known exception and are skipped).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+from modelseal.scan.model import Finding, RuleInfo, Severity
+from modelseal.weights.stats import (
+    FloatSpec,
+    TensorAccumulator,
+    chunk_units,
+    float_spec,
+    iter_chunks,
+    to_float32,
+)
+
+__all__ = [
+    "CONSTANT",
+    "DUPLICATE",
+    "NONFINITE",
+    "OUTLIER",
+    "OUTLIER_EXPONENT_GAP",
+    "SUBNORMAL_FLOOD",
+    "duplicate_findings",
+    "injection_findings",
+]
+
+NONFINITE = RuleInfo(
+    "MS-WEIGHTS-NONFINITE",
+    "NaN or infinite weights",
+    "A weight tensor holds NaN or infinite values, which no successful training run "
+    "produces: the model's outputs are corrupted (a denial of service or sabotage).",
+    Severity.HIGH,
+)
+SUBNORMAL_FLOOD = RuleInfo(
+    "MS-WEIGHTS-SUBNORMAL-FLOOD",
+    "Flood of subnormal weights",
+    "Far more subnormal values than the tensor's own distribution predicts: subnormal "
+    "arithmetic is up to 100x slower on CPUs (a denial-of-service vector) or hides data.",
+    Severity.MEDIUM,
+)
+OUTLIER = RuleInfo(
+    "MS-WEIGHTS-OUTLIER",
+    "Weight far outside the tensor's scale",
+    "Elements at least 65,536 times larger than the tensor's 99.9th percentile, such as "
+    "an exponent bit flip turning 0.01 into 1e30 (fault injection / sabotage).",
+    Severity.HIGH,
+)
+CONSTANT = RuleInfo(
+    "MS-WEIGHTS-CONSTANT",
+    "Constant weight matrix",
+    "Every element of a matrix has the same non-zero value, which training does not "
+    "produce: the layer was overwritten.",
+    Severity.MEDIUM,
+)
+DUPLICATE = RuleInfo(
+    "MS-WEIGHTS-DUPLICATE",
+    "Duplicated tensor",
+    "Two tensors under different names hold identical bytes, which independent training "
+    "of two layers does not produce (tied embeddings are expected and skipped).",
+    Severity.MEDIUM,
+)
+
+#: Exponent distance above the 99.9th percentile that makes an element an outlier.
+OUTLIER_EXPONENT_GAP = 16
+_MIN_OUTLIER_ELEMENTS = 64
+_TIED = re.compile(r"(embed|lm_head|wte|tok_embeddings|shared|output\.weight)", re.IGNORECASE)
+
+
+def injection_findings(acc: TensorAccumulator) -> Iterator[Finding]:
+    """Findings about injected values in one analysed tensor."""
+    if not acc.is_float or acc.exponent_hist is None:
+        return
+    info = acc.info
+    spec = float_spec(info.dtype)
+    assert spec is not None
+    hist = acc.exponent_hist
+    if acc.nan or acc.inf:
+        severity = Severity.HIGH
+        if not acc.nan and "mask" in info.name.lower():
+            severity = Severity.LOW  # attention masks legitimately hold -inf
+        yield Finding(
+            NONFINITE.id,
+            severity,
+            f"tensor {info.name!r} holds {acc.nan:,} NaN and {acc.inf:,} infinite values "
+            f"out of {info.numel:,}",
+            f"{info.name}[{_first_index(acc, _nonfinite_mask)}]",
+        )
+    subnormal = int(hist[0]) - acc.zero
+    neighbour = int(hist[1])
+    if subnormal >= 64 and subnormal > 8 * neighbour + 64 and subnormal * 1000 >= info.numel:
+        yield Finding(
+            SUBNORMAL_FLOOD.id,
+            SUBNORMAL_FLOOD.default_severity,
+            f"tensor {info.name!r} holds {subnormal:,} subnormal values "
+            f"({subnormal / info.numel:.1%} of its elements) where its distribution "
+            f"predicts about {neighbour:,}",
+            f"{info.name}[{_first_index(acc, _subnormal_mask)}]",
+        )
+    yield from _outliers(acc)
+    magnitude_bits = ((acc.first_unit or 0) << 1) & ((1 << (8 * spec.itemsize)) - 1)
+    if acc.constant and len(info.shape) >= 2 and info.numel >= 256 and magnitude_bits:
+        value = acc.minimum
+        yield Finding(
+            CONSTANT.id,
+            CONSTANT.default_severity,
+            f"every one of the {info.numel:,} elements of matrix {info.name!r} equals {value:g}",
+            info.name,
+        )
+
+
+def _outliers(acc: TensorAccumulator) -> Iterator[Finding]:
+    info = acc.info
+    spec = float_spec(info.dtype)
+    assert spec is not None and acc.exponent_hist is not None
+    normal = acc.exponent_hist[1 : spec.exponent_max].astype(np.int64)
+    total = int(normal.sum())
+    if total < _MIN_OUTLIER_ELEMENTS:
+        return
+    cumulative = np.cumsum(normal)
+    q999 = int(np.searchsorted(cumulative, 0.999 * total)) + 1
+    threshold = max(q999 + OUTLIER_EXPONENT_GAP, _bias(spec.exponent_max))
+    if threshold >= spec.exponent_max:
+        return
+    count = int(acc.exponent_hist[threshold : spec.exponent_max].sum())
+    if not count:
+        return
+    first = _first_index(acc, lambda units, spec: _exponent_at_least(units, spec, threshold))
+    peak = max(abs(acc.minimum), abs(acc.maximum))
+    typical = abs(acc.sample[np.isfinite(acc.sample)]).max(initial=0.0) if acc.samples else 0.0
+    yield Finding(
+        OUTLIER.id,
+        OUTLIER.default_severity,
+        f"tensor {info.name!r} has {count:,} element(s) at least 65,536x larger than its "
+        f"99.9th percentile (largest magnitude {peak:.3g}; a typical sampled maximum is "
+        f"{typical:.3g}): an exponent bit flip or injected value",
+        f"{info.name}[{first}]",
+    )
+
+
+def _bias(exponent_max: int) -> int:
+    return exponent_max // 2  # the exponent of 1.0
+
+
+def _exponent_at_least(units: np.ndarray, spec: FloatSpec, threshold: int) -> np.ndarray:
+    exponents = (units >> spec.exponent_shift) & spec.exponent_max
+    return (exponents >= threshold) & (exponents < spec.exponent_max)
+
+
+def _nonfinite_mask(units: np.ndarray, spec: FloatSpec) -> np.ndarray:
+    exponents = (units >> spec.exponent_shift) & spec.exponent_max
+    return exponents == spec.exponent_max
+
+
+def _subnormal_mask(units: np.ndarray, spec: FloatSpec) -> np.ndarray:
+    exponents = (units >> spec.exponent_shift) & spec.exponent_max
+    return (exponents == 0) & ((units << 1) != 0)
+
+
+def _first_index(acc: TensorAccumulator, predicate) -> int:  # type: ignore[no-untyped-def]
+    """The first element satisfying ``predicate`` (a second pass, run only when needed)."""
+    spec = float_spec(acc.info.dtype)
+    assert spec is not None
+    for start, count in iter_chunks(acc.info):
+        units = chunk_units(acc.info, start, count, spec.unit)
+        found = np.flatnonzero(predicate(units, spec))
+        if found.size:
+            return start + int(found[0])
+    return -1
+
+
+def duplicate_findings(accumulators: Sequence[TensorAccumulator]) -> Iterator[Finding]:
+    """Tensors of one file that hold identical bytes under different names."""
+    groups: dict[tuple[object, ...], list[TensorAccumulator]] = defaultdict(list)
+    for acc in accumulators:
+        info = acc.info
+        if not acc.is_float or info.numel < 1024 or acc.constant:
+            continue
+        key = (info.dtype, info.numel, *acc.sums, acc.first_unit)
+        groups[key].append(acc)
+    for group in groups.values():
+        if len(group) < 2:
+            continue
+        first = group[0]
+        for other in group[1:]:
+            names = (first.info.name, other.info.name)
+            if any(_TIED.search(name) for name in names) or not _same_bytes(first, other):
+                continue
+            yield Finding(
+                DUPLICATE.id,
+                DUPLICATE.default_severity,
+                f"tensors {names[0]!r} and {names[1]!r} hold identical values "
+                f"({first.info.numel:,} elements)",
+                names[1],
+            )
+
+
+def _same_bytes(a: TensorAccumulator, b: TensorAccumulator) -> bool:
+    spec = float_spec(a.info.dtype)
+    assert spec is not None
+    for start, count in iter_chunks(a.info):
+        left = chunk_units(a.info, start, count, spec.unit)
+        right = chunk_units(b.info, start, count, spec.unit)
+        if not np.array_equal(left, right):
+            return False
+    return True
+
+
+def preview_values(acc: TensorAccumulator, element: int, count: int = 4) -> list[float]:
+    """A few decoded values from ``element`` on (for messages)."""
+    spec = float_spec(acc.info.dtype)
+    assert spec is not None
+    units = chunk_units(acc.info, element, min(count, acc.info.numel - element), spec.unit)
+    return [float(v) for v in to_float32(units, spec)]

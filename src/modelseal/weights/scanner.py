@@ -1,0 +1,230 @@
+"""``weights scan``: hidden payloads and injected values, as a scan-shaped report."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from modelseal.errors import FormatError, ModelsealError, UsageError
+from modelseal.formats.format import Format
+from modelseal.formats.inventory import Entry, Limits, walk
+from modelseal.formats.readers import reader_for
+from modelseal.formats.tensors import DTYPE_SIZES, TensorInfo, describe_tensors, tensor_array
+from modelseal.scan.model import FileResult, Finding, RuleInfo, ScanReport, Severity
+from modelseal.weights.injection import (
+    CONSTANT,
+    DUPLICATE,
+    NONFINITE,
+    OUTLIER,
+    SUBNORMAL_FLOOD,
+    duplicate_findings,
+    injection_findings,
+)
+from modelseal.weights.payloads import (
+    BLOCK_ELEMENTS,
+    TVD_THRESHOLD,
+    lowbit_anomalies,
+    verify_hit,
+)
+from modelseal.weights.stats import TensorAccumulator, analyze_tensors, chunk_units, float_spec
+
+__all__ = [
+    "LOWBIT_STRUCTURE",
+    "PAYLOAD",
+    "WEIGHT_RULES",
+    "ProgressCallback",
+    "has_own_tensors",
+    "scan_weights",
+    "tensor_entries",
+    "weight_findings",
+]
+
+PAYLOAD = RuleInfo(
+    "MS-WEIGHTS-PAYLOAD",
+    "Executable, archive or script hidden in weight bits",
+    "The low-order bytes or bits of a tensor's elements spell out a file header "
+    "(ELF, PE, Mach-O, zip, gzip, bzip2, xz, 7z, RAR, a shell or Python script): an "
+    "EvilModel/StegoNet-style payload smuggled inside the weight values.",
+    Severity.CRITICAL,
+)
+LOWBIT_STRUCTURE = RuleInfo(
+    "MS-WEIGHTS-LOWBIT-STRUCTURE",
+    "Structured low-order bits",
+    "The lowest mantissa bits of trained weights are uniform noise; in this tensor they "
+    "follow the byte distribution of code or text instead: data hidden in the weights.",
+    Severity.HIGH,
+)
+#: Every rule id ``weights scan`` can emit.
+WEIGHT_RULES: tuple[RuleInfo, ...] = (
+    PAYLOAD,
+    LOWBIT_STRUCTURE,
+    NONFINITE,
+    SUBNORMAL_FLOOD,
+    OUTLIER,
+    CONSTANT,
+    DUPLICATE,
+)
+
+#: Called after each weight file with (files done, path).
+ProgressCallback = Callable[[int, str], None]
+
+
+def has_own_tensors(entry: Entry) -> bool:
+    """Whether ``entry`` is a weight file read on its own (not through its container).
+
+    Members of an archive whose format has a tensor reader (a ``.npz``, a PyTorch zip)
+    are read by that reader and skipped here, so nothing is counted twice.
+    """
+    if entry.problem is not None or entry.format not in _READABLE:
+        return False
+    return not (entry.container_format is not None and entry.container_format in _READABLE)
+
+
+_READABLE = frozenset(
+    {
+        Format.SAFETENSORS,
+        Format.GGUF,
+        Format.PYTORCH_ZIP,
+        Format.NUMPY,
+        Format.NUMPY_NPZ,
+        Format.ONNX,
+        Format.HDF5,
+    }
+)
+
+
+def tensor_entries(
+    paths: Iterable[str | os.PathLike[str]], limits: Limits | None = None
+) -> Iterator[Entry]:
+    """Every entry under ``paths`` whose tensors ``weights`` commands read."""
+    for entry in walk(paths, limits=limits or Limits()):
+        if has_own_tensors(entry):
+            yield entry
+
+
+def describe(entry: Entry) -> Sequence[TensorInfo]:
+    """:func:`describe_tensors`, turning a missing reader module into a FormatError."""
+    try:
+        reader = reader_for(entry.format)
+    except ImportError as exc:
+        raise FormatError(
+            f"{entry.path}: no tensor reader installed for {entry.format.value} ({exc})"
+        ) from exc
+    if reader is None:
+        raise FormatError(f"{entry.path}: no tensor reader for format {entry.format.value}")
+    return describe_tensors(entry)
+
+
+def scan_weights(
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    limits: Limits | None = None,
+    workers: int | None = None,
+    progress: ProgressCallback | None = None,
+) -> ScanReport:
+    """Inspect the weight values of every weight file under ``paths``.
+
+    Returns a :class:`~modelseal.scan.model.ScanReport` (the ``scan`` JSON shape): one
+    result per weight file, ``error`` when its tensors cannot be read. Raises
+    :class:`UsageError` when ``paths`` hold no weight file at all.
+    """
+    results: list[FileResult] = []
+    for done, entry in enumerate(tensor_entries(paths, limits), start=1):
+        results.append(scan_entry(entry, workers=workers))
+        if progress is not None:
+            progress(done, entry.path)
+    if not results:
+        raise UsageError(
+            "no weight files found",
+            advice="weights scan reads safetensors, PyTorch zip, GGUF, ONNX, .npy/.npz and "
+            "Keras .weights.h5 files",
+        )
+    return ScanReport(tuple(results), {rule.id: rule for rule in WEIGHT_RULES})
+
+
+def scan_entry(entry: Entry, *, workers: int | None = None) -> FileResult:
+    """The weights-scan result of one weight file (errors become an ``error`` result)."""
+    findings: list[Finding] = []
+    try:
+        tensors = describe(entry)
+        findings.extend(weight_findings(tensors, workers=workers))
+    except ModelsealError as exc:
+        return FileResult(entry.path, entry.format.value, tuple(findings), exc.message)
+    except (OSError, ValueError) as exc:
+        return FileResult(
+            entry.path, entry.format.value, tuple(findings), f"cannot read tensors: {exc}"
+        )
+    return FileResult(entry.path, entry.format.value, tuple(dict.fromkeys(findings)))
+
+
+def weight_findings(
+    tensors: Sequence[TensorInfo], *, workers: int | None = None
+) -> Iterator[Finding]:
+    """Payload and injection findings for ``tensors`` (one pass over each)."""
+    analysed: list[TensorAccumulator] = []
+    for acc in analyze_tensors(tensors, signatures=True, workers=workers):
+        yield from _payload_findings(acc)
+        yield from injection_findings(acc)
+        analysed.append(acc)
+    yield from duplicate_findings(analysed)
+
+
+def _payload_findings(acc: TensorAccumulator) -> Iterator[Finding]:
+    info = acc.info
+    reported: set[tuple[str, int]] = set()
+    if acc.hits:
+        spec = float_spec(info.dtype)
+        array = tensor_array(info).reshape(-1)
+        units = array.view(spec.unit) if spec is not None else array.view(np.uint8)
+        for hit in acc.hits:
+            verified = verify_hit(units, hit)
+            if verified is None:
+                continue
+            signature, element, data = verified
+            if spec is None:  # raw hits count bytes
+                element //= _dtype_size(info.dtype)
+            key = (signature.kind, element)
+            if key in reported:
+                continue
+            reported.add(key)
+            yield Finding(
+                PAYLOAD.id,
+                PAYLOAD.default_severity,
+                f"{signature.kind} hidden in {hit.layout.describe()} of tensor {info.name!r} "
+                f"starting at element {element:,}; extracted bytes: {_preview(data)}",
+                f"{info.name}[{element}:]",
+            )
+        del units, array
+    if not acc.is_float:
+        return
+    for run in lowbit_anomalies(acc.blocks(), info.dtype):
+        first = run.first_block * BLOCK_ELEMENTS
+        last = min(info.numel, (run.last_block + 1) * BLOCK_ELEMENTS) - 1
+        yield Finding(
+            LOWBIT_STRUCTURE.id,
+            LOWBIT_STRUCTURE.default_severity,
+            f"the low-order bits of elements {first:,}-{last:,} of tensor {info.name!r} are "
+            f"structured (distance {run.tvd:.2f} from the uniform noise of trained weights, "
+            f"threshold {TVD_THRESHOLD}); lowest bytes: {_low_byte_preview(info, first)}",
+            f"{info.name}[{first}:{last + 1}]",
+        )
+
+
+def _dtype_size(dtype: str) -> int:
+    return DTYPE_SIZES.get(dtype, 1)
+
+
+def _low_byte_preview(info: TensorInfo, first: int) -> str:
+    spec = float_spec(info.dtype)
+    assert spec is not None
+    units = chunk_units(info, first, min(48, info.numel - first), spec.unit)
+    low = units.view(np.uint8).reshape(-1, spec.itemsize)[:, 0].tobytes()
+    return _preview(low)
+
+
+def _preview(data: bytes, limit: int = 32) -> str:
+    head = data[:limit]
+    text = "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in head)
+    return f"{head.hex(' ')} |{text}|"
