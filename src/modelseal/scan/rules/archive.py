@@ -511,18 +511,17 @@ def _crc_findings(
         ):
             continue
         budget -= info.file_size
-        crc = 0
         try:
             # zipfile stops at the declared size and raises on a CRC mismatch at EOF.
             with archive.open(info) as member:
-                while chunk := member.read(1024 * 1024):
-                    crc = zlib.crc32(chunk, crc)
+                while member.read(1024 * 1024):
+                    pass
         except zipfile.BadZipFile as exc:
             if "CRC" in str(exc):
                 yield _finding(
                     CRC_MISMATCH,
-                    f"member {info.filename!r}: CRC-32 {crc:#010x} does not match the "
-                    f"declared {info.CRC:#010x}",
+                    f"member {info.filename!r}: its bytes do not match the declared "
+                    f"CRC-32 {info.CRC:#010x}",
                     info.filename,
                 )
             else:
