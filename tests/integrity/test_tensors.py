@@ -128,3 +128,19 @@ def test_header_retype_is_refused_at_open(model: Path, tmp_path: Path, ec_keys: 
     )
     with pytest.raises(TensorVerificationError, match="signed as float32"):
         open_verified(model / SHARD1, signature=sig, key=ec_keys.public_key)
+
+
+def test_tensor_digests_same_whatever_the_sharding(
+    model: Path, tmp_path: Path, ec_keys: KeyPair
+) -> None:
+    whole, sharded = tmp_path / "files.sig", tmp_path / "shards.sig"
+    sign(model, key=ec_keys.private_key, output=whole)
+    sign(model, key=ec_keys.private_key, output=sharded, method="shards", shard_size=100)
+    a = read_tensor_manifest(whole, key=ec_keys.public_key)
+    b = read_tensor_manifest(sharded, key=ec_keys.public_key)
+    assert a == b and a[SHARD1].root == b[SHARD1].root
+    for record in a[SHARD1].tensors:  # independent check of every tensor digest
+        data = open_verified(model / SHARD1, signature=whole, key=ec_keys.public_key).read_bytes(
+            record.name
+        )
+        assert hashlib.sha256(data).hexdigest() == record.digest

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelseal._io import atomic_write
 from modelseal.errors import SignatureError, UsageError, VerificationError
@@ -32,7 +32,15 @@ from modelseal.integrity.serialization import (
     list_model,
 )
 from modelseal.integrity.signing.interface import Signer, Verifier
-from modelseal.integrity.tensors import TensorChange, TensorFileManifest, diff_tensors
+from modelseal.integrity.tensors import (
+    TensorChange,
+    TensorFileManifest,
+    diff_tensors,
+    manifest_from_digests,
+)
+
+if TYPE_CHECKING:
+    from modelseal.formats.tensors import TensorInfo
 
 __all__ = [
     "KeyLike",
@@ -214,8 +222,24 @@ def sign(
     )
     reuse, reused_tensors = _reusable(previous, signer, serialization, listing.files)
     counter = _Counter(sum(f.stat.size for f in listing.files if f.name not in reuse), progress)
-    hashed = hash_files(listing.files, serialization, reuse=reuse, progress=counter)
-    tensor_manifests = _tensor_manifests(listing.files, reused_tensors) if tensors else {}
+    described = _describe_weights(listing.files, reuse) if tensors else {}
+    hashed = hash_files(
+        listing.files,
+        serialization,
+        reuse=reuse,
+        spans={
+            name: sorted({(i.offset, i.offset + i.nbytes) for i in infos})
+            for name, (_, infos) in described.items()
+        },
+        progress=counter,
+    )
+    tensor_manifests = dict(reused_tensors) if tensors else {}
+    for item in hashed:
+        if item.file.name in described:
+            fmt, infos = described[item.file.name]
+            tensor_manifests[item.file.name] = manifest_from_digests(
+                item.file.name, fmt, infos, item.spans
+            )
     extension = Extension(
         ignore_globs=tuple(globs),
         ignored=tuple(n for n in listing.ignored if n != inside),
@@ -285,25 +309,19 @@ def _reusable(
     return reuse, tensors
 
 
-def _tensor_manifests(
-    files: Sequence[ModelFile], reused: dict[str, TensorFileManifest]
-) -> dict[str, TensorFileManifest]:
-    import concurrent.futures
+def _describe_weights(
+    files: Sequence[ModelFile], reused: Mapping[str, object]
+) -> dict[str, tuple[str, Sequence[TensorInfo]]]:
+    """Tensor layouts of the weight files that will be hashed (headers only)."""
+    from modelseal.integrity.tensors import describe_weight_file
 
-    from modelseal.integrity.tensors import build_tensor_manifest
-
-    candidates = [
-        f for f in files if f.name not in reused and f.name.endswith((".safetensors", ".gguf"))
-    ]
-    out = dict(reused)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
-        for file, built in zip(
-            candidates,
-            pool.map(lambda f: build_tensor_manifest(f.path, f.name), candidates),
-            strict=True,
-        ):
-            if built is not None:
-                out[file.name] = built
+    out = {}
+    for file in files:
+        if file.name in reused or not file.name.endswith((".safetensors", ".gguf")):
+            continue
+        described = describe_weight_file(file.path)
+        if described is not None:
+            out[file.name] = described
     return out
 
 

@@ -22,7 +22,6 @@ import concurrent.futures
 import fnmatch
 import os
 import stat
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -42,6 +41,8 @@ __all__ = [
     "ProgressCallback",
     "Serialization",
     "hash_files",
+    "hash_range",
+    "hash_range_spans",
     "list_model",
 ]
 
@@ -167,6 +168,8 @@ class HashedFile:
     file: ModelFile
     pieces: tuple[tuple[int, int, bytes], ...]
     reused: bool = False
+    #: SHA-256 of each requested span (tensor byte range), by (start, end).
+    spans: Mapping[tuple[int, int], bytes] = field(default_factory=dict)
 
 
 def _is_ignored(name: str, prefixes: Sequence[str], globs: Sequence[str]) -> bool:
@@ -252,9 +255,12 @@ class _Job:
     file: ModelFile
     start: int
     end: int
+    spans: Sequence[tuple[int, int]] = ()
+    #: A job that only computes span digests (a tensor crossing shard boundaries).
+    spans_only: bool = False
     result: bytes | None = None
+    span_digests: list[bytes] = field(default_factory=list)
     error: BaseException | None = None
-    done: threading.Event = field(default_factory=threading.Event)
 
 
 def hash_files(
@@ -262,16 +268,22 @@ def hash_files(
     serialization: Serialization,
     *,
     reuse: Mapping[str, tuple[tuple[int, int, bytes], ...]] | None = None,
+    spans: Mapping[str, Sequence[tuple[int, int]]] | None = None,
     progress: ProgressCallback | None = None,
     workers: int | None = None,
 ) -> list[HashedFile]:
     """Hash ``files`` as ``serialization`` says; digests in ``reuse`` are taken as they are.
 
-    Raises :class:`FileChangedError` if a file changed while it was hashed.
+    ``spans`` asks for the SHA-256 of byte ranges of some files (tensors); they
+    are hashed in the same read pass as the file or shard holding them (ranges
+    crossing a shard boundary get their own pass). Raises
+    :class:`FileChangedError` if a file changed while it was hashed.
     """
     engine = serialization.engine
     reuse = reuse or {}
-    method = "files" if engine.internally_parallel else serialization.method
+    spans = spans or {}
+    # BLAKE3 digests whole files (model-signing bypasses sharding for it too).
+    method = "files" if engine.name == "blake3" else serialization.method
     results: dict[str, HashedFile] = {}
     jobs: list[_Job] = []
     for file in files:
@@ -279,17 +291,26 @@ def hash_files(
             results[file.name] = HashedFile(file, reuse[file.name], reused=True)
             continue
         size = file.stat.size
+        wanted = sorted(spans.get(file.name, ()))
         if method == "shards" and size == 0:
             results[file.name] = HashedFile(file, ())  # no shard resource, still listed
-        elif method == "shards":
+            continue
+        if method == "shards":
             step = serialization.shard_size or DEFAULT_SHARD_SIZE
-            for start in range(0, size, step):
-                jobs.append(_Job(file, start, min(start + step, size)))
+            ranges = [(start, min(start + step, size)) for start in range(0, size, step)]
         else:
-            jobs.append(_Job(file, 0, size))
+            ranges = [(0, size)]
+        placed: set[tuple[int, int]] = set()
+        for start, end in ranges:
+            inside = [sp for sp in wanted if start <= sp[0] and sp[1] <= end and sp not in placed]
+            placed.update(inside)
+            jobs.append(_Job(file, start, end, inside))
+        jobs.extend(
+            _Job(file, sp[0], sp[1], [sp], spans_only=True) for sp in wanted if sp not in placed
+        )
     workers = workers or max(2, os.cpu_count() or 2)
     if engine.internally_parallel:
-        workers = 1  # BLAKE3 already uses every core on each large update
+        workers = 1  # the engine already uses every core on each large update
     # Largest first keeps all workers busy until the end.
     order = sorted(jobs, key=lambda j: j.end - j.start, reverse=True)
     if len(order) <= 1 or workers == 1:
@@ -305,25 +326,31 @@ def hash_files(
         if job.error is not None:
             raise job.error
     pieces: dict[str, list[tuple[int, int, bytes]]] = {}
+    span_digests: dict[str, dict[tuple[int, int], bytes]] = {}
     by_name: dict[str, ModelFile] = {}
     for job in jobs:
         assert job.result is not None
-        pieces.setdefault(job.file.name, []).append((job.start, job.end, job.result))
         by_name[job.file.name] = job.file
+        span_digests.setdefault(job.file.name, {}).update(
+            zip(job.spans, job.span_digests, strict=True)
+        )
+        if not job.spans_only:
+            pieces.setdefault(job.file.name, []).append((job.start, job.end, job.result))
     for name, parts in pieces.items():
-        results[name] = HashedFile(by_name[name], tuple(sorted(parts)))
+        results[name] = HashedFile(by_name[name], tuple(sorted(parts)), spans=span_digests[name])
     return [results[name] for name in sorted(results, key=_sort_key)]
 
 
 def _run(job: _Job, engine: HashEngine, progress: ProgressCallback | None) -> None:
     try:
-        job.result = hash_range(
+        job.result, job.span_digests = hash_range_spans(
             job.file.path,
             job.start,
             job.end,
             engine,
+            spans=job.spans,
             expect=job.file.stat,
-            progress=progress,
+            progress=None if job.spans_only else progress,
             what=job.file.name,
         )
     except BaseException as exc:  # re-raised by the caller, in order
@@ -341,8 +368,35 @@ def hash_range(
     what: str | None = None,
 ) -> bytes:
     """Hash bytes ``[start, end)`` of ``path``; check the file did not change meanwhile."""
+    digest, _ = hash_range_spans(
+        path, start, end, engine, expect=expect, progress=progress, what=what
+    )
+    return digest
+
+
+def hash_range_spans(
+    path: Path,
+    start: int,
+    end: int,
+    engine: HashEngine,
+    *,
+    spans: Sequence[tuple[int, int]] = (),
+    expect: FileStat | None = None,
+    progress: ProgressCallback | None = None,
+    what: str | None = None,
+) -> tuple[bytes, list[bytes]]:
+    """Hash ``[start, end)`` and, in the same pass, each SHA-256 of ``spans`` inside it.
+
+    ``spans`` are sorted, non-overlapping (start, end) ranges within the range
+    (tensor byte ranges); their SHA-256 digests come back in the same order.
+    """
+    import hashlib
+
     what = what or str(path)
     chunk = _BLAKE3_CHUNK if engine.internally_parallel else _CHUNK
+    span_digests: list[bytes] = []
+    span_index = 0
+    span_hasher: Any = None
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError as exc:
@@ -363,7 +417,20 @@ def hash_range(
                     advice="sign again once the model files are no longer being written",
                 )
             hasher.update(view[:got])
-            position += got
+            stop = position + got
+            while span_index < len(spans) and spans[span_index][0] < stop:
+                s_start, s_end = spans[span_index]
+                if span_hasher is None:
+                    span_hasher = hashlib.sha256()
+                lo, hi = max(s_start, position), min(s_end, stop)
+                if hi > lo:
+                    span_hasher.update(view[lo - position : hi - position])
+                if s_end > stop:
+                    break
+                span_digests.append(span_hasher.digest())
+                span_hasher = None
+                span_index += 1
+            position = stop
             if progress is not None:
                 progress(got)
         after = os.fstat(fd)
@@ -381,4 +448,7 @@ def hash_range(
         )
     if not stat.S_ISREG(after.st_mode):
         raise IntegrityError(f"{what}: not a regular file")
-    return hasher.digest()
+    while span_index < len(spans):  # empty spans at the very end
+        span_digests.append(hashlib.sha256().digest())
+        span_index += 1
+    return hasher.digest(), span_digests

@@ -24,12 +24,15 @@ signature covers all of it (see :mod:`modelseal.integrity.manifest`).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelseal.errors import FormatError
+
+if TYPE_CHECKING:
+    from modelseal.formats.tensors import TensorInfo
 
 __all__ = [
     "LEAF_TAG",
@@ -37,7 +40,9 @@ __all__ = [
     "TensorFileManifest",
     "TensorRecord",
     "build_tensor_manifest",
+    "describe_weight_file",
     "diff_tensors",
+    "manifest_from_digests",
     "merkle_root",
     "tensor_data_digest",
     "tensor_leaf",
@@ -145,11 +150,8 @@ class TensorChange:
     actual: str | None
 
 
-def build_tensor_manifest(path: Path, name: str) -> TensorFileManifest | None:
-    """The tensor manifest of the weight file at ``path``, or None if it holds no tensors we read.
-
-    Each tensor's bytes are hashed in bounded memory.
-    """
+def describe_weight_file(path: Path) -> tuple[str, Sequence[TensorInfo]] | None:
+    """(format, tensors) of a safetensors/GGUF file, or None if it holds no tensors we read."""
     from modelseal.formats import Format
     from modelseal.formats.inventory import walk_files
     from modelseal.formats.tensors import describe_tensors
@@ -158,31 +160,40 @@ def build_tensor_manifest(path: Path, name: str) -> TensorFileManifest | None:
     if entry.format not in (Format.SAFETENSORS, Format.GGUF):
         return None
     try:
-        infos = describe_tensors(entry)
+        return entry.format.value, describe_tensors(entry)
     except (FormatError, ImportError):
         return None
-    return TensorFileManifest(
-        name,
-        entry.format.value,
-        tuple(
-            sorted(
-                (
-                    TensorRecord(
-                        i.name, i.dtype, tuple(i.shape), _hash_span(path, i.offset, i.nbytes)
-                    )
-                    for i in infos
-                ),
-                key=lambda t: t.name,
-            )
-        ),
+
+
+def manifest_from_digests(
+    name: str, fmt: str, infos: Sequence[TensorInfo], digests: Mapping[tuple[int, int], bytes]
+) -> TensorFileManifest:
+    """A tensor manifest from tensor infos and the SHA-256 of each (offset, offset + nbytes)."""
+    records = (
+        TensorRecord(
+            i.name, i.dtype, tuple(i.shape), digests[(i.offset, i.offset + i.nbytes)].hex()
+        )
+        for i in infos
     )
+    return TensorFileManifest(name, fmt, tuple(sorted(records, key=lambda t: t.name)))
 
 
-def _hash_span(path: Path, offset: int, length: int) -> str:
+def build_tensor_manifest(path: Path, name: str) -> TensorFileManifest | None:
+    """The tensor manifest of the weight file at ``path`` (its own read pass), or None."""
     from modelseal.integrity.hashing import engine_for
-    from modelseal.integrity.serialization import hash_range
+    from modelseal.integrity.serialization import hash_range_spans
 
-    return hash_range(path, offset, offset + length, engine_for("sha256")).hex()
+    described = describe_weight_file(path)
+    if described is None:
+        return None
+    fmt, infos = described
+    spans = sorted({(i.offset, i.offset + i.nbytes) for i in infos})
+    if not spans:
+        return TensorFileManifest(name, fmt, ())
+    _, digests = hash_range_spans(
+        path, spans[0][0], spans[-1][1], engine_for("sha256"), spans=spans
+    )
+    return manifest_from_digests(name, fmt, infos, dict(zip(spans, digests, strict=True)))
 
 
 def diff_tensors(expected: TensorFileManifest, actual: TensorFileManifest) -> list[TensorChange]:
