@@ -177,3 +177,11 @@ def test_named_license_is_kept(tmp_path: Path) -> None:
     bom = generate_sbom(write_model(tmp_path / "m", card="---\nlicense: llama3\n---\n"), scan=False)
     (lic,) = bom["metadata"]["component"]["licenses"]
     assert lic["license"]["name"] == "llama3" and "url" in lic["license"]
+
+
+def test_each_generation_gets_its_own_serial_number(tmp_path: Path) -> None:
+    root = write_model(tmp_path / "m")
+    first = build_sbom(root, created=FIXED, scan=False).document
+    later = build_sbom(root, created=FIXED + dt.timedelta(seconds=1), scan=False).document
+    assert first["serialNumber"] != later["serialNumber"]
+    assert first["components"] == later["components"]

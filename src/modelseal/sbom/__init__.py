@@ -97,8 +97,8 @@ def build_sbom(
 
     ``scan`` runs the static scanner and records its findings; ``signature`` and
     ``key`` check the model's signature and record the outcome. ``created`` fixes
-    the timestamp (reproducible output); the document id is derived from the
-    file hashes, so the same model gives the same serial number.
+    the timestamp; the document id is derived from the file hashes and that time,
+    so a fixed ``created`` gives an identical document.
     """
     emitter = emitter_for(format)
     version = spec_version or emitter.spec_versions[0]
@@ -123,10 +123,11 @@ def build_sbom(
     from modelseal import __version__
 
     when = (created or _dt.datetime.now(_dt.timezone.utc)).astimezone(_dt.timezone.utc)
+    stamp = when.replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
     context = EmitContext(
         spec_version=version,
-        created=when.replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        document_id=_document_id(facts),
+        created=stamp,
+        document_id=_document_id(facts, stamp),
         tool_version=__version__,
         scan=report,
         signature=status,
@@ -169,8 +170,10 @@ def _with_warnings(facts: ModelFacts, warnings: tuple[str, ...]) -> ModelFacts:
     return dataclasses.replace(facts, warnings=warnings)
 
 
-def _document_id(facts: ModelFacts) -> str:
-    digest = hashlib.sha256(facts.name.encode())
+def _document_id(facts: ModelFacts, stamp: str) -> str:
+    """A UUID derived from the content and the creation time: each generation gets its
+    own serial number, and a fixed ``created`` reproduces the same document."""
+    digest = hashlib.sha256(f"{stamp}\0{facts.name}".encode())
     for file in facts.files:
         digest.update(f"\0{file.path}\0{file.sha256}".encode())
     return str(uuid.UUID(bytes=digest.digest()[:16], version=5))

@@ -123,7 +123,7 @@ def _severity(raw: Mapping[str, Any]) -> str:
 def _affected(raw: Any) -> Affected | None:
     if not isinstance(raw, dict):
         return None
-    package = raw.get("package") if isinstance(raw.get("package"), dict) else {}
+    package: dict[str, Any] = raw["package"] if isinstance(raw.get("package"), dict) else {}
     ecosystem, name = str(package.get("ecosystem", "")), str(package.get("name", ""))
     purl = str(package.get("purl", ""))
     if purl.startswith("pkg:huggingface/") and not name:

@@ -26,7 +26,7 @@ from typing import Any
 
 from modelseal.errors import FormatError, ModelsealError
 from modelseal.formats.format import Format
-from modelseal.formats.inventory import Entry, expand, walk_files
+from modelseal.formats.inventory import Entry, Limits, expand, walk_files
 from modelseal.sbom.licenses import LicenseInfo, normalize_license
 
 __all__ = [
@@ -541,7 +541,7 @@ def _onnx_metadata(entry: Entry, rel: str, state: _Collector) -> dict[str, str]:
 def _keras_metadata(entry: Entry, rel: str, state: _Collector) -> dict[str, str]:
     values: dict[str, str] = {}
     if entry.format is Format.KERAS:
-        for member in expand(entry, _member_limits()):
+        for member in expand(entry, Limits(max_depth=1)):
             if member.name in ("config.json", "metadata.json") and member.depth == 1:
                 data = _load_json(member, f"{rel}!{member.name}", state, MAX_JSON_BYTES)
                 if not isinstance(data, dict):
@@ -576,12 +576,6 @@ def _keras_metadata(entry: Entry, rel: str, state: _Collector) -> dict[str, str]
     if "keras_version" in values:
         state.packages.append(PackageRef("keras", values["keras_version"], source=rel))
     return values
-
-
-def _member_limits():  # type: ignore[no-untyped-def]
-    from modelseal.formats.inventory import Limits
-
-    return Limits(max_depth=1)
 
 
 def _read_bounded(entry: Entry, limit: int) -> bytes | None:
@@ -691,23 +685,20 @@ def _read_requirements(entry: Entry, rel: str, state: _Collector) -> None:
 # --- model card -------------------------------------------------------------------------
 
 
-class _NoAliasLoader:
-    """Build a yaml SafeLoader subclass that refuses anchors/aliases (no expansion bombs)."""
+def _no_alias_loader() -> Any:
+    """A yaml SafeLoader subclass that refuses anchors/aliases (no expansion bombs)."""
+    import yaml
 
-    @staticmethod
-    def make():  # type: ignore[no-untyped-def]
-        import yaml
+    class Loader(yaml.SafeLoader):  # type: ignore[misc]
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                raise yaml.composer.ComposerError(
+                    None, None, "aliases are not allowed in a model card", event.start_mark
+                )
+            return super().compose_node(parent, index)
 
-        class Loader(yaml.SafeLoader):
-            def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
-                if self.check_event(yaml.AliasEvent):
-                    event = self.peek_event()
-                    raise yaml.composer.ComposerError(
-                        None, None, "aliases are not allowed in a model card", event.start_mark
-                    )
-                return super().compose_node(parent, index)
-
-        return Loader
+    return Loader
 
 
 def _read_card(entry: Entry, rel: str, state: _Collector) -> None:
@@ -756,7 +747,7 @@ def _split_front_matter(text: str, rel: str, state: _Collector) -> tuple[Any, st
     import yaml
 
     try:
-        return yaml.load(block, Loader=_NoAliasLoader.make()), body  # a SafeLoader subclass
+        return yaml.load(block, Loader=_no_alias_loader()), body  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         state.warn(f"{rel}: malformed front matter ({str(exc).splitlines()[0][:120]}); ignored")
         return None, body
@@ -938,8 +929,10 @@ def _model_index(
         for result in results[:256] if isinstance(results, list) else []:
             if not isinstance(result, dict):
                 continue
-            task = result.get("task") if isinstance(result.get("task"), dict) else {}
-            dataset = result.get("dataset") if isinstance(result.get("dataset"), dict) else {}
+            task: dict[str, Any] = result["task"] if isinstance(result.get("task"), dict) else {}
+            dataset: dict[str, Any] = (
+                result["dataset"] if isinstance(result.get("dataset"), dict) else {}
+            )
             dataset_name = _string(dataset.get("type")) or _string(dataset.get("name"))
             if dataset_name and dataset_name not in datasets:
                 datasets.append(dataset_name)
