@@ -80,6 +80,15 @@ def detect(
             return Format.TF_SAVEDMODEL
         if proto <= _ONNX_FIELDS and proto & {7, 8} and 1 in proto:
             return Format.ONNX
+    else:
+        # A protobuf cut short (its last field runs past the end of the file): the name
+        # breaks the tie, so the file is reported as a damaged model, not as unknown.
+        base = name.rsplit("/", 1)[-1].rsplit("!", 1)[-1]
+        cut = _truncated_protobuf_fields(head, size)
+        if cut and base == "saved_model.pb" and cut <= _SAVEDMODEL_FIELDS:
+            return Format.TF_SAVEDMODEL
+        if cut and base.lower().endswith(".onnx") and cut <= _ONNX_FIELDS and 1 in cut:
+            return Format.ONNX
     if head[0] in _PROTO0_FIRST and _is_proto0_pickle(head, size):
         return Format.PICKLE
     return _detect_text(head, name)
@@ -185,6 +194,31 @@ def _protobuf_fields(head: bytes, size: int) -> frozenset[int]:
     except (IndexError, ValueError):
         pass
     return frozenset(fields) if pos >= min(len(head), size) or len(fields) >= 2 else frozenset()
+
+
+def _truncated_protobuf_fields(head: bytes, size: int) -> frozenset[int]:
+    """Top-level field numbers of a protobuf whose last field runs past the file's end."""
+    fields: set[int] = set()
+    pos = 0
+    try:
+        while pos < len(head):
+            key, pos = _read_varint(head, pos)
+            number, wire = key >> 3, key & 7
+            if number == 0 or number > 1000 or wire not in (0, 1, 2, 5):
+                return frozenset()
+            fields.add(number)
+            if wire == 0:
+                _, pos = _read_varint(head, pos)
+            elif wire == 2:
+                length, pos = _read_varint(head, pos)
+                if pos + length > size:
+                    return frozenset(fields)
+                pos += length
+            else:
+                pos += 8 if wire == 1 else 4
+    except (IndexError, ValueError):
+        return frozenset(fields) if len(head) >= size else frozenset()
+    return frozenset()
 
 
 def _is_proto0_pickle(head: bytes, size: int) -> bool:
