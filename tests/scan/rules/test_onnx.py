@@ -166,3 +166,19 @@ def test_damaged_model_is_an_error(tmp_path: Path) -> None:
     result = scan([path]).results[0]
     assert result.verdict == Verdict.ERROR
     assert "not a readable ONNX model" in (result.error or "")
+
+
+@pytest.mark.parametrize("keep", [0.3, 0.9])
+def test_truncated_model_is_an_error(tmp_path: Path, keep: float) -> None:
+    data = linear_model(initializers=[external_tensor("E", "w.bin")]).SerializeToString()
+    path = tmp_path / "cut.onnx"
+    path.write_bytes(data[: int(len(data) * keep)])
+    assert _entry(path).format == Format.ONNX
+    result = scan([path]).results[0]
+    assert result.verdict == Verdict.ERROR
+
+
+def test_unrelated_binary_named_onnx_is_not_onnx(tmp_path: Path) -> None:
+    path = tmp_path / "x.onnx"
+    path.write_bytes(b"\x00\x01\x02 not a protobuf at all")
+    assert _entry(path).format != Format.ONNX

@@ -129,3 +129,18 @@ def test_deeply_nested_garbage_does_not_crash(tmp_path: Path) -> None:
     result = scan([path]).results[0]
     assert result.verdict in (Verdict.CLEAN, Verdict.ERROR)  # walks only known fields
     assert not result.findings
+
+
+def test_truncated_saved_model_is_an_error(tmp_path: Path) -> None:
+    data = saved_model(BENIGN_OPS, [("f", BENIGN_OPS)])
+    path = write_saved_model(tmp_path / "m", data[: len(data) // 2])
+    assert _entry(path).format == Format.TF_SAVEDMODEL
+    result = scan([path]).results[0]
+    assert result.verdict == Verdict.ERROR
+
+
+def test_truncated_protobuf_with_another_name_is_not_a_saved_model(tmp_path: Path) -> None:
+    data = saved_model()
+    path = tmp_path / "graph.pb"
+    path.write_bytes(data[: len(data) // 2])
+    assert _entry(path).format != Format.TF_SAVEDMODEL
