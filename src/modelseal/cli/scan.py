@@ -52,6 +52,17 @@ __all__ = ["scan_command"]
     help="Refuse to decompress any member or stream beyond this size.",
 )
 @click.option(
+    "--hf-cache",
+    "hf_cache",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[REPO_ID]",
+    help="Also scan the local Hugging Face cache: every cached model, or only REPO_ID "
+    "(org/name; write --hf-cache=org/name before other arguments). Honours HF_HUB_CACHE "
+    "and HF_HOME.",
+)
+@click.option(
     "--progress/--no-progress",
     default=None,
     help="Show a progress bar on standard error (default: when it is a terminal).",
@@ -65,6 +76,7 @@ def scan_command(
     config: Path | None,
     max_depth: int,
     max_member_bytes: int,
+    hf_cache: str | None,
     progress: bool | None,
 ) -> int:
     """Scan model files, directories and archives without executing anything.
@@ -82,9 +94,16 @@ def scan_command(
       modelseal scan model.pt
       modelseal scan ./my-model --format json -o report.json
       modelseal scan ./models --strict --format sarif -o modelseal.sarif
+      modelseal scan --hf-cache=meta-llama/Llama-3.2-1B
     """
+    if hf_cache is not None:
+        from modelseal.scan.hf_cache import hf_cache_paths
+
+        paths = (*paths, *hf_cache_paths(hf_cache or None))
     if not paths:
-        raise UsageError("no PATH given", advice="modelseal scan PATH... (see --help)")
+        raise UsageError(
+            "no PATH given", advice="modelseal scan PATH... or --hf-cache (see --help)"
+        )
     options = ScanOptions(
         strict=strict,
         limits=Limits(max_depth=max_depth, max_member_bytes=max_member_bytes),

@@ -456,6 +456,13 @@ class _CodeVisitor(ast.NodeVisitor):
         while isinstance(node, ast.Attribute):
             parts.append(node.attr)
             node = node.value
+        if isinstance(node, ast.Call) and node.args:
+            # __import__("os").system / importlib.import_module("os").system
+            importer = self.resolve(node.func)
+            module = _literal_text(node.args[0])
+            if importer in ("builtins.__import__", "importlib.import_module") and module:
+                return ".".join([module, *reversed(parts)])
+            return None
         if not isinstance(node, ast.Name):
             return None
         base = self.aliases.get(node.id)

@@ -70,6 +70,15 @@ class SafetensorsRule(Rule):
     formats = frozenset({Format.SAFETENSORS})
     infos = (_MALFORMED, _CODE, _LARGE, _PADDING)
 
+    def applies_to(self, entry: Entry) -> bool:
+        """SafeTensors files, and ``*.safetensors`` files too broken to be recognised
+        (a header length past the end, a truncated file): those are errors, not unknown."""
+        return entry.format is Format.SAFETENSORS or (
+            entry.format in (Format.UNKNOWN, Format.TEXT, Format.JSON)
+            and entry.name.lower().endswith(".safetensors")
+            and entry.problem is None
+        )
+
     def check(self, entry: Entry, options: ScanOptions) -> Iterator[Finding]:
         """Yield a finding and raise for a malformed header; else check metadata."""
         try:
