@@ -45,3 +45,21 @@ def test_torch_load_refuses_unsigned_file(
     (checkpoint / "other.pt").write_bytes((checkpoint / "model.pt").read_bytes())
     with pytest.raises(TensorVerificationError, match="not covered"):
         torch_load(checkpoint / "other.pt", signature=sig, key=ec_keys.public_key)
+
+
+def test_torch_load_refuses_signed_but_malicious_checkpoint(
+    tmp_path: Path, ec_keys: KeyPair
+) -> None:
+    """A valid signature is not enough: the static scan runs before torch.load."""
+    torch = pytest.importorskip("torch")
+    import os
+
+    from tests.samples.pickles import Reduce
+
+    root = tmp_path / "evil"
+    root.mkdir()
+    torch.save({"w": torch.zeros(2), "hook": Reduce(os.system, ("true",))}, root / "model.pt")
+    sig = tmp_path / "e.sig"
+    sign(root, key=ec_keys.private_key, output=sig)
+    with pytest.raises(TensorVerificationError, match="static scan says malicious"):
+        torch_load(root / "model.pt", signature=sig, key=ec_keys.public_key)

@@ -144,3 +144,20 @@ def test_tensor_digests_same_whatever_the_sharding(
             record.name
         )
         assert hashlib.sha256(data).hexdigest() == record.digest
+
+
+def test_gguf_tensors_are_in_the_manifest(tmp_path: Path, ec_keys: KeyPair) -> None:
+    pytest.importorskip("gguf")
+    from tests.samples.gguf import write_gguf
+
+    root = tmp_path / "llm"
+    root.mkdir()
+    write_gguf(root / "tiny.gguf")
+    sig = tmp_path / "llm.sig"
+    assert sign(root, key=ec_keys.private_key, output=sig).tensor_files == ("tiny.gguf",)
+    records = read_tensor_manifest(sig, key=ec_keys.public_key)["tiny.gguf"].by_name()
+    assert set(records) == {"token_embd.weight", "output_norm.weight", "blk.0.attn_q.weight"}
+    embd = np.arange(32, dtype=np.float32).tobytes()
+    assert records["token_embd.weight"].digest == hashlib.sha256(embd).hexdigest()
+    reader = open_verified(root / "tiny.gguf", signature=sig, key=ec_keys.public_key)
+    assert reader.read_bytes("token_embd.weight") == embd
