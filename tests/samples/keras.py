@@ -230,11 +230,15 @@ def write_keras(path: Path, config: dict[str, Any] | str, *, version: str = "3.6
     return path
 
 
-def write_h5(path: Path, config: dict[str, Any] | str | None) -> Path:
+def write_h5(
+    path: Path, config: dict[str, Any] | str | None, training: dict[str, Any] | None = None
+) -> Path:
     """A legacy tf.keras ``.h5`` model (``config=None``: a weights-only file)."""
     import h5py
 
     with h5py.File(path, "w") as handle:
+        if training is not None:
+            handle.attrs["training_config"] = json.dumps(training).encode()
         if config is not None:
             text = config if isinstance(config, str) else json.dumps(config)
             handle.attrs["model_config"] = text

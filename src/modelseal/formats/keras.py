@@ -64,6 +64,9 @@ class KerasConfig:
     source: str
     #: The Keras version that wrote the file, if recorded.
     keras_version: str | None = None
+    #: Legacy HDF5 only: the ``training_config`` attribute (optimizer, losses, metrics),
+    #: which names serialized objects just like the architecture does.
+    training_config: Any = None
 
 
 @dataclass(frozen=True)
@@ -136,17 +139,33 @@ def _read_hdf5_config(entry: Entry, limits: Limits) -> KerasConfig | None:
     try:
         with opener() as stream, h5py.File(stream, "r") as handle:
             raw = handle.attrs.get("model_config")
+            training = handle.attrs.get("training_config")
             version = handle.attrs.get("keras_version")
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise KerasFormatError(f"{entry.path}: unreadable HDF5 file ({exc})") from exc
     if raw is None:
         return None
-    if hasattr(raw, "tobytes") and not isinstance(raw, (bytes, str)):
-        raw = raw.tobytes()
-    config = _parse_json(raw, f"{entry.path}:model_config")
+    config = _parse_json(_attr_text(raw), f"{entry.path}:model_config")
+    training_config = None
+    if training is not None:
+        training_config = _parse_json(_attr_text(training), f"{entry.path}:training_config")
     if isinstance(version, bytes):
         version = version.decode("utf-8", errors="replace")
-    return KerasConfig(config, "model_config", version if isinstance(version, str) else None)
+    return KerasConfig(
+        config,
+        "model_config",
+        version if isinstance(version, str) else None,
+        training_config,
+    )
+
+
+def _attr_text(value: Any) -> bytes | str:
+    """An HDF5 string attribute as str or bytes (h5py returns str, bytes or numpy scalars)."""
+    if isinstance(value, (bytes, str)):
+        return value
+    if hasattr(value, "tobytes"):
+        return bytes(value.tobytes())
+    raise KerasFormatError(f"attribute of type {type(value).__name__} is not a JSON string")
 
 
 # -- Lambda code ----------------------------------------------------------------------

@@ -196,6 +196,24 @@ def test_user_dangerous_globals_apply(tmp_path: Path) -> None:
     assert _check(path, options)[0].rule == "MS-KERAS-DANGEROUS-OBJECT"
 
 
+def _training(loss: Any) -> dict[str, Any]:
+    return {
+        "loss": loss,
+        "metrics": ["mae"],
+        "optimizer_config": {"class_name": "Adam", "config": {"learning_rate": 0.001}},
+    }
+
+
+def test_legacy_training_config_is_checked(tmp_path: Path) -> None:
+    clean = write_h5(tmp_path / "ok.h5", legacy_sequential(), _training("mse"))
+    assert _check(clean) == []
+    bad_loss = {"class_name": "subprocess.run", "config": {}}
+    path = write_h5(tmp_path / "bad.h5", legacy_sequential(), _training(bad_loss))
+    (finding,) = _check(path)
+    assert finding.rule == "MS-KERAS-DANGEROUS-OBJECT"
+    assert finding.location == "training_config/loss/subprocess.run"
+
+
 # -- containers and bad input ----------------------------------------------------------
 
 

@@ -138,6 +138,9 @@ class KerasRule(Rule):
             return
         for location, obj in _objects(config.config, "", 0):
             yield from _check_object(obj, location or "model", options)
+        if config.training_config is not None:
+            for location, obj in _objects(config.training_config, "training_config", 0):
+                yield from _check_object(obj, location, options)
 
 
 def _objects(value: Any, path: str, depth: int) -> Iterator[tuple[str, dict[str, Any]]]:
