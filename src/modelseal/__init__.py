@@ -26,6 +26,18 @@ _LAZY: dict[str, str] = {
     "Verdict": "modelseal.scan:Verdict",
     "walk": "modelseal.formats:walk",
     "ModelsealError": "modelseal.errors:ModelsealError",
+    "sign": "modelseal.integrity:sign",
+    "verify": "modelseal.integrity:verify",
+    "generate_keypair": "modelseal.integrity:generate_keypair",
+    "attest": "modelseal.integrity:attest",
+    "open_verified": "modelseal.integrity:open_verified",
+    "load_safetensors": "modelseal.integrity:load_safetensors",
+    "torch_load": "modelseal.integrity:torch_load",
+    "generate_sbom": "modelseal.sbom:generate_sbom",
+    "audit_sbom": "modelseal.sbom:audit_sbom",
+    "diff_sbom": "modelseal.sbom:diff_sbom",
+    "check": "modelseal.policy:check",
+    "Policy": "modelseal.policy:Policy",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]
