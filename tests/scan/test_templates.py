@@ -51,9 +51,15 @@ def test_benign_look_alikes_stay_clean() -> None:
         "{{ messages[loop.index0 + 1]['content'] if loop is defined }}",
         "{{ '%s: %s'|format(message.role, message.content) }}",
         "{{ tools|tojson(indent=2) }}{{ strftime_now('%Y-%m-%d') }}",
+        "{% set ns = namespace(system='') %}{% set ns.system = 'x' %}{{ ns.system }}",
     ]
     for template in look_alikes:
         assert scan_template(template, "t") == [], template
+
+
+def test_namespace_lookalike_does_not_hide_real_access() -> None:
+    template = "{% set ns = namespace(a=1) %}{% set ns = cycler %}{{ ns.os }}"
+    assert "MS-TEMPLATE-PYTHON-INTERNALS" in {f.rule for f in scan_template(template, "t")}
 
 
 def test_invalid_templates_are_errors() -> None:

@@ -240,6 +240,32 @@ class _Cursor:
         self.offset += n
         return data
 
+    def read_strings(self, count: int, order: str, max_bytes: int) -> list[bytes]:
+        """``count`` length-prefixed byte strings (the hot loop of vocabularies)."""
+        length_of = struct.Struct(order + "Q").unpack_from
+        out: list[bytes] = []
+        append = out.append
+        for _ in range(count):
+            if len(self._buf) - self._pos < 8:
+                (length,) = length_of(self.read(8))
+            else:
+                (length,) = length_of(self._buf, self._pos)
+                self._pos += 8
+                self.offset += 8
+            if length > max_bytes:
+                raise LimitExceededError(
+                    f"{self._path}: GGUF string of {length:,} bytes at offset {self.offset:,} "
+                    f"(limit {max_bytes:,})"
+                )
+            end = self._pos + length
+            if end <= len(self._buf) and (self._size < 0 or self.offset + length <= self._size):
+                append(self._buf[self._pos : end])
+                self._pos = end
+                self.offset += length
+            else:
+                append(self.read(length))
+        return out
+
     def need(self, count: int, each: int, what: str) -> None:
         """Refuse a count whose minimal encoding cannot fit in the rest of the file."""
         remaining = self.remaining
@@ -356,13 +382,19 @@ class _Parser:
                 f"(limit {self.limits.max_string_bytes:,})"
             )
         raw = self.cur.read(length)
-        try:
-            return raw.decode("utf-8")
-        except UnicodeDecodeError:
-            if key:
+        if key:
+            try:
+                return raw.decode("utf-8")
+            except UnicodeDecodeError:
                 raise self.error(
                     f"GGUF metadata key at offset {self.cur.offset - length:,} is not UTF-8"
                 ) from None
+        return self.decode(raw)
+
+    def decode(self, raw: bytes) -> str:
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
             self.invalid_utf8.append(self._current_key)
             return raw.decode("utf-8", errors="replace")
 
@@ -397,7 +429,8 @@ class _Parser:
             return tuple(values), f"array[{name}]"
         if item_type == _STRING:
             self.cur.need(count, 8, "array element")
-            return tuple(self.string() for _ in range(count)), "array[string]"
+            raw = self.cur.read_strings(count, self.order, self.limits.max_string_bytes)
+            return tuple(self.decode(item) for item in raw), "array[string]"
         if item_type == _ARRAY:
             self.cur.need(count, 12, "array element")
             items = [self.array(depth + 1) for _ in range(count)]

@@ -241,7 +241,8 @@ class _Analyzer:
     def check(self, node: nodes.Node) -> Iterator[Finding]:
         n = self.n
         if isinstance(node, n.Getattr):
-            yield from self.check_name(node.attr, node, attribute=True)
+            if not (node.attr in _DANGEROUS_ATTRIBUTES and self.is_namespace(node.node)):
+                yield from self.check_name(node.attr, node, attribute=True)
         elif isinstance(node, n.Getitem):
             if isinstance(node.arg, n.Slice):
                 yield from self.check_built_string(node)
@@ -367,6 +368,18 @@ class _Analyzer:
                 yield self.finding(
                     _COMPUTED, f"builds the Python internal name {value[:60]!r}", node
                 )
+
+    def is_namespace(self, expr: nodes.Node) -> bool:
+        """Whether ``expr`` names a ``namespace(...)`` the template made (``ns.system`` is
+        the template's own field, not ``os.system``)."""
+        n = self.n
+        if not isinstance(expr, n.Name):
+            return False
+        sources = self.assigned.get(expr.name, [])
+        return bool(sources) and all(
+            isinstance(s, n.Call) and isinstance(s.node, n.Name) and s.node.name == "namespace"
+            for s in sources
+        )
 
     def stringy(self, expr: nodes.Node) -> bool:
         """Whether ``expr`` assembles a string (as opposed to, e.g., an index computation)."""
