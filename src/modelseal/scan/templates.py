@@ -170,9 +170,10 @@ def scan_template(source: str, where: str) -> list[Finding]:
     except RecursionError as exc:
         raise LimitExceededError(f"{where}: chat template is nested too deeply") from exc
     try:
-        return list(dict.fromkeys(_Analyzer(tree, where).run()))
+        findings = dict.fromkeys(_Analyzer(tree, where).run())
     except RecursionError as exc:
         raise LimitExceededError(f"{where}: chat template is nested too deeply") from exc
+    return sorted(findings, key=lambda f: -f.severity.rank)  # worst first, stable
 
 
 @cache
