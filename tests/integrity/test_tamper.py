@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from modelseal.errors import VerificationError
+from modelseal.errors import UsageError, VerificationError
 from modelseal.integrity import sign, verify
 from modelseal.integrity.results import ChangeKind
 from modelseal.integrity.signing.keys import KeyPair
@@ -169,3 +169,35 @@ def test_symlink_refused_unless_allowed(model: Path, signed: Path, ec_keys: KeyP
     assert result.symlinks == ("link.json",)
     allowed = _verify(model, signed, ec_keys, allow_symlinks=True)
     assert [c.path for c in allowed.added] == ["link.json"]
+
+
+def test_signature_cannot_ignore_everything(model: Path, tmp_path: Path, ec_keys: KeyPair) -> None:
+    from modelseal.integrity.bundle import IN_TOTO_PAYLOAD_TYPE
+    from modelseal.integrity.manifest import Manifest
+    from modelseal.integrity.serialization import Serialization
+    from modelseal.integrity.signing.key import KeySigner
+    from modelseal.integrity.signing.keys import load_private_key
+
+    with pytest.raises(UsageError):
+        sign(model, key=ec_keys.private_key, output=tmp_path / "x.sig", ignore=["."])
+    # A (validly signed) manifest claiming to ignore "." covers nothing: all files are added.
+    manifest = Manifest("toy-model", Serialization(ignore_paths=(".",)), ())
+    bundle = KeySigner(load_private_key(ec_keys.private_key)).sign(
+        manifest.to_payload(), IN_TOTO_PAYLOAD_TYPE
+    )
+    sig = tmp_path / "dot.sig"
+    sig.write_text(bundle.to_json())
+    result = _verify(model, sig, ec_keys)
+    assert not result.ok and len(result.added) == 6
+
+
+def test_ignore_globs_are_recorded_and_shown(model: Path, tmp_path: Path, ec_keys: KeyPair) -> None:
+    (model / "notes.tmp").write_text("scratch")
+    sig = tmp_path / "g.sig"
+    signed = sign(model, key=ec_keys.private_key, output=sig, ignore=["*.tmp", "README.md"])
+    assert signed.ignored == ("README.md", "notes.tmp")
+    (model / "later.tmp").write_text("added after signing, matches the glob")
+    result = _verify(model, sig, ec_keys)
+    assert result.ok, result.reasons
+    assert "README.md" in result.ignore_paths
+    assert {u.path for u in result.unsigned} == {"README.md", "notes.tmp", "later.tmp"}

@@ -66,6 +66,11 @@ _CODE_SUFFIXES = frozenset(
 _GLOB_CHARS = frozenset("*?[")
 
 
+def _is_absolute(path: str) -> bool:
+    """Whether an ignore entry is absolute (it would not be portable)."""
+    return Path(path).is_absolute()
+
+
 def default_signature_path(path: str | os.PathLike[str]) -> Path:
     """``DIR.sig`` next to the model (never inside it)."""
     resolved = Path(path).resolve()
@@ -195,6 +200,17 @@ def sign(
     if method == "shards" and hash_algorithm == "blake3":
         method = "files"  # BLAKE3 hashes a whole file in parallel already (model-signing agrees)
     prefixes = [p.strip("/") for p in ignore if not _GLOB_CHARS & set(p)]
+    for prefix in prefixes:
+        if (
+            prefix in ("", ".")
+            or prefix == ".."
+            or prefix.startswith("../")
+            or _is_absolute(prefix)
+        ):
+            raise UsageError(
+                f"--ignore {prefix!r} must name a path inside the model",
+                advice="give paths relative to the model directory, e.g. --ignore docs/",
+            )
     globs = [g for g in ignore if _GLOB_CHARS & set(g)]
     inside = _relative_inside(out, root) if root.is_dir() else None
     ignore_paths = [*DEFAULT_IGNORED, *prefixes] + ([inside] if inside else [])

@@ -10,6 +10,8 @@ from modelseal.integrity.results import VerifyResult
 
 __all__ = ["render_verify", "verify_to_dict"]
 
+_MAX_UNSIGNED = 20
+
 
 def verify_to_dict(result: VerifyResult) -> dict[str, Any]:
     """The stable JSON shape of a verification result (``version`` 1)."""
@@ -52,9 +54,15 @@ def render_verify(result: VerifyResult, fmt: str = "table") -> str:
         lines.append(f"  renamed  {change.renamed_from} -> {change.path}  {_short(change.actual)}")
     for tensor in result.tensor_changes:
         lines.append(f"  tensor {tensor.kind:<8} {tensor.file}: {tensor.name}")
-    for unsigned in result.unsigned:
-        flag = " [code]" if unsigned.is_code else ""
-        lines.append(f"  unsigned {unsigned.path}{flag} ({unsigned.reason})")
+    if result.ignore_paths:
+        lines.append(f"  ignore paths recorded in the signature: {', '.join(result.ignore_paths)}")
+    # Code first; long listings (a .git directory) are cut, JSON keeps everything.
+    unsigned = sorted(result.unsigned, key=lambda u: (not u.is_code, u.path))
+    for item in unsigned[:_MAX_UNSIGNED]:
+        flag = " [code]" if item.is_code else ""
+        lines.append(f"  unsigned {item.path}{flag} ({item.reason})")
+    if len(unsigned) > _MAX_UNSIGNED:
+        lines.append(f"  ... and {len(unsigned) - _MAX_UNSIGNED} more unsigned file(s)")
     for link in result.symlinks:
         lines.append(f"  symlink  {link} (refused)")
     if result.provenance is not None:

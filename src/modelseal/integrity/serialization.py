@@ -175,7 +175,9 @@ class HashedFile:
 def _is_ignored(name: str, prefixes: Sequence[str], globs: Sequence[str]) -> bool:
     for prefix in prefixes:
         prefix = prefix.strip("/")
-        if prefix in ("", ".") or name == prefix or name.startswith(prefix + "/"):
+        if prefix in ("", "."):
+            continue  # never "ignore everything", whatever a signature says
+        if name == prefix or name.startswith(prefix + "/"):
             return True
     base = name.rsplit("/", 1)[-1]
     return any(fnmatch.fnmatchcase(name, g) or fnmatch.fnmatchcase(base, g) for g in globs)
