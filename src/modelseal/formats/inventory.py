@@ -32,7 +32,7 @@ from modelseal.formats.format import ARCHIVE_FORMATS, Format
 from modelseal.formats.sniff import HEAD_BYTES, classify_tar_names, detect
 from modelseal.formats.streams import BoundedReader, DecompressingReader, FileSlice
 
-__all__ = ["Entry", "Limits", "expand", "walk", "walk_files"]
+__all__ = ["Entry", "Limits", "expand", "seekable_source", "walk", "walk_files"]
 
 _COMPRESSED = {
     Format.GZIP: "gzip",
@@ -266,8 +266,12 @@ def expand(entry: Entry, limits: Limits) -> Iterator[Entry]:
         )
 
 
-def _seekable_source(entry: Entry, limits: Limits) -> Callable[[], BinaryIO]:
-    """An opener giving a seekable stream of ``entry`` (spooling nested compressed data)."""
+@functools.lru_cache(maxsize=8)
+def seekable_source(entry: Entry, limits: Limits) -> Callable[[], BinaryIO]:
+    """An opener giving a seekable stream of ``entry`` (spooling nested compressed data).
+
+    Cached, so the rules and the walk that both open a nested archive share one spool.
+    """
     if entry.fs_path is not None and entry.data_offset is not None:
         if entry.depth == 0:
             fs_path = entry.fs_path
@@ -312,7 +316,7 @@ class _ZipHandle:
 
 
 def _zip_members(entry: Entry, limits: Limits) -> Iterator[Entry]:
-    source = _seekable_source(entry, limits)
+    source = seekable_source(entry, limits)
     handle = _ZipHandle(source)
     archive = handle.get()
     infos = archive.infolist()
@@ -421,7 +425,7 @@ def _member_entry(
 
 
 def _tar_members(entry: Entry, limits: Limits) -> Iterator[Entry]:
-    source = _seekable_source(entry, limits)
+    source = seekable_source(entry, limits)
     with source() as stream, tarfile.open(fileobj=stream, mode="r:") as archive:
         members = []
         for member in archive:

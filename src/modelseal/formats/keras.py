@@ -28,7 +28,7 @@ from typing import Any
 
 from modelseal.errors import FormatError, LimitExceededError
 from modelseal.formats.format import Format
-from modelseal.formats.inventory import Entry, Limits, _seekable_source
+from modelseal.formats.inventory import Entry, Limits, seekable_source
 
 __all__ = [
     "MAX_CODE_BYTES",
@@ -97,7 +97,7 @@ def read_keras_config(entry: Entry, limits: Limits | None = None) -> KerasConfig
 
 
 def _read_zip_config(entry: Entry, limits: Limits) -> KerasConfig:
-    opener = _seekable_source(entry, limits)
+    opener = seekable_source(entry, limits)
     try:
         with opener() as stream, zipfile.ZipFile(stream) as archive:
             config = _zip_json(archive, "config.json", entry.path)
@@ -135,7 +135,7 @@ def _parse_json(data: bytes | str, where: str) -> Any:
 def _read_hdf5_config(entry: Entry, limits: Limits) -> KerasConfig | None:
     import h5py  # heavy: only when an HDF5 file is scanned
 
-    opener = _seekable_source(entry, limits)
+    opener = seekable_source(entry, limits)
     try:
         with opener() as stream, h5py.File(stream, "r") as handle:
             raw = handle.attrs.get("model_config")

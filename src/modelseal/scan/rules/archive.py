@@ -40,7 +40,7 @@ from typing import BinaryIO
 
 from modelseal.errors import FormatError
 from modelseal.formats.format import Format
-from modelseal.formats.inventory import Entry, Limits, _seekable_source
+from modelseal.formats.inventory import Entry, Limits, seekable_source
 from modelseal.scan.interface import Rule, ScanOptions
 from modelseal.scan.model import Finding, RuleInfo, Severity
 
@@ -319,7 +319,7 @@ def _duplicate_findings(names: list[str]) -> Iterator[Finding]:
 
 
 def _check_zip(entry: Entry, limits: Limits) -> Iterator[Finding]:
-    opener = _seekable_source(entry, limits)
+    opener = seekable_source(entry, limits)
     with opener() as stream:
         try:
             archive = zipfile.ZipFile(stream)
@@ -541,7 +541,7 @@ def _crc_findings(
 
 
 def _check_tar(entry: Entry, limits: Limits) -> Iterator[Finding]:
-    opener = _seekable_source(entry, limits)
+    opener = seekable_source(entry, limits)
     members: list[tarfile.TarInfo] = []
     with opener() as stream:
         try:
