@@ -24,6 +24,8 @@ __all__ = [
     "minilm_path",
     "rank1_edit",
     "save_fp32",
+    "save_mixed",
+    "to_bf16_units",
     "train_digits_mlp",
 ]
 
@@ -120,14 +122,15 @@ def rank1_edit(weight: np.ndarray, relative: float = 0.01, seed: int = 0) -> np.
     return (weight + update).astype(weight.dtype)
 
 
-def finetune_minilm(path: Path, out: Path, steps: int = 3, seed: int = 0) -> Path:
-    """Fine-tune the real MiniLM for a few Adam steps on real text (masked-token loss)."""
+def finetune_minilm(path: Path, out: Path, steps: int = 2, seed: int = 0) -> Path:
+    """Fine-tune the real MiniLM for a few Adam steps on real text (its model card)."""
     import torch
     from safetensors.torch import save_file
     from tokenizers import Tokenizer
     from transformers import BertConfig, BertModel
 
     model_dir = path.parent
+    torch.set_num_threads(1)
     torch.manual_seed(seed)
     config = BertConfig.from_json_file(str(model_dir / "config.json"))
     model = BertModel(config, add_pooling_layer=True)
@@ -138,8 +141,8 @@ def finetune_minilm(path: Path, out: Path, steps: int = 3, seed: int = 0) -> Pat
     tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
     text = (model_dir / "README.md").read_text(encoding="utf-8")
     sentences = [s.strip() for s in text.replace("\n", " ").split(". ") if len(s.split()) > 5]
-    batch = sentences[:16]
-    encoded = [tokenizer.encode(s).ids[:48] for s in batch]
+    batch = sentences[:8]
+    encoded = [tokenizer.encode(s).ids[:32] for s in batch]
     width = max(len(e) for e in encoded)
     ids = torch.zeros((len(encoded), width), dtype=torch.long)
     mask = torch.zeros_like(ids)
@@ -148,10 +151,14 @@ def finetune_minilm(path: Path, out: Path, steps: int = 3, seed: int = 0) -> Pat
         mask[i, : len(e)] = 1
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-5)
     model.train()
+    weights = mask.unsqueeze(-1).float()
     for _ in range(steps):
+        # Sentence-embedding objective (what MiniLM is trained for): pull each sentence
+        # towards the next one in the text (mean-pooled, cosine similarity).
         hidden = model(input_ids=ids, attention_mask=mask).last_hidden_state
-        logits = hidden @ model.embeddings.word_embeddings.weight.T
-        loss = torch.nn.functional.cross_entropy(logits[mask.bool()], ids[mask.bool()])
+        pooled = (hidden * weights).sum(1) / weights.sum(1)
+        pooled = torch.nn.functional.normalize(pooled, dim=-1)
+        loss = 1 - (pooled[:-1] * pooled[1:]).sum(-1).mean()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -163,11 +170,18 @@ def finetune_minilm(path: Path, out: Path, steps: int = 3, seed: int = 0) -> Pat
     return out
 
 
-def train_digits_mlp(seed: int, steps: int = 60, hidden: int = 128) -> dict[str, Any]:
-    """A small MLP trained on scikit-learn's digits (real data) for ``steps`` Adam steps."""
+def train_digits_mlp(
+    seed: int, steps: int = 60, hidden: int = 128, init: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A small MLP trained on scikit-learn's digits (real data) for ``steps`` Adam steps.
+
+    ``seed`` sets the initialisation and batches; ``init`` starts from given weights
+    instead (a fine-tune).
+    """
     import torch
     from sklearn.datasets import load_digits
 
+    torch.set_num_threads(1)
     digits = load_digits()
     x = torch.tensor(digits.data / 16.0, dtype=torch.float32)
     y = torch.tensor(digits.target, dtype=torch.long)
@@ -179,7 +193,9 @@ def train_digits_mlp(seed: int, steps: int = 60, hidden: int = 128) -> dict[str,
         torch.nn.ReLU(),
         torch.nn.Linear(hidden, 10),
     )
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    if init is not None:
+        model.load_state_dict({k: torch.tensor(v) for k, v in init.items()})
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3 if init is None else 5e-4)
     generator = torch.Generator().manual_seed(seed)
     for _ in range(steps):
         index = torch.randint(0, x.shape[0], (128,), generator=generator)
@@ -188,3 +204,26 @@ def train_digits_mlp(seed: int, steps: int = 60, hidden: int = 128) -> dict[str,
         loss.backward()
         optimizer.step()
     return {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
+
+
+def to_bf16_units(array: np.ndarray) -> np.ndarray:
+    """``array`` rounded to bfloat16 by torch, as raw uint16 units."""
+    import torch
+
+    tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).to(torch.bfloat16)
+    return tensor.view(torch.int16).numpy().view(np.uint16).copy()
+
+
+def save_mixed(tensors: dict[str, np.ndarray], path: Path, bf16: tuple[str, ...] = ()) -> Path:
+    """Write a safetensors file; names in ``bf16`` hold raw bfloat16 units (uint16)."""
+    import torch
+    from safetensors.torch import save_file
+
+    out = {}
+    for name, array in tensors.items():
+        tensor = torch.from_numpy(np.ascontiguousarray(array))
+        if name in bf16:
+            tensor = tensor.view(torch.int16).view(torch.bfloat16)
+        out[name] = tensor
+    save_file(out, str(path))
+    return path

@@ -173,11 +173,13 @@ def weight_findings(
 
 def _payload_findings(acc: TensorAccumulator) -> Iterator[Finding]:
     info = acc.info
-    reported: set[tuple[str, int]] = set()
     if acc.hits:
         spec = float_spec(info.dtype)
         array = tensor_array(info).reshape(-1)
         units = array.view(spec.unit) if spec is not None else array.view(np.uint8)
+        # One finding per layout (its first header); later headers in the same layout
+        # are usually the same payload (scripts repeat "import ...").
+        by_layout: dict[str, list[tuple[int, str, bytes, str]]] = {}
         for hit in acc.hits:
             verified = verify_hit(units, hit)
             if verified is None:
@@ -185,18 +187,21 @@ def _payload_findings(acc: TensorAccumulator) -> Iterator[Finding]:
             signature, element, data = verified
             if spec is None:  # raw hits count bytes
                 element //= _dtype_size(info.dtype)
-            key = (signature.kind, element)
-            if key in reported:
-                continue
-            reported.add(key)
+            found = by_layout.setdefault(hit.layout.name, [])
+            found.append((element, signature.kind, data, hit.layout.describe()))
+        del units, array
+        for found in by_layout.values():
+            found.sort(key=lambda item: item[0])
+            element, kind, data, where = found[0]
+            more = len({item[0] for item in found}) - 1
+            extra = f" (and {more} more header(s) further on)" if more else ""
             yield Finding(
                 PAYLOAD.id,
                 PAYLOAD.default_severity,
-                f"{signature.kind} hidden in {hit.layout.describe()} of tensor {info.name!r} "
-                f"starting at element {element:,}; extracted bytes: {_preview(data)}",
+                f"{kind} hidden in {where} of tensor {info.name!r} starting at element "
+                f"{element:,}{extra}; extracted bytes: {_preview(data)}",
                 f"{info.name}[{element}:]",
             )
-        del units, array
     if not acc.is_float:
         return
     for run in lowbit_anomalies(acc.blocks(), info.dtype):

