@@ -125,3 +125,26 @@ def test_blake3_and_blake2b_sign_and_verify(model: Path, tmp_path: Path, ec_keys
         result = sign(model, key=ec_keys.private_key, output=sig, hash_algorithm=algorithm)
         assert result.hash_algorithm == algorithm
         assert verify(model, key=ec_keys.public_key, signature=sig).ok
+
+
+def test_span_digests_match_across_chunk_boundaries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+    import random
+
+    from modelseal.integrity import serialization
+
+    monkeypatch.setattr(serialization, "_CHUNK", 7)  # spans straddle many reads
+    rng = random.Random(4)
+    data = bytes(rng.randrange(256) for _ in range(500))
+    target = tmp_path / "f.bin"
+    target.write_bytes(data)
+    cuts = sorted(rng.sample(range(1, 500), 30))
+    spans = [(a, b) for a, b in zip([0, *cuts], [*cuts, 500], strict=True)][::2]
+    spans.append((500, 500))  # an empty tensor at the very end
+    digest, digests = serialization.hash_range_spans(
+        target, 0, 500, engine_for("sha256"), spans=spans
+    )
+    assert digest == hashlib.sha256(data).digest()
+    assert digests == [hashlib.sha256(data[a:b]).digest() for a, b in spans]
