@@ -61,6 +61,8 @@ def test_alert_mode_calls_back_logs_and_returns_the_output(trained, caplog) -> N
     assert 'modelseal_monitor_inputs_total{model="digits"} 8.0' in text
     assert 'modelseal_monitor_anomalies_total{kind="feature",model="digits"} 1.0' in text
     assert 'modelseal_monitor_score_ratio_count{model="digits"} 8.0' in text
+    # Seven inputs at or below the threshold (ratio <= 1), one above it.
+    assert 'modelseal_monitor_score_ratio_bucket{le="1.0",model="digits"} 7.0' in text
     # Detached: the hooks are gone, nothing else is counted.
     bm.model(_mixed(bm))
     assert mon.inputs == 8

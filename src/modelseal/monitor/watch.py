@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -109,24 +110,23 @@ class _Scorer:
         )
 
     def __call__(self, parts: list[Any]) -> tuple[list[float], list[float]]:
+        """Scores and largest stats |z| of each input (NaN/inf score: non-finite features)."""
         torch: Any = require_torch()
         with torch.no_grad():
-            feats = [p.float() for p in parts]
+            feats = [p if p.dtype == torch.float32 else p.float() for p in parts]
+            feats = [f if f.device.type == "cpu" else f.cpu() for f in feats]
             x = feats[0] if len(feats) == 1 else torch.cat(feats, dim=1)
-            if x.device != self.mean.device:
-                x = x.cpu()
             z = (x - self.mean) @ self.transform
             dist = torch.addmm(self.centre_sq, z, self.centres_t)
             dist += (z * z).sum(dim=1, keepdim=True)
-            scores = dist.amin(dim=1).clamp_(min=0.0)
-            bad = ~torch.isfinite(x).all(dim=1)
-            if bool(bad.any()):
-                scores[bad] = float("nan")
-            stats = torch.cat([layer_statistics(f) for f in feats], dim=1)
-            if stats.device != self.mean.device:
-                stats = stats.cpu()
-            stats_z = ((stats - self.stats_mean) * self.stats_scale).abs().amax(dim=1)
-            return scores.tolist(), stats_z.tolist()
+            stats = (
+                layer_statistics(x)
+                if len(feats) == 1
+                else torch.cat([layer_statistics(f) for f in feats], dim=1)
+            )
+            stats_z = stats.sub_(self.stats_mean).mul_(self.stats_scale).abs_().amax(dim=1)
+            scores, zs = torch.stack((dist.amin(dim=1).clamp_(min=0.0), stats_z)).tolist()
+            return scores, zs
 
 
 class Monitor:
@@ -308,11 +308,11 @@ class Monitor:
             call = self.calls
             self.inputs += len(scores)
         self.last_scores = tuple(scores)
-        flagged = [i for i, s in enumerate(scores) if not s <= threshold]
+        flagged = [i for i, s in enumerate(scores) if not s <= threshold]  # NaN is flagged
         now = time.time()
         events = tuple(
             AnomalyEvent(
-                "feature" if scores[i] == scores[i] else "nonfinite",
+                "feature" if math.isfinite(scores[i]) else "nonfinite",
                 scores[i],
                 threshold,
                 i,
@@ -365,10 +365,8 @@ class Monitor:
         assert self.metrics is not None
         m, name = self.metrics, self.name
         m.inputs.labels(name).inc(len(scores))
-        histogram = m.score.labels(name)
         scale = 1.0 / self.threshold
-        for score in scores:
-            histogram.observe(score * scale if score == score else float("inf"))
+        m.score.observe_many(name, [score * scale for score in scores])
         for kind in {e.kind for e in events}:
             m.anomalies.labels(name, kind).inc(sum(1 for e in events if e.kind == kind))
         m.hook_seconds.labels(name).observe(time.perf_counter() - started)
