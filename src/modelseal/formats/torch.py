@@ -18,7 +18,7 @@ import math
 import struct
 import zipfile
 from collections.abc import Iterator, Sequence
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from modelseal.errors import FormatError
 from modelseal.formats.format import Format
@@ -141,7 +141,7 @@ class _Storages:
         return (self._entry.data_offset or 0) + start, info.file_size
 
 
-def _read_root(stream: BinaryIO, what: str) -> Any:
+def _read_root(stream: IO[bytes], what: str) -> Any:
     from modelseal.scan.pickle.streams import analyse_stream
 
     report = analyse_stream(stream)

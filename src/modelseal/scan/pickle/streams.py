@@ -21,7 +21,7 @@ import re
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 from modelseal.errors import FormatError, LimitExceededError
 from modelseal.scan.pickle.walker import (
@@ -104,7 +104,7 @@ def storage_element_size(storage_type: Any) -> int | None:
 
 
 def analyse_stream(
-    stream: BinaryIO,
+    stream: IO[bytes],
     kind: StreamKind = StreamKind.PICKLES,
     *,
     base: int = 0,
@@ -304,7 +304,7 @@ def _descr_has_object(descr: Any, depth: int = 0) -> bool:
     return False
 
 
-def read_npy_header(stream: BinaryIO) -> NpyHeader:
+def read_npy_header(stream: IO[bytes]) -> NpyHeader:
     """Parse a ``.npy`` header (``ast.literal_eval`` only) or raise :class:`FormatError`."""
     prefix = stream.read(8)
     if len(prefix) < 8 or not prefix.startswith(_NPY_MAGIC):

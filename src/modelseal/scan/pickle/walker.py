@@ -20,7 +20,7 @@ import io
 import pickletools
 import struct
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import IO, Any, cast
 
 from modelseal.errors import FormatError, LimitExceededError
 
@@ -193,7 +193,7 @@ _MARK = object()
 class _Source:
     """A byte stream with a position counter, bounded lines and skipping."""
 
-    def __init__(self, raw: BinaryIO, base: int, limits: Limits) -> None:
+    def __init__(self, raw: IO[bytes], base: int, limits: Limits) -> None:
         self._raw = raw
         self.pos = base
         self._limits = limits
@@ -290,7 +290,7 @@ def _read_arg(op: pickletools.OpcodeInfo, src: _Source, limits: Limits) -> Any:
     sized = _SIZED.get(desc.name)
     if sized is None:
         try:
-            return desc.reader(src)
+            return desc.reader(cast(Any, src))
         except _PICKLE_ERRORS as exc:
             raise PickleParseError(f"bad {op.name} argument at offset {src.pos}: {exc}") from exc
     fmt, kind = sized
@@ -405,7 +405,7 @@ class Walker:
     pickle (to its ``STOP``) and may be called again for the pickles that follow.
     """
 
-    def __init__(self, stream: BinaryIO, *, base: int = 0, limits: Limits | None = None):
+    def __init__(self, stream: IO[bytes], *, base: int = 0, limits: Limits | None = None):
         self.limits = limits or Limits()
         self.src = _Source(stream, base, self.limits)
         self.analysis = PickleAnalysis(end_offset=base)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import Any
 
 from modelseal.errors import FormatError
 from modelseal.formats.format import Format
@@ -100,15 +100,13 @@ class PickleRule(Rule):
             return
         kind = _stream_kind(entry)
         with entry.open() as raw:
-            stream: BinaryIO = raw
+            stream: Any = raw
             if entry.format is Format.UNKNOWN:
-                stream = DecompressingReader(  # type: ignore[assignment]
-                    raw, "xz", options.limits.max_member_bytes, entry.path
-                )
-            buffered = io.BufferedReader(stream, _BUFFER)  # type: ignore[arg-type]
+                stream = DecompressingReader(raw, "xz", options.limits.max_member_bytes, entry.path)
+            buffered = io.BufferedReader(stream, _BUFFER)
             base = 0
             if entry.format is Format.NUMPY:
-                header = read_npy_header(buffered)  # type: ignore[arg-type]
+                header = read_npy_header(buffered)
                 if not header.has_object:
                     return
                 yield Finding(
@@ -119,7 +117,7 @@ class PickleRule(Rule):
                     entry.path,
                 )
                 base = header.data_offset
-            report = analyse_stream(buffered, kind, base=base)  # type: ignore[arg-type]
+            report = analyse_stream(buffered, kind, base=base)
         yield from _findings(entry, report, options)
         if report.analysis.error is not None:
             raise FormatError(f"{entry.path}: pickle stream broken: {report.analysis.error}")
