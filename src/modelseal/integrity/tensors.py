@@ -203,7 +203,8 @@ def diff_tensors(expected: TensorFileManifest, actual: TensorFileManifest) -> li
     for name in sorted(set(want) | set(have)):
         old, new = want.get(name), have.get(name)
         if old is None:
-            changes.append(TensorChange(expected.file, name, "added", None, new and new.digest))
+            assert new is not None
+            changes.append(TensorChange(expected.file, name, "added", None, new.digest))
         elif new is None:
             changes.append(TensorChange(expected.file, name, "removed", old.digest, None))
         elif (old.dtype, old.shape) != (new.dtype, new.shape):

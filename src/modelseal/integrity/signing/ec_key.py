@@ -19,7 +19,8 @@ CURVES = {"p256": "SECP256R1", "p384": "SECP384R1", "p521": "SECP521R1"}
 def _hash_for(key: Any) -> Any:
     from cryptography.hazmat.primitives import hashes
 
-    return {256: hashes.SHA256, 384: hashes.SHA384, 521: hashes.SHA512}[key.curve.key_size]()
+    size = key.curve.key_size
+    return hashes.SHA256() if size == 256 else hashes.SHA384() if size == 384 else hashes.SHA512()
 
 
 class EcScheme(KeyScheme):

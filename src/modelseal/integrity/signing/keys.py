@@ -98,6 +98,7 @@ def load_public_key(path: str | os.PathLike[str]) -> Any:
     from cryptography.hazmat.primitives import serialization
 
     data = _read(path, "public key")
+    key: Any
     try:
         if b"-----BEGIN CERTIFICATE-----" in data:
             key = x509.load_pem_x509_certificate(data).public_key()
