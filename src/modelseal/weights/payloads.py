@@ -522,12 +522,15 @@ def block_tvd(histogram: NDArray[np.int64], free: int) -> float | None:
     folded = np.bincount(
         (values >> truncated) & ((1 << width) - 1), weights=counts, minlength=1 << width
     )
-    folded[0] = 0.0
-    tested = folded.sum()
+    # Zero is left out (see above), and so is the most frequent value: a run of one
+    # repeated weight (a constant fill) is an injection finding, not structured noise.
+    keep = np.ones(1 << width, dtype=bool)
+    keep[0] = False
+    keep[int(np.argmax(np.where(keep, folded, -1.0)))] = False
+    tested = folded[keep].sum()
     if tested < _MIN_TESTED:
         return None
-    expected = 1.0 / ((1 << width) - 1)
-    return float(0.5 * np.abs(folded[1:] / tested - expected).sum())
+    return float(0.5 * np.abs(folded[keep] / tested - 1.0 / keep.sum()).sum())
 
 
 def lowbit_anomalies(block_histograms: NDArray[np.int64], dtype: str) -> list[LowBitAnomaly]:

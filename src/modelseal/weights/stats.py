@@ -230,14 +230,7 @@ def analyze_chunk(
     if result.nan or result.inf:
         values = values[np.isfinite(values)]
     if values.size:
-        squares = values * values
-        result.moments = (
-            float(values.sum(dtype=np.float64)),
-            float(squares.sum(dtype=np.float64)),
-            float(np.dot(squares, values)),
-            float(np.dot(squares, squares)),
-            int(values.size),
-        )
+        result.moments = _moments(values)
         result.minimum = float(values.min())
         result.maximum = float(values.max())
     stride = max(1, info.numel // SAMPLE_SIZE)
@@ -250,6 +243,29 @@ def analyze_chunk(
     if signatures:
         result.hits = search_chunk(units, layouts_for(spec.itemsize, True), start, count)
     return result
+
+
+def _moments(values: NDArray[Any]) -> tuple[float, float, float, float, int]:
+    """Power sums 1-4 (float32 maths, redone in float64 if that overflows)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        squares = values * values
+        sums = (
+            float(values.sum(dtype=np.float64)),
+            float(squares.sum(dtype=np.float64)),
+            float(np.dot(squares, values)),
+            float(np.dot(squares, squares)),
+        )
+    if not all(math.isfinite(v) for v in sums):
+        wide = values.astype(np.float64)
+        squares64 = wide * wide
+        with np.errstate(over="ignore", invalid="ignore"):
+            sums = (
+                float(wide.sum()),
+                float(squares64.sum()),
+                float(np.dot(squares64, wide)),
+                float(np.dot(squares64, squares64)),
+            )
+    return (*sums, int(values.size))
 
 
 def _raw_chunk(info: TensorInfo, start: int, count: int, size: int) -> NDArray[np.uint8]:
