@@ -264,6 +264,7 @@ def test_tag_rollback_is_refused(org: Any, keypair: Any, tmp_path: Path) -> None
         client.pull("acme/m:latest", tmp_path / "d")  # a new client has seen nothing
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize(
     "path",
     [
@@ -287,6 +288,7 @@ def test_bad_file_paths_are_refused(org: Any, path: str) -> None:
     assert response.json()["error"]["code"] == "bad_request"
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize(
     ("namespace", "model", "version"),
     [
@@ -306,6 +308,7 @@ def test_odd_names_are_refused(org: Any, namespace: str, model: str, version: st
     assert "invalid" in response.json()["error"]["message"]
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_client_refuses_odd_references_before_sending(org: Any, tmp_path: Path) -> None:
     with org.client(org.token("pub")) as client:
         for ref in ("acme/../x:1", "acme/m:1/../../2", "nonamespace:1", "acme/m@sha256:zz"):
@@ -313,6 +316,7 @@ def test_client_refuses_odd_references_before_sending(org: Any, tmp_path: Path) 
                 client.push(write_model(tmp_path / "m"), ref)
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_symlinks_are_not_pushed(org: Any, tmp_path: Path) -> None:
     model = write_model(tmp_path / "m")
     (tmp_path / "secret").write_text("do not upload")
