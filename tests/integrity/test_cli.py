@@ -84,3 +84,16 @@ def test_attest_and_provenance_show(
         "--provenance", prov, "--expect-base-model", "org/other",
     )  # fmt: skip
     assert code == 1 and "provenance: base model" in out
+
+
+def test_encrypted_key_without_passphrase_is_usage_error(
+    model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelseal.integrity import generate_keypair
+
+    keys = generate_keypair(tmp_path / "enc", passphrase="pw")
+    monkeypatch.delenv("MODELSEAL_KEY_PASSPHRASE", raising=False)
+    code, _, err = run(capsys, "sign", str(model), "--key", str(keys.private_key),
+                       "-o", str(tmp_path / "m.sig"))  # fmt: skip
+    assert code == 2 and "encrypted" in err and "MODELSEAL_KEY_PASSPHRASE" in err
+    assert not (tmp_path / "m.sig").exists()
