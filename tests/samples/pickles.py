@@ -423,6 +423,11 @@ def _string_opcodes() -> bytes:
     )
 
 
+def _no_proto() -> bytes:
+    # pickle.loads needs no PROTO: SHORT_BINUNICODE first, STACK_GLOBAL, REDUCE.
+    return _S("os") + _S("system") + asm.STACK_GLOBAL + _S("true") + asm.TUPLE1 + asm.REDUCE + b"."
+
+
 def _inst() -> bytes:
     return b"(S'true'\nios\nsystem\n."
 
@@ -650,6 +655,7 @@ MALICIOUS: dict[str, Builder] = {
     },
     "proto0_global_reduce": _write("proto0.pkl", _proto0()),
     "inst": _write("inst.pkl", _inst()),
+    "no_proto_header": _write("noproto.bin", _no_proto()),
     "obj": _write("obj.pkl", _obj()),
     "newobj_ex": _write("newobj_ex.pkl", _newobj_ex()),
     "getattr_import_module": _write("getattr.pkl", _getattr_import()),
@@ -690,6 +696,7 @@ MALICIOUS_EXPECT: dict[str, str] = {
     **{f"reduce_{m}_{n}": f"{m}.{n}" for m, n, _ in DANGEROUS_TARGETS},
     "proto0_global_reduce": "os.system('true')",
     "inst": "os.system('true')",
+    "no_proto_header": "os.system('true')",
     "obj": "os.system('true')",
     "newobj_ex": "subprocess.Popen('true'",
     "getattr_import_module": "os.system('true')",

@@ -227,3 +227,17 @@ def test_torch_zip_scan_reads_only_the_pickle(tmp_path: Path) -> None:
             dst.writestr(info, data)
     report = _scan(big)
     assert report.results[0].verdict is Verdict.CLEAN
+
+
+def test_unknown_binaries_and_text_stay_clean(tmp_path: Path) -> None:
+    import random
+
+    rng = random.Random(7)
+    for index in range(20):
+        path = tmp_path / f"blob{index}.bin"
+        path.write_bytes(rng.randbytes(rng.randrange(1, 70_000)))
+        result = _scan(path).results[0]
+        assert result.verdict is Verdict.CLEAN, (path, _findings(_scan(path)), result.error)
+    text = tmp_path / "notes.txt"
+    text.write_text("cos\nthis is just a note, not a pickle\n")
+    assert _scan(text).results[0].verdict is Verdict.CLEAN

@@ -40,6 +40,7 @@ __all__ = [
     "StreamKind",
     "StreamReport",
     "analyse_stream",
+    "looks_like_pickle",
     "read_npy_header",
     "storage_element_size",
 ]
@@ -152,11 +153,11 @@ def _pickles(walker: Walker, report: StreamReport) -> None:
         return
     while not walker.at_eof():
         start = walker.src.pos
-        opcodes_before = walker._opcodes
+        opcodes_before = walker.opcodes
         try:
             _walk(walker, report)
         except PickleParseError:
-            if walker._opcodes - opcodes_before <= 1 and report.pickles:
+            if walker.opcodes - opcodes_before <= 1 and report.pickles:
                 # Not a pickle at all: bytes after the last STOP that pickle.load
                 # never reads. Reported, not parsed.
                 report.trailing_offset = start
@@ -337,3 +338,19 @@ def read_npy_header(stream: IO[bytes]) -> NpyHeader:
     if not isinstance(shape, tuple) or not all(isinstance(n, int) and n >= 0 for n in shape):
         raise FormatError(f".npy header has an invalid shape {shape!r}")
     return NpyHeader(header["descr"], bool(header["fortran_order"]), shape, 8 + size_len + length)
+
+
+def looks_like_pickle(head: bytes, *, truncated: bool) -> bool:
+    """True if ``head`` starts with a complete pickle (at least two opcodes), or with
+    eight valid opcodes when it is only the head of a longer stream.
+
+    Catches pickles that do not start with ``PROTO`` (``pickle.loads`` accepts them).
+    """
+    import io
+
+    walker = Walker(io.BytesIO(head), limits=Limits(max_opcodes=200_000))
+    try:
+        walker.walk_pickle()
+    except (FormatError, LimitExceededError, ValueError, TypeError, OverflowError, struct.error):
+        return truncated and walker.opcodes >= 8
+    return walker.opcodes >= 2

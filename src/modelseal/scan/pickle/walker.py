@@ -417,6 +417,11 @@ class Walker:
 
     # -- public driving API --
 
+    @property
+    def opcodes(self) -> int:
+        """Opcodes walked so far."""
+        return self._opcodes
+
     def at_eof(self) -> bool:
         """True when the stream has no more bytes."""
         return self.src.at_eof()

@@ -9,6 +9,7 @@ Every global the stream would import is classified with
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,7 +20,13 @@ from modelseal.formats.streams import DecompressingReader
 from modelseal.scan.interface import Rule, ScanOptions
 from modelseal.scan.model import Finding, RuleInfo, Severity
 from modelseal.scan.pickle.globals import DANGEROUS_RULE, classify
-from modelseal.scan.pickle.streams import StreamKind, StreamReport, analyse_stream, read_npy_header
+from modelseal.scan.pickle.streams import (
+    StreamKind,
+    StreamReport,
+    analyse_stream,
+    looks_like_pickle,
+    read_npy_header,
+)
 from modelseal.scan.pickle.walker import Call, Global, Reference
 
 __all__ = ["PickleRule"]
@@ -75,6 +82,7 @@ _TORCH_ARCHIVES = frozenset({Format.PYTORCH_ZIP, Format.TORCHSCRIPT})
 # byte 0x5d then a little-endian dictionary size.
 _LZMA_ALONE = b"\x5d\x00\x00"
 _BUFFER = 256 * 1024
+_TORCH_STORAGE = re.compile(r"^[^/]+/data/\d+$")
 
 
 class PickleRule(Rule):
@@ -84,15 +92,21 @@ class PickleRule(Rule):
     infos = (DANGEROUS, UNKNOWN, DYNAMIC, TAMPERING, TRAILING, OBJECT_NPY)
 
     def applies_to(self, entry: Entry) -> bool:
-        """Pickle formats, plus unknown files that are LZMA-alone compressed streams."""
+        """Pickle formats, plus unknown files that are LZMA-alone compressed streams or
+        pickles without a ``PROTO`` header (``pickle.loads`` does not need one)."""
         if entry.format is not Format.UNKNOWN:
             return entry.format in _FORMATS
-        if entry.problem is not None or entry.container_format in _TORCH_ARCHIVES:
+        if entry.problem is not None or (
+            entry.container_format in _TORCH_ARCHIVES and _TORCH_STORAGE.match(entry.inner_path)
+        ):
             return False
         try:
-            return entry.head(13)[:3] == _LZMA_ALONE
+            head = entry.head()
         except (OSError, FormatError):
             return False
+        if head[:3] == _LZMA_ALONE:
+            return True
+        return looks_like_pickle(head, truncated=len(head) < entry.size)
 
     def check(self, entry: Entry, options: ScanOptions) -> Iterator[Finding]:
         """Walk every pickle of ``entry``; raise FormatError (after findings) if it breaks."""
@@ -101,7 +115,7 @@ class PickleRule(Rule):
         kind = _stream_kind(entry)
         with entry.open() as raw:
             stream: Any = raw
-            if entry.format is Format.UNKNOWN:
+            if entry.format is Format.UNKNOWN and entry.head(3) == _LZMA_ALONE:
                 stream = DecompressingReader(raw, "xz", options.limits.max_member_bytes, entry.path)
             buffered = io.BufferedReader(stream, _BUFFER)
             base = 0
