@@ -98,3 +98,16 @@ def test_signature_inside_model_dir_is_ignored_by_both(model: Path, ec_keys: Key
     result = verify(model, key=ec_keys.public_key, signature=sig)
     assert result.ok, result.reasons
     assert "model.sig" not in [u.path for u in result.unsigned]
+
+
+def test_single_file_model_both_ways(model: Path, tmp_path: Path, ec_keys: KeyPair) -> None:
+    from modelseal.integrity import open_verified
+
+    weights = model / "model-00001-of-00002.safetensors"
+    ours, theirs = tmp_path / "ours.sig", tmp_path / "theirs.sig"
+    sign(weights, key=ec_keys.private_key, output=ours)
+    _reference_verify(weights, ec_keys, ours)
+    _reference_sign(weights, ec_keys, theirs, "files")
+    assert verify(weights, key=ec_keys.public_key, signature=theirs).ok
+    reader = open_verified(weights, signature=ours, key=ec_keys.public_key)
+    assert reader["layers.0.attn.bias"].shape == (8,)

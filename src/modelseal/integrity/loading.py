@@ -74,6 +74,13 @@ def _resource_name(path: Path, root: str | os.PathLike[str] | None) -> str:
         raise IntegrityError(f"{path} is not inside the model root {base}") from exc
 
 
+def _name_in(manifest: Manifest, file: Path, root: str | os.PathLike[str] | None) -> str:
+    """The resource name of ``file``: relative to ``root``, or "." for a single-file signature."""
+    if root is None and manifest.model_name == file.name and "." in manifest.file_digests():
+        return "."
+    return _resource_name(file, root)
+
+
 class VerifiedTensorFile(Mapping[str, "np.ndarray"]):
     """A lazy mapping name -> tensor; each tensor is verified when read."""
 
@@ -159,8 +166,8 @@ def open_verified(
     ``root`` is the signed model directory (default: the file's directory).
     """
     file = Path(path)
-    name = _resource_name(file, root)
     manifest = _signed_manifest(signature, key, trust_roots)
+    name = _name_in(manifest, file, root)
     signed = manifest.extension.tensors.get(name)
     if signed is None:
         raise TensorVerificationError(
@@ -196,8 +203,8 @@ def torch_load(
     from modelseal.integrity.hashing import engine_for
 
     file = Path(path)
-    name = _resource_name(file, root)
     manifest = _signed_manifest(signature, key, trust_roots)
+    name = _name_in(manifest, file, root)
     pieces = manifest.file_digests().get(name)
     if pieces is None:
         raise TensorVerificationError(f"{name}: not covered by the signature")

@@ -333,7 +333,7 @@ def _describe_weights(
 
     out = {}
     for file in files:
-        if file.name in reused or not file.name.endswith((".safetensors", ".gguf")):
+        if file.name in reused or not file.path.name.endswith((".safetensors", ".gguf")):
             continue
         described = describe_weight_file(file.path)
         if described is not None:

@@ -199,8 +199,8 @@ def list_model(
         raise UsageError(f"{root}: no such file or directory")
     if not root.is_dir():
         info = root.stat()
-        name = root.name
-        return ModelListing(root, (ModelFile(name, root, FileStat.of(info)),), (), ())
+        # A single-file model has one resource named "." (as model-signing names it).
+        return ModelListing(root, (ModelFile(".", root, FileStat.of(info)),), (), ())
     files: list[ModelFile] = []
     ignored: list[str] = []
     links: list[str] = []
