@@ -193,3 +193,24 @@ def test_background_rechecks_find_tampering_and_stop_cleanly() -> None:
         text = mon.metrics.exposition().decode()
         assert 'modelseal_monitor_weight_checks_total{model="model",result="mismatch"}' in text
     assert not watcher.running
+
+
+def test_memory_is_checked_against_the_signed_manifest(tmp_path) -> None:
+    """The leaves computed from memory match those `modelseal sign` put in the signature."""
+    safetensors_torch = pytest.importorskip("safetensors.torch")
+    from modelseal.integrity import generate_keypair, sign
+    from modelseal.monitor import reference_from_signature
+
+    model = _model(torch.bfloat16)
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    safetensors_torch.save_file(dict(model.state_dict()), str(model_dir / "model.safetensors"))
+    keys = generate_keypair(tmp_path / "publisher")
+    signature = tmp_path / "model.sig"
+    sign(model_dir, key=keys.private_key, output=signature)
+    reference = reference_from_signature(signature, key=keys.public_key)
+    assert set(reference) == set(model.state_dict())
+    assert compare_with_manifest(model, reference).ok
+    _bytes(model[5].weight)[3] ^= 0x80
+    report = compare_with_manifest(model, reference)
+    assert [(m.name, m.kind) for m in report.mismatches] == [("5.weight", "changed")]

@@ -168,7 +168,7 @@ def save_baseline(baseline: Baseline, path: str | os.PathLike[str]) -> Path:
         del data["arrays"]
         meta = np.frombuffer(json.dumps(data, sort_keys=True).encode("utf-8"), dtype=np.uint8)
         buffer = io.BytesIO()
-        np.savez_compressed(buffer, __meta__=meta, **arrays)
+        np.savez_compressed(buffer, __meta__=meta, **arrays)  # type: ignore[arg-type]
         with atomic_output(target) as handle:
             handle.write(buffer.getvalue())
     else:

@@ -232,7 +232,7 @@ def check(
             limit = mon.threshold if threshold is None else float(threshold)
             for batch in iter_batches(inputs, batch_size):
                 logits = output_logits(run(model, batch))
-                predicted = [None] * len(mon.last_scores)
+                predicted: list[int | None] = [None] * len(mon.last_scores)
                 if logits is not None:
                     predicted = [int(p) for p in logits.argmax(dim=1).tolist()]
                 for score, pred in zip(mon.last_scores, predicted, strict=True):

@@ -382,7 +382,7 @@ def reference_from_signature(signature: str | Path, *, key: str | Path) -> dict[
     modelseal version does not provide it.
     """
     try:
-        from modelseal.integrity import read_tensor_manifest  # type: ignore[attr-defined]
+        from modelseal.integrity import read_tensor_manifest
     except ImportError as exc:
         raise MonitorError(
             "this modelseal version cannot read signed tensor manifests yet",

@@ -147,7 +147,7 @@ def _bucket_label(bound: float) -> str:
     """``le`` label as prometheus_client writes it (``1.0``, ``0.25``)."""
     from prometheus_client.utils import floatToGoString
 
-    label: str = floatToGoString(float(bound))
+    label: str = floatToGoString(float(bound))  # type: ignore[no-untyped-call]
     return label
 
 

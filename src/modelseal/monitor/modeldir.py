@@ -225,7 +225,7 @@ def load_model_dir(
     weights_name = data.get("weights", "model.safetensors")
     if not isinstance(weights_name, str) or Path(weights_name).name != weights_name:
         raise ModelDirError(f"{root / MODEL_FILE}: 'weights' must be a file name in the directory")
-    model = build_model(data.get("layers"))
+    model = build_model(data.get("layers"))  # type: ignore[arg-type]  # validated there
     weights = root / weights_name
     if not weights.is_file():
         raise ModelDirError(f"{weights}: weights file not found")
