@@ -22,6 +22,7 @@ import concurrent.futures
 import fnmatch
 import os
 import stat
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -315,18 +316,25 @@ def hash_files(
         workers = 1  # the engine already uses every core on each large update
     # Largest first keeps all workers busy until the end.
     order = sorted(jobs, key=lambda j: j.end - j.start, reverse=True)
+    stop = threading.Event()  # set on the first failure or an interrupt: workers quit early
     if len(order) <= 1 or workers == 1:
         for job in order:
-            _run(job, engine, progress)
+            _run(job, engine, progress, stop)
     else:
         with concurrent.futures.ThreadPoolExecutor(
             max_workers=min(workers, len(order)), thread_name_prefix="modelseal-hash"
         ) as pool:
-            for future in [pool.submit(_run, job, engine, progress) for job in order]:
-                future.result()
-    for job in jobs:
-        if job.error is not None:
-            raise job.error
+            futures = [pool.submit(_run, job, engine, progress, stop) for job in order]
+            try:
+                for future in futures:
+                    future.result()
+            except BaseException:
+                stop.set()
+                raise
+    failed = [job.error for job in jobs if job.error is not None]
+    real = [e for e in failed if not isinstance(e, _Stopped)]
+    if real or failed:
+        raise (real or failed)[0]
     pieces: dict[str, list[tuple[int, int, bytes]]] = {}
     span_digests: dict[str, dict[tuple[int, int], bytes]] = {}
     by_name: dict[str, ModelFile] = {}
@@ -343,8 +351,22 @@ def hash_files(
     return [results[name] for name in sorted(results, key=_sort_key)]
 
 
-def _run(job: _Job, engine: HashEngine, progress: ProgressCallback | None) -> None:
+class _Stopped(IntegrityError):
+    """Hashing was stopped because another job failed."""
+
+
+def _run(
+    job: _Job, engine: HashEngine, progress: ProgressCallback | None, stop: threading.Event
+) -> None:
+    def report(count: int) -> None:
+        if stop.is_set():
+            raise _Stopped("hashing stopped")
+        if progress is not None and not job.spans_only:
+            progress(count)
+
     try:
+        if stop.is_set():
+            raise _Stopped("hashing stopped")
         job.result, job.span_digests = hash_range_spans(
             job.file.path,
             job.start,
@@ -352,11 +374,12 @@ def _run(job: _Job, engine: HashEngine, progress: ProgressCallback | None) -> No
             engine,
             spans=job.spans,
             expect=job.file.stat,
-            progress=None if job.spans_only else progress,
+            progress=report,
             what=job.file.name,
         )
-    except BaseException as exc:  # re-raised by the caller, in order
+    except BaseException as exc:  # re-raised by the caller (the first real failure)
         job.error = exc
+        stop.set()
 
 
 def hash_range(
