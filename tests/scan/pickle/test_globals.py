@@ -110,3 +110,9 @@ def test_user_tables_precedence() -> None:
     verdict = classify("collections", "OrderedDict", user_dangerous={"collections": "*"})
     assert verdict.kind == "dangerous"
     assert verdict.rule == "MS-PICKLE-DANGEROUS-GLOBAL"
+
+
+def test_wildcard_safe_module_does_not_vouch_for_attribute_walks() -> None:
+    assert classify("torch.nn.modules.linear", "Linear").kind == "safe"
+    assert classify("torch.nn.modules.linear", "F.conv2d").kind == "unknown"
+    assert classify("torch.nn.modules.module", "torch.load").kind == "dangerous"

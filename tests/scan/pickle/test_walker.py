@@ -184,3 +184,61 @@ def test_fuzz_mutated_real_pickles_never_raise(noise: bytes, where: int) -> None
     where = min(where, len(data) - 1)
     data[where : where + len(noise)] = noise
     _analyse(bytes(data))
+
+
+def _joblib_with_hidden_payload(wrapper: bytes, dtype_state_elsize: int) -> bytes:
+    """A joblib-like stream: a wrapper for 8 float64 values (64 raw bytes) whose raw
+    bytes would swallow the payload if the walker mis-sized them."""
+    state = (
+        asm.EMPTY_DICT
+        + asm.binunicode("shape")
+        + asm.binint1(8)
+        + asm.TUPLE1
+        + asm.SETITEM
+        + asm.binunicode("dtype")
+        + asm.global_("numpy", "dtype")
+        + asm.binunicode("f8")
+        + b"\x89\x88"  # NEWFALSE NEWTRUE
+        + asm.TUPLE3
+        + asm.REDUCE
+        + asm.MARK
+        + asm.binint1(3)
+        + asm.binunicode("<")
+        + asm.NONE * 3
+        + asm.binint1(dtype_state_elsize)
+        + asm.binint1(1)
+        + asm.binint1(0)
+        + asm.TUPLE
+        + asm.BUILD
+        + asm.SETITEM
+    )
+    raw = b"\x00" * 64
+    tail = asm.POP + call_pickle("os", "system", "true")[2:]
+    return asm.proto(2) + wrapper + state + asm.BUILD + raw + tail
+
+
+def test_joblib_array_size_ignores_elsize_for_fixed_size_dtypes() -> None:
+    wrapper = asm.global_("joblib.numpy_pickle", "NumpyArrayWrapper") + asm.EMPTY_TUPLE
+    data = _joblib_with_hidden_payload(wrapper + asm.NEWOBJ, dtype_state_elsize=1)
+    report = _analyse(data)
+    assert report.analysis.joblib_arrays == 1
+    assert ("os", "system") in _refs(report)
+
+
+def test_joblib_wrapper_built_through_copyreg_is_recognised() -> None:
+    wrapper = (
+        asm.global_("copyreg", "_reconstructor")
+        + asm.global_("joblib.numpy_pickle", "NumpyArrayWrapper")
+        + asm.global_("builtins", "object")
+        + asm.NONE
+        + asm.TUPLE3
+        + asm.REDUCE
+    )
+    report = _analyse(_joblib_with_hidden_payload(wrapper, dtype_state_elsize=8))
+    assert report.analysis.joblib_arrays == 1
+    assert ("os", "system") in _refs(report)
+
+
+def test_ext_codes_are_reported_as_globals() -> None:
+    report = _analyse(asm.proto(2) + asm.ext1(7) + asm.STOP)
+    assert _refs(report) == {("copyreg", "_extension_registry[7]")}

@@ -512,6 +512,10 @@ def _match(
         for row in index.get(candidate, ()):
             names = row.names  # type: ignore[attr-defined]
             if names == WILDCARD:
+                if exact_name and "." in name:
+                    # Safe-listing a module does not vouch for whatever its attributes
+                    # lead to (``module.some_import.func``).
+                    continue
                 return row
             if cut == len(parts) and (name in names or (not exact_name and head in names)):
                 return row

@@ -167,17 +167,16 @@ def _pickles(walker: Walker, report: StreamReport) -> None:
 
 def _joblib_hook(report: StreamReport) -> Callable[[Walker, Any], None]:
     def hook(walker: Walker, obj: Any) -> None:
-        if not (
-            isinstance(obj, Obj)
-            and isinstance(obj.func, Global)
-            and obj.func.module == "joblib.numpy_pickle"
-            and obj.func.name == "NumpyArrayWrapper"
-        ):
+        if not _is_joblib_wrapper(obj):
             return
         report.flavour = "joblib"
-        state = obj.states[-1] if obj.states else None
-        if not isinstance(state, SymDict):
-            raise PickleParseError("joblib NumpyArrayWrapper without a state dict")
+        # BUILD updates the instance dict: later states add to earlier ones, and joblib
+        # reads an array after *every* BUILD of a wrapper.
+        state = SymDict()
+        for part in obj.states:
+            if not isinstance(part, SymDict):
+                raise PickleParseError("joblib NumpyArrayWrapper with a non-dict state")
+            state.pairs.extend(part.pairs)
         dtype = state.get("dtype")
         if _dtype_has_object(dtype):
             # joblib writes object arrays as a nested pickle in the same stream.
@@ -197,6 +196,29 @@ def _joblib_hook(report: StreamReport) -> Callable[[Walker, Any], None]:
         walker.analysis.joblib_arrays += 1
 
     return hook
+
+
+_WRAPPER = ("joblib.numpy_pickle", "NumpyArrayWrapper")
+_INSTANTIATORS = frozenset(
+    {("copyreg", "_reconstructor"), ("copyreg", "__newobj__"), ("copyreg", "__newobj_ex__")}
+)
+
+
+def _is_joblib_wrapper(obj: Any) -> bool:
+    """Whether joblib would see a ``NumpyArrayWrapper`` instance (built directly or
+    through ``copyreg``): it then reads the array bytes that follow, and so must we."""
+    if not isinstance(obj, Obj) or not isinstance(obj.func, Global):
+        return False
+    func = (obj.func.module, obj.func.name)
+    if func == _WRAPPER:
+        return True
+    args = obj.args if isinstance(obj.args, tuple) else ()
+    return (
+        func in _INSTANTIATORS
+        and bool(args)
+        and isinstance(args[0], Global)
+        and (args[0].module, args[0].name) == _WRAPPER
+    )
 
 
 def _dtype_parts(dtype: Any) -> tuple[str, Any] | None:
@@ -235,7 +257,13 @@ def _dtype_itemsize(dtype: Any) -> int | None:
     if parts is None:
         return None
     descr, state = parts
-    if isinstance(state, tuple) and len(state) > 5 and isinstance(state[5], int) and state[5] > 0:
+    if (
+        descr[:1] in ("S", "U", "V", "a")  # numpy takes elsize from the state only for these
+        and isinstance(state, tuple)
+        and len(state) > 5
+        and isinstance(state[5], int)
+        and state[5] > 0
+    ):
         return state[5]
     match = _DESCR_SIZE.match(descr)
     if match is None:
