@@ -55,6 +55,7 @@ def test_alert_mode_calls_back_logs_and_returns_the_output(trained, caplog) -> N
     assert out.shape == (8, 10)
     assert [e.index for e in events] == [3] and events[0].kind == "feature"
     assert events[0].score > baseline.threshold and events[0].model == "digits"
+    assert events[0].stats_z > 0 and events[0].call == 1
     assert mon.inputs == 8 and mon.anomalies == 1 and mon.calls == 1
     assert "anomalous input to digits" in caplog.text
     text = mon.metrics.exposition().decode()

@@ -109,8 +109,8 @@ class _Scorer:
             min=1e-12
         )
 
-    def __call__(self, parts: list[Any]) -> tuple[list[float], list[float]]:
-        """Scores and largest stats |z| of each input (NaN/inf score: non-finite features)."""
+    def scores(self, parts: list[Any]) -> tuple[list[float], Any]:
+        """Score of each input (NaN/inf: non-finite features) and the float32 feature parts."""
         torch: Any = require_torch()
         with torch.no_grad():
             feats = [p if p.dtype == torch.float32 else p.float() for p in parts]
@@ -119,14 +119,21 @@ class _Scorer:
             z = (x - self.mean) @ self.transform
             dist = torch.addmm(self.centre_sq, z, self.centres_t)
             dist += (z * z).sum(dim=1, keepdim=True)
-            stats = (
-                layer_statistics(x)
-                if len(feats) == 1
-                else torch.cat([layer_statistics(f) for f in feats], dim=1)
+            return dist.amin(dim=1).clamp_(min=0.0).tolist(), feats
+
+    def stats_z(self, feats: list[Any], rows: list[int]) -> list[float]:
+        """Largest |z| of the cheap per-layer statistics of the inputs at ``rows``.
+
+        Only computed for flagged inputs, to keep the common (clean) path short.
+        """
+        torch: Any = require_torch()
+        with torch.no_grad():
+            index = torch.tensor(rows, dtype=torch.long)
+            stats = torch.cat([layer_statistics(f.index_select(0, index)) for f in feats], dim=1)
+            result: list[float] = (
+                stats.sub_(self.stats_mean).mul_(self.stats_scale).abs_().amax(dim=1).tolist()
             )
-            stats_z = stats.sub_(self.stats_mean).mul_(self.stats_scale).abs_().amax(dim=1)
-            scores, zs = torch.stack((dist.amin(dim=1).clamp_(min=0.0), stats_z)).tolist()
-            return scores, zs
+            return result
 
 
 class Monitor:
@@ -301,7 +308,7 @@ class Monitor:
                 f"{self.baseline.feature_dim}",
                 advice="use the baseline calibrated for this model",
             )
-        scores, stats_z = self._scorer(parts)
+        scores, feats = self._scorer.scores(parts)
         threshold = self.threshold
         with self._lock:
             self.calls += 1
@@ -309,6 +316,9 @@ class Monitor:
             self.inputs += len(scores)
         self.last_scores = tuple(scores)
         flagged = [i for i, s in enumerate(scores) if not s <= threshold]  # NaN is flagged
+        stats_z = (
+            dict(zip(flagged, self._scorer.stats_z(feats, flagged), strict=True)) if flagged else {}
+        )
         now = time.time()
         events = tuple(
             AnomalyEvent(
