@@ -201,3 +201,23 @@ def test_ignore_globs_are_recorded_and_shown(model: Path, tmp_path: Path, ec_key
     assert result.ok, result.reasons
     assert "README.md" in result.ignore_paths
     assert {u.path for u in result.unsigned} == {"README.md", "notes.tmp", "later.tmp"}
+
+
+def test_unsigned_pickle_under_ignored_path_is_code(
+    model: Path, tmp_path: Path, ec_keys: KeyPair
+) -> None:
+    import pickle
+
+    sig = tmp_path / "m.sig"
+    sign(model, key=ec_keys.private_key, output=sig, ignore=["extras"])
+    (model / "extras").mkdir()
+    (model / "extras" / "weights.bin").write_bytes(pickle.dumps({"a": 1}))  # pickle, not by name
+    (model / "extras" / "notes.bin").write_bytes(b"\x00\x01 plain bytes")
+    (model / "extras" / "run").write_text("#!/bin/sh\ntrue\n")
+    result = _verify(model, sig, ec_keys)
+    assert {(u.path, u.is_code) for u in result.unsigned} == {
+        ("extras/weights.bin", True),
+        ("extras/notes.bin", False),
+        ("extras/run", True),
+    }
+    assert not result.ok

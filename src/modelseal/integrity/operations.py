@@ -60,7 +60,7 @@ Progress = Callable[[int, int], None]
 
 _CODE_SUFFIXES = frozenset(
     {".py", ".pyc", ".pyo", ".pyw", ".sh", ".bash", ".so", ".dll", ".dylib", ".exe", ".bat",
-     ".cmd", ".ps1", ".js", ".mjs", ".ipynb", ".pkl", ".pickle", ".pt", ".pth", ".bin",
+     ".cmd", ".ps1", ".js", ".mjs", ".ipynb", ".pkl", ".pickle", ".pt", ".pth",
      ".joblib", ".ckpt", ".whl", ".jar", ".rb", ".pl"}
 )  # fmt: skip
 _GLOB_CHARS = frozenset("*?[")
@@ -342,15 +342,24 @@ def _describe_weights(
 
 
 def _is_code(path: Path, name: str) -> bool:
+    """Whether an unsigned file would run code: by name, shebang, or sniffed format."""
     if Path(name).suffix.lower() in _CODE_SUFFIXES or name.startswith(".github/workflows/"):
         return True
-    try:
-        from modelseal.formats import PICKLE_FORMATS, Format, detect
+    from modelseal.errors import ModelsealError
+    from modelseal.formats import PICKLE_FORMATS, Format, detect
 
+    try:
         with open(path, "rb") as handle:
             head = handle.read(4096)
-        fmt = detect(head, name=name, size=path.stat().st_size)
-    except (OSError, Exception):  # detection is best effort; unknown is not code
+        if head.startswith(b"#!"):
+            return True
+        fmt = detect(
+            head,
+            name=name,
+            size=path.stat().st_size,
+            open_stream=lambda: open(path, "rb"),  # noqa: SIM115 - the sniffer closes it
+        )
+    except (OSError, ValueError, ModelsealError):  # unreadable: not shown as code
         return False
     return fmt in PICKLE_FORMATS or fmt == Format.PYTHON
 
