@@ -55,7 +55,7 @@ BLOCK_ELEMENTS = 65536
 #: Smallest number of informative elements for a block to be tested.
 _MIN_TESTED = 4096
 #: Total variation distance from uniform above which low bits count as structured.
-TVD_THRESHOLD = 0.25
+TVD_THRESHOLD = 0.4
 #: Bytes extracted to validate and preview a signature hit.
 _PREVIEW = 96
 _PRINTABLE = frozenset(range(0x20, 0x7F)) | {0x09, 0x0A, 0x0D}
