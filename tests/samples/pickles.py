@@ -428,6 +428,11 @@ def _no_proto() -> bytes:
     return _S("os") + _S("system") + asm.STACK_GLOBAL + _S("true") + asm.TUPLE1 + asm.REDUCE + b"."
 
 
+def _ascii_no_proto() -> bytes:
+    # Starts with SHORT_BINBYTES: every byte is ASCII, so it sniffs as text.
+    return b"C\x02os0cos\nsystem\n(S'true'\ntR."
+
+
 def _inst() -> bytes:
     return b"(S'true'\nios\nsystem\n."
 
@@ -656,6 +661,7 @@ MALICIOUS: dict[str, Builder] = {
     "proto0_global_reduce": _write("proto0.pkl", _proto0()),
     "inst": _write("inst.pkl", _inst()),
     "no_proto_header": _write("noproto.bin", _no_proto()),
+    "ascii_no_proto": _write("ascii.txt", _ascii_no_proto()),
     "obj": _write("obj.pkl", _obj()),
     "newobj_ex": _write("newobj_ex.pkl", _newobj_ex()),
     "getattr_import_module": _write("getattr.pkl", _getattr_import()),
@@ -697,6 +703,7 @@ MALICIOUS_EXPECT: dict[str, str] = {
     "proto0_global_reduce": "os.system('true')",
     "inst": "os.system('true')",
     "no_proto_header": "os.system('true')",
+    "ascii_no_proto": "os.system('true')",
     "obj": "os.system('true')",
     "newobj_ex": "subprocess.Popen('true'",
     "getattr_import_module": "os.system('true')",

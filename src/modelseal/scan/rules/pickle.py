@@ -77,6 +77,8 @@ OBJECT_NPY = RuleInfo(
 _FORMATS = frozenset(
     {Format.PICKLE, Format.PYTORCH_LEGACY, Format.JOBLIB, Format.NUMPY, Format.UNKNOWN}
 )
+# Formats whose bytes may still be a pickle that format sniffing did not recognise.
+_HEADLESS = frozenset({Format.UNKNOWN, Format.TEXT})
 _TORCH_ARCHIVES = frozenset({Format.PYTORCH_ZIP, Format.TORCHSCRIPT})
 # ``.lzma`` files (joblib ``compress='lzma'``) are LZMA "alone" streams: properties
 # byte 0x5d then a little-endian dictionary size.
@@ -92,9 +94,10 @@ class PickleRule(Rule):
     infos = (DANGEROUS, UNKNOWN, DYNAMIC, TAMPERING, TRAILING, OBJECT_NPY)
 
     def applies_to(self, entry: Entry) -> bool:
-        """Pickle formats, plus unknown files that are LZMA-alone compressed streams or
-        pickles without a ``PROTO`` header (``pickle.loads`` does not need one)."""
-        if entry.format is not Format.UNKNOWN:
+        """Pickle formats, plus unknown or text files that are LZMA-alone compressed
+        streams or pickles without a ``PROTO`` header (``pickle.loads`` needs none, and
+        a protocol 0 pickle is text)."""
+        if entry.format not in _HEADLESS:
             return entry.format in _FORMATS
         if entry.problem is not None or (
             entry.container_format in _TORCH_ARCHIVES and _TORCH_STORAGE.match(entry.inner_path)
@@ -115,7 +118,7 @@ class PickleRule(Rule):
         kind = _stream_kind(entry)
         with entry.open() as raw:
             stream: Any = raw
-            if entry.format is Format.UNKNOWN and entry.head(3) == _LZMA_ALONE:
+            if entry.format in _HEADLESS and entry.head(3) == _LZMA_ALONE:
                 stream = DecompressingReader(raw, "xz", options.limits.max_member_bytes, entry.path)
             buffered = io.BufferedReader(stream, _BUFFER)
             base = 0
