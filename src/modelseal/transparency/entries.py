@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +45,7 @@ REQUIRED_FIELDS: Mapping[EntryKind, frozenset[str]] = {
 
 _RESERVED = frozenset({"kind", "time"})
 _MAX_DEPTH = 8
+_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z")
 
 
 def utc_timestamp(when: dt.datetime | None = None) -> str:
@@ -110,8 +112,11 @@ class LogEntry:
         if missing:
             raise LogError(f"{kind.value} entry lacks {', '.join(sorted(missing))}")
         _check_value(self.fields, "entry")
-        if not isinstance(self.time, str):
-            raise LogError("entry time must be an RFC 3339 string")
+        if not isinstance(self.time, str) or not _TIME.fullmatch(self.time):
+            raise LogError(
+                f"entry time {self.time!r} is not an RFC 3339 UTC time",
+                advice="use modelseal.transparency.entries.utc_timestamp()",
+            )
 
     @classmethod
     def create(cls, kind: EntryKind | str, /, **fields: Any) -> LogEntry:
