@@ -620,9 +620,23 @@ class RegistryClient:
         if not candidates:
             raise VerificationError(f"namespace {namespace!r} trusts no signing key")
         from modelseal import integrity
+        from modelseal.registry.signatures import check_signature_digests
 
+        # Every file's SHA-256 was checked while downloading: compare those with the
+        # signed manifest instead of hashing the bytes a second time.
+        files = [FileEntry.from_dict(f) for f in doc["files"]]
         reasons: list[str] = []
         for name, pem in candidates:
+            try:
+                pem_text = pem.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise UsageError(f"cannot read key {pem}: {exc}") from exc
+            quick = check_signature_digests(data, pem_text, files)
+            if quick is not None:
+                if not quick:
+                    return name
+                reasons.extend(quick[:5])
+                continue
             try:
                 result = integrity.verify(model_dir, key=pem, signature=sig_path)
             except ModelsealError as exc:

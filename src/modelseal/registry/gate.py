@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from modelseal.errors import ModelsealError
+from modelseal.registry.manifest import FileEntry
+from modelseal.registry.signatures import check_signature_digests
 
 __all__ = ["GateResult", "TrustedKeyInfo", "run_gate"]
 
@@ -61,18 +63,20 @@ class GateResult:
 def run_gate(
     model_dir: Path,
     *,
+    files: Sequence[FileEntry],
     signature: bytes | None,
     trusted_keys: Sequence[TrustedKeyInfo],
     scan_threshold: str = "low",
     require_signature: bool = True,
     require_sbom: bool = True,
 ) -> GateResult:
-    """Check the model at ``model_dir`` against the three publish conditions."""
+    """Check the model at ``model_dir`` (whose verified file list is ``files``) against the
+    three publish conditions."""
     from concurrent.futures import ThreadPoolExecutor
 
     # The three checks read the same files; hashing releases the GIL, so they overlap.
     with ThreadPoolExecutor(max_workers=3) as pool:
-        signature_job = pool.submit(_check_signature, model_dir, signature, trusted_keys)
+        signature_job = pool.submit(_check_signature, model_dir, files, signature, trusted_keys)
         scan_job = pool.submit(_check_scan, model_dir, scan_threshold)
         sbom_job = pool.submit(_make_sbom, model_dir)
         signed_by, signature_reasons = signature_job.result()
@@ -103,7 +107,10 @@ def _integrity() -> Any:
 
 
 def _check_signature(
-    model_dir: Path, signature: bytes | None, trusted_keys: Sequence[TrustedKeyInfo]
+    model_dir: Path,
+    files: Sequence[FileEntry],
+    signature: bytes | None,
+    trusted_keys: Sequence[TrustedKeyInfo],
 ) -> tuple[str | None, list[str]]:
     """The fingerprint of the trusted key that verifies, or the reasons none does."""
     if not signature:
@@ -122,6 +129,12 @@ def _check_signature(
         sig_path = Path(tmp) / "model.sig"
         sig_path.write_bytes(signature)
         for key in keys:
+            quick = check_signature_digests(signature, key.public_key_pem or "", files)
+            if quick is not None:
+                if not quick:
+                    return key.fingerprint, []
+                failures.extend(quick[:5])
+                continue
             pem_path = Path(tmp) / f"{key.fingerprint}.pem"
             pem_path.write_text(key.public_key_pem or "", encoding="utf-8")
             try:

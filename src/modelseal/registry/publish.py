@@ -112,24 +112,28 @@ class Staging:
             else:
                 hasher = await asyncio.to_thread(_hash_prefix, path, current)
             written = current
+            sink = _Sink(path, hasher)
             try:
-                with open(path, "ab", buffering=0) as handle:
-                    async for chunk in chunks:
-                        if not chunk:
-                            continue
-                        if written + len(chunk) > size:
-                            handle.truncate(current)
-                            written = current
-                            hasher = await asyncio.to_thread(_hash_prefix, path, current)
-                            raise TooLargeError(
-                                f"blob {digest[:12]} is declared as {size} bytes; "
-                                "the upload sent more",
-                                advice="upload exactly the declared bytes",
-                            )
-                        hasher.update(chunk)
-                        handle.write(chunk)
-                        written += len(chunk)
+                pending = bytearray()
+                async for chunk in chunks:
+                    if written + len(pending) + len(chunk) > size:
+                        sink.close()
+                        os.truncate(path, current)
+                        written, hasher = current, _hash_prefix(path, current)
+                        raise TooLargeError(
+                            f"blob {digest[:12]} is declared as {size} bytes; the upload sent more",
+                            advice="upload exactly the declared bytes",
+                        )
+                    pending += chunk
+                    if len(pending) >= _SINK_CHUNK:
+                        sink.put(bytes(pending))
+                        written += len(pending)
+                        pending.clear()
+                if pending:
+                    sink.put(bytes(pending))
+                    written += len(pending)
             finally:
+                await asyncio.to_thread(sink.close)
                 self._hashers[key] = (written, hasher)
             if written < size:
                 return written, None
@@ -141,6 +145,49 @@ class Staging:
                     advice="the file changed during upload or was corrupted; push again",
                 )
             return written, path
+
+
+_SINK_CHUNK = 1024 * 1024
+
+
+class _Sink:
+    """Hashes and appends chunks in a worker thread, so the event loop keeps parsing."""
+
+    def __init__(self, path: Path, hasher: Any) -> None:
+        import queue
+
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
+        self._hasher = hasher
+        self._handle = open(path, "ab", buffering=0)  # noqa: SIM115 - closed by close()
+        self._error: BaseException | None = None
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            if self._error is not None:
+                continue
+            try:
+                self._hasher.update(chunk)
+                self._handle.write(chunk)
+            except BaseException as exc:
+                self._error = exc
+
+    def put(self, chunk: bytes) -> None:
+        """Queue a chunk (blocks briefly when the worker is behind)."""
+        self._queue.put(chunk)
+
+    def close(self) -> None:
+        """Wait until every queued chunk is hashed and written; re-raise a write error."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(None)
+        self._thread.join()
+        self._handle.close()
+        if self._error is not None:
+            raise self._error
 
 
 def _hash_prefix(path: Path, length: int) -> Any:
@@ -352,6 +399,7 @@ def commit_upload(
         _materialise(store, upload.files, model_dir)
         result = run_gate(
             model_dir,
+            files=[FileEntry.from_dict(f) for f in upload.files],
             signature=signature,
             trusted_keys=keys,
             scan_threshold=namespace.scan_threshold,

@@ -1,0 +1,58 @@
+"""Signature checks against file digests the registry already verified.
+
+A model-signing bundle made with the ``files`` method and SHA-256 lists the SHA-256
+of every file, which is exactly what the registry stores per file and what the
+server (on upload) and the client (on download) check against the bytes. So once
+those digests are verified, the signature is verified by authenticating the bundle
+with the key and comparing its manifest with the file list: no second pass over
+the bytes. Any other manifest kind returns ``None`` and the caller runs the full
+``modelseal.integrity.verify`` over the files on disk.
+
+The comparison is stricter than a directory verify: every file of the version must
+be covered by the signature (ignored paths are not accepted) and every signed file
+must be present.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from modelseal.errors import ModelsealError
+from modelseal.registry.manifest import FileEntry
+
+__all__ = ["check_signature_digests"]
+
+
+def check_signature_digests(
+    bundle: bytes, public_key_pem: str, files: Sequence[FileEntry]
+) -> list[str] | None:
+    """The reasons the bundle does not sign exactly ``files`` with this key (``[]``: it does).
+
+    ``None`` when the manifest cannot be compared by digest (not ``files``/SHA-256).
+    """
+    from modelseal.integrity.bundle import Bundle
+    from modelseal.integrity.operations import make_verifier, read_signed_manifest
+
+    with tempfile.TemporaryDirectory(prefix="modelseal-key-") as tmp:
+        pem = Path(tmp) / "key.pub.pem"
+        pem.write_text(public_key_pem, encoding="utf-8")
+        try:
+            verifier = make_verifier(pem)
+            manifest = read_signed_manifest(Bundle.from_json(bundle), verifier)
+        except ModelsealError as exc:
+            return [exc.message]
+    params = manifest.serialization
+    if params.method != "files" or params.hash_type != "sha256":
+        return None
+    expected = manifest.file_digests()
+    actual = {f.path: f for f in files}
+    reasons = [f"not covered by the signature: {p}" for p in sorted(set(actual) - set(expected))]
+    reasons += [f"signed but missing: {p}" for p in sorted(set(expected) - set(actual))]
+    for path in sorted(set(actual) & set(expected)):
+        pieces, entry = expected[path], actual[path]
+        same = entry.size == 0 if not pieces else len(pieces) == 1 and pieces[0][2] == entry.digest
+        if not same:
+            reasons.append(f"changed since signing: {path}")
+    return reasons
