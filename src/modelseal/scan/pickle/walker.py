@@ -147,16 +147,29 @@ class Reference:
     via: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Call:
-    """One call the unpickler would make."""
+    """One call the unpickler would make (its text is rendered only when asked for)."""
 
     #: The global called, when it resolves to one.
     target: Global | None
-    #: Readable text of what runs, e.g. ``os.system('true')``.
-    text: str
+    func: Any
+    args: Any
     offset: int
     opcode: str
+    kwargs: Any = None
+    #: Replaces the rendered call in :attr:`text` (for non-call events).
+    note: str | None = None
+
+    @property
+    def text(self) -> str:
+        """Readable text of what runs, e.g. ``os.system('true')``."""
+        if self.note is not None:
+            return self.note
+        text = f"{_callee_text(self.func, 0)}({_args_text(self.args, 0)})"
+        if self.kwargs is not None:
+            text = text[:-1] + f", **{render(self.kwargs)})"
+        return text if len(text) <= 200 else text[:197] + "..."
 
 
 @dataclass(frozen=True)
@@ -467,25 +480,25 @@ class Walker:
     def _run(self, st: _State) -> Any:
         src = self.src
         limits = self.limits
+        max_opcodes = limits.max_opcodes
+        max_stack = limits.max_stack
+        dispatch = _DISPATCH
         while True:
             offset = src.pos
             code = src.read(1)
             if not code:
                 raise PickleParseError(f"pickle ends without STOP at offset {offset}")
-            op = _OPS.get(code[0])
-            if op is None:
+            entry = dispatch.get(code[0])
+            if entry is None:
                 raise PickleParseError(f"unknown opcode {code!r} at offset {offset}")
+            op, handler = entry
             self._opcodes += 1
-            if self._opcodes > limits.max_opcodes:
+            if self._opcodes > max_opcodes:
                 raise LimitExceededError(
-                    f"more than {limits.max_opcodes:,} pickle opcodes",
+                    f"more than {max_opcodes:,} pickle opcodes",
                     advice="the stream is unusually large or hostile",
                 )
-            arg = _read_arg(op, src, limits)
-            try:
-                handler = _HANDLERS[op.name]
-            except KeyError:
-                raise PickleParseError(f"unsupported opcode {op.name} at offset {offset}") from None
+            arg = None if op.arg is None else _read_arg(op, src, limits)
             try:
                 done = handler(self, st, arg, offset)
             except (IndexError, _StackError) as exc:
@@ -494,8 +507,8 @@ class Walker:
                 ) from exc
             if done:
                 return st.result
-            if len(st.stack) + st.depth_items > limits.max_stack:
-                raise LimitExceededError(f"pickle stack deeper than {limits.max_stack:,} items")
+            if len(st.stack) + st.depth_items > max_stack:
+                raise LimitExceededError(f"pickle stack deeper than {max_stack:,} items")
 
     # -- helpers used by handlers --
 
@@ -506,9 +519,11 @@ class Walker:
         if module_text is None or name_text is None:
             call = Call(
                 None,
-                f"imports a global whose name is computed: {render(module)}, {render(name)}",
+                None,
+                None,
                 offset,
                 via,
+                note=f"imports a global whose name is computed: {render(module)}, {render(name)}",
             )
             self.analysis.dynamic_calls.append(call)
             return _Attr(module, _text(name) or "?")
@@ -527,12 +542,8 @@ class Walker:
             # Legacy torch.save replaces classes by ('module', cls, file, source); its
             # persistent_load returns cls.
             func = func.pid[1]
-        text = f"{_callee_text(func, 0)}({_args_text(args, 0)})"
-        if kwargs is not None:
-            text = text[:-1] + f", **{render(kwargs)})"
-        text = text if len(text) <= 200 else text[:197] + "..."
         if isinstance(func, Global):
-            self.analysis.calls.append(Call(func, text, offset, opcode))
+            self.analysis.calls.append(Call(func, func, args, offset, opcode, kwargs))
             resolved = self._resolve_call(func, args, offset)
             if resolved is not None:
                 return resolved
@@ -555,7 +566,7 @@ class Walker:
             if key in _PARTIAL and targs:
                 inner_args = tuple(targs[1:]) + (args if isinstance(args, tuple) else ())
                 return self.call(targs[0], inner_args, offset, opcode)
-        self.analysis.dynamic_calls.append(Call(None, text, offset, opcode))
+        self.analysis.dynamic_calls.append(Call(None, func, args, offset, opcode, kwargs))
         return Obj(func, args, offset)
 
     def _resolve_call(self, func: Global, args: Any, offset: int) -> Any:
@@ -1004,3 +1015,6 @@ for _name in (
     _HANDLERS[_name] = _push_arg
 _missing = {op.name for op in pickletools.opcodes} - set(_HANDLERS)
 assert not _missing, _missing  # every opcode pickletools knows is simulated
+_DISPATCH: dict[int, tuple[pickletools.OpcodeInfo, Any]] = {
+    byte: (op, _HANDLERS[op.name]) for byte, op in _OPS.items()
+}
