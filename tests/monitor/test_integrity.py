@@ -214,3 +214,17 @@ def test_memory_is_checked_against_the_signed_manifest(tmp_path) -> None:
     _bytes(model[5].weight)[3] ^= 0x80
     report = compare_with_manifest(model, reference)
     assert [(m.name, m.kind) for m in report.mismatches] == [("5.weight", "changed")]
+
+
+def test_block_mode_stops_inference_once_weights_changed() -> None:
+    model = _model()
+    baseline = calibrate(model, torch.randn(40, 64))
+    x = torch.randn(4, 64)
+    monitor = watch(model, baseline, mode="block", threshold=1e12, metrics=False)
+    with monitor as mon, torch.no_grad():
+        model(x)
+        model[0].weight.data[0, 0] += 1.0
+        assert mon.verify_weights().changed == ("0.weight",)
+        with pytest.raises(WeightIntegrityError, match=r"0\.weight") as info:
+            model(x)
+        assert info.value.exit_code == 1

@@ -29,7 +29,8 @@ from modelseal.monitor.metrics import MonitorMetrics
 __all__ = ["AnomalyEvent", "Mode", "Monitor", "WeightIntegrityError", "model_fingerprint", "watch"]
 
 #: ``observe`` scores and counts; ``alert`` also calls the callback and logs a warning;
-#: ``block`` also raises :class:`AnomalyBlockedError` before the output is returned.
+#: ``block`` also raises :class:`AnomalyBlockedError` before the output is returned, and
+#: :class:`WeightIntegrityError` on every forward pass once a weight check has failed.
 Mode = Literal["observe", "alert", "block"]
 _MODES = ("observe", "alert", "block")
 
@@ -186,6 +187,8 @@ class Monitor:
         self._pending = threading.local()
         self._lock = threading.Lock()
         self._scorer: _Scorer | None = None
+        # A failed weight check: in block mode, every later forward pass raises.
+        self._weights_failed: WeightReport | None = None
 
     # -- calibration ------------------------------------------------------------------------
 
@@ -260,6 +263,8 @@ class Monitor:
 
     def _report_weights(self, report: WeightReport) -> None:
         self.last_weight_report = report
+        if not report.ok:
+            self._weights_failed = report
         if self.metrics is not None:
             m = self.metrics
             m.weight_checks.labels(self.name, "ok" if report.ok else "mismatch").inc()
@@ -300,6 +305,8 @@ class Monitor:
 
     def _score(self, parts: list[Any]) -> None:
         started = time.perf_counter()
+        if self._weights_failed is not None and self.mode == "block":
+            raise WeightIntegrityError(self._weights_failed)
         assert self._scorer is not None
         dims = sum(int(p.shape[1]) for p in parts)
         if dims != self.baseline.feature_dim:
