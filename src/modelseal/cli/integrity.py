@@ -12,7 +12,6 @@ from typing import Any
 
 import click
 
-from modelseal.cli._common import emit
 from modelseal.errors import UsageError
 
 __all__ = [
@@ -279,7 +278,7 @@ def verify_command(
             expect_dataset=expect_dataset,
             progress=on_progress,
         )
-    emit(render_verify(result, output_format), None)
+    click.echo(render_verify(result, output_format))
     return 0 if result.ok else 1
 
 
@@ -352,7 +351,7 @@ def provenance_show(attestation: Path, key: Path | None, output_format: str) -> 
     if output_format == "json":
         data: dict[str, Any] = prov.to_statement()
         data["verified"] = verifier is not None
-        emit(json.dumps(data, indent=2), None)
+        click.echo(json.dumps(data, indent=2))
         return 0
     lines = [
         f"model:       {prov.model_name}",
@@ -365,5 +364,5 @@ def provenance_show(attestation: Path, key: Path | None, output_format: str) -> 
     lines.extend(f"param:       {k} = {v}" for k, v in sorted(prov.parameters.items()))
     if prov.finished_on:
         lines.append(f"finished:    {prov.finished_on}")
-    emit("\n".join(lines), None)
+    click.echo("\n".join(lines))
     return 0
