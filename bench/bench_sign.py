@@ -65,8 +65,8 @@ def _write_model(root: Path, shard_mib: int) -> int:
     return total
 
 
-def _run(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str]:
-    """(wall seconds, peak RSS bytes, output) of one child process."""
+def _run(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, int, float, str]:
+    """(wall seconds, peak RSS bytes, CPU seconds, output) of one child process."""
     started = time.perf_counter()
     child = subprocess.Popen(
         argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True
@@ -78,12 +78,15 @@ def _run(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, int
     elapsed = time.perf_counter() - started
     if child.returncode != 0:
         raise RuntimeError(f"{argv[0]} failed ({child.returncode}):\n{output}")
-    return elapsed, usage.ru_maxrss * 1024, output
+    return elapsed, usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime, output
 
 
-def _row(label: str, seconds: float, size: int, rss: int | None = None, note: str = "") -> str:
-    rss_text = f"{rss / 2**20:8.0f} MiB" if rss is not None else " " * 12
-    return f"  {label:<44} {seconds:7.2f} s {size / seconds / 1e6:8.0f} MB/s {rss_text}  {note}"
+def _row(label: str, run: tuple[float, int, float], size: int, note: str = "") -> str:
+    seconds, rss, cpu = run
+    return (
+        f"  {label:<42} {seconds:6.2f} s {size / seconds / 1e6:6.0f} MB/s {rss / 2**20:6.0f} MiB"
+        f" {cpu:6.2f} s  {note}"
+    )
 
 
 def main() -> None:
@@ -126,12 +129,13 @@ def _bench(work: Path, shard_mib: int) -> None:
                       "--signature", str(work / "t2.sig")],
         "openssl": ["openssl", "dgst", "-sha256", str(shard)],
     }  # fmt: skip
-    best: dict[str, tuple[float, int]] = {}
+    # name -> (best wall s, largest peak RSS, least CPU s)
+    best: dict[str, tuple[float, int, float]] = {}
     for _ in range(3):  # interleaved, best of 3: the machine is shared and noisy
         for name, argv in runs.items():
-            seconds, rss, _ = _run(argv)
-            if name not in best or seconds < best[name][0]:
-                best[name] = (seconds, max(rss, best.get(name, (0, 0))[1]))
+            seconds, rss, cpu, _ = _run(argv)
+            old = best.get(name, (seconds, rss, cpu))
+            best[name] = (min(seconds, old[0]), max(rss, old[1]), min(cpu, old[2]))
     ref_best, ours, with_tensors, blake3 = (
         best["reference"],
         best["ours"],
@@ -142,19 +146,20 @@ def _bench(work: Path, shard_mib: int) -> None:
     single = shard.stat().st_size / best["openssl"][0] / 1e6
     limit = single * cores
     print(f"machine limit: openssl sha256 {single:.0f} MB/s x {cores} cores = {limit:.0f} MB/s")
-    print("\n  run (best of 3, wall time incl. interpreter start)      time   throughput  peak RSS")
-    print(_row("model_signing sign key (sha256)", ref_best[0], size, ref_best[1]))
-    print(_row("modelseal sign (sha256, --no-tensors)", ours[0], size, ours[1],
+    print("\n  run (best of 3 interleaved; wall time      wall    throughput   peak RSS  CPU")
+    print("       includes interpreter start)")
+    print(_row("model_signing sign key (sha256)", ref_best, size))
+    print(_row("modelseal sign (sha256, --no-tensors)", ours, size,
                f"{ref_best[0] / ours[0]:.2f}x reference, {size / ours[0] / 1e6 / limit:.0%} "
                "of limit"))  # fmt: skip
-    print(_row("modelseal sign (sha256, + tensor manifest)", with_tensors[0], size,
-               with_tensors[1], f"{ref_best[0] / with_tensors[0]:.2f}x reference"))  # fmt: skip
-    print(_row("modelseal sign --hash blake3", blake3[0], size, blake3[1],
+    print(_row("modelseal sign (sha256, + tensor manifest)", with_tensors, size,
+               f"{ref_best[0] / with_tensors[0]:.2f}x reference"))  # fmt: skip
+    print(_row("modelseal sign --hash blake3", blake3, size,
                f"{ours[0] / blake3[0]:.2f}x our sha256"))  # fmt: skip
     print(
         f"  startup (1-byte model): modelseal {start_ours:.2f} s, model_signing {start_ref:.2f} s"
     )
-    for label, (seconds, _), start in (
+    for label, (seconds, _, _), start in (
         ("modelseal sha256", ours, start_ours),
         ("model_signing sha256", ref_best, start_ref),
         ("modelseal blake3", blake3, start_ours),
@@ -165,14 +170,14 @@ def _bench(work: Path, shard_mib: int) -> None:
 
     # Incremental: change one shard, re-sign with --previous.
     full_sig = str(work / "full.sig")
-    full, _, _ = _run([modelseal, "sign", str(model), "--key", str(keys.private_key),
+    full, _, _, _ = _run([modelseal, "sign", str(model), "--key", str(keys.private_key),
                        "-o", full_sig])  # fmt: skip
     with open(shard, "r+b") as handle:
         handle.seek(-1, os.SEEK_END)
         last = handle.read(1)
         handle.seek(-1, os.SEEK_END)
         handle.write(bytes([last[0] ^ 1]))
-    inc, _, out = _run([modelseal, "sign", str(model), "--key", str(keys.private_key),
+    inc, _, _, out = _run([modelseal, "sign", str(model), "--key", str(keys.private_key),
                         "-o", str(work / "inc.sig"), "--previous", full_sig])  # fmt: skip
     reused = next((line.strip() for line in out.splitlines() if "reused" in line), "")
     print(f"\n  full sign (with tensors) {full:.2f} s; incremental after 1 of 4 shards changed "
