@@ -241,3 +241,17 @@ def test_unknown_binaries_and_text_stay_clean(tmp_path: Path) -> None:
     text = tmp_path / "notes.txt"
     text.write_text("cos\nthis is just a note, not a pickle\n")
     assert _scan(text).results[0].verdict is Verdict.CLEAN
+
+
+def test_lzma_alone_stream_is_scanned_only_when_it_holds_a_pickle(tmp_path: Path) -> None:
+    import lzma
+
+    bad = tmp_path / "model.lzma"
+    bad.write_bytes(lzma.compress(call_pickle("os", "system", "true"), format=lzma.FORMAT_ALONE))
+    assert _scan(bad).results[0].verdict is Verdict.MALICIOUS
+    text = tmp_path / "notes.lzma"
+    text.write_bytes(lzma.compress(b"just some notes\n" * 10, format=lzma.FORMAT_ALONE))
+    assert _scan(text).results[0].verdict is Verdict.CLEAN
+    lookalike = tmp_path / "blob.bin"  # starts like an LZMA header, is not one
+    lookalike.write_bytes(b"\x5d\x00\x00" + bytes(range(256)) * 4)
+    assert _scan(lookalike).results[0].verdict is Verdict.CLEAN

@@ -9,6 +9,7 @@ Every global the stream would import is classified with
 from __future__ import annotations
 
 import io
+import lzma
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -108,7 +109,7 @@ class PickleRule(Rule):
         except (OSError, FormatError):
             return False
         if head[:3] == _LZMA_ALONE:
-            return True
+            return _lzma_pickle(head)
         return looks_like_pickle(head, truncated=len(head) < entry.size)
 
     def check(self, entry: Entry, options: ScanOptions) -> Iterator[Finding]:
@@ -138,6 +139,15 @@ class PickleRule(Rule):
         yield from _findings(entry, report, options)
         if report.analysis.error is not None:
             raise FormatError(f"{entry.path}: pickle stream broken: {report.analysis.error}")
+
+
+def _lzma_pickle(head: bytes) -> bool:
+    """Whether ``head`` starts an LZMA-alone stream that decompresses to a pickle."""
+    try:
+        out = lzma.LZMADecompressor(lzma.FORMAT_ALONE).decompress(head, max_length=4096)
+    except lzma.LZMAError:
+        return False
+    return out[:1] == b"\x80" or looks_like_pickle(out, truncated=True)
 
 
 def _stream_kind(entry: Entry) -> StreamKind:
