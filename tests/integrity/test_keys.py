@@ -159,3 +159,13 @@ def test_certificate_without_code_signing_fails(model: Path, tmp_path: Path, pki
     result = verify(model, signature=sig, trust_roots=[pki["root"]])
     assert not result.ok
     assert "code signing" in result.reasons[0]
+
+
+def test_incremental_resign_in_certificate_mode(model: Path, tmp_path: Path, pki) -> None:  # type: ignore[no-untyped-def]
+    cert = pki["leaf"]("leaf.pem")
+    old = _sign_cert(model, tmp_path, pki, cert)
+    new = tmp_path / "new.sig"
+    result = sign(model, key=pki["key"], certificate=cert, chain=[pki["mid"]], output=new,
+                  previous=old, tensors=False)  # fmt: skip
+    assert len(result.reused) == result.files
+    assert verify(model, signature=new, trust_roots=[pki["root"]]).ok

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -11,7 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from modelseal._io import atomic_write
 from modelseal.errors import SignatureError, UsageError, VerificationError
-from modelseal.integrity.bundle import IN_TOTO_PAYLOAD_TYPE, Bundle, BundleError
+from modelseal.integrity.bundle import (
+    IN_TOTO_PAYLOAD_TYPE,
+    Bundle,
+    BundleError,
+    VerificationMaterial,
+)
 from modelseal.integrity.manifest import Extension, Manifest
 from modelseal.integrity.results import (
     ChangeKind,
@@ -300,7 +306,10 @@ def _reusable(
     from modelseal.integrity.signing.key import KeyVerifier
 
     try:
-        old = read_signed_manifest(read_bundle(previous), KeyVerifier(signer.public_key))
+        bundle = read_bundle(previous)
+        # Whatever the mode (key or certificate), it must be signed by the signing key.
+        bundle = dataclasses.replace(bundle, verification_material=VerificationMaterial())
+        old = read_signed_manifest(bundle, KeyVerifier(signer.public_key))
     except VerificationError as exc:
         raise SignatureError(
             f"{previous}: cannot reuse this signature: {exc.message}",
