@@ -242,3 +242,16 @@ def test_joblib_wrapper_built_through_copyreg_is_recognised() -> None:
 def test_ext_codes_are_reported_as_globals() -> None:
     report = _analyse(asm.proto(2) + asm.ext1(7) + asm.STOP)
     assert _refs(report) == {("copyreg", "_extension_registry[7]")}
+
+
+def test_trailing_garbage_that_parses_a_little_is_still_trailing_data() -> None:
+    report = _analyse(pickle.dumps([1], 2) + b"N)K\x05\xff\xff")
+    assert report.trailing_offset is not None
+    assert report.analysis.error is None
+
+
+def test_trailing_pickle_that_imports_then_breaks_is_an_error_with_facts() -> None:
+    report = _analyse(pickle.dumps([1], 2) + asm.global_("os", "system") + b"\xff")
+    assert report.trailing_offset is None
+    assert report.analysis.error is not None
+    assert ("os", "system") in _refs(report)

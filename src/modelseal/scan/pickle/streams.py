@@ -151,18 +151,30 @@ def _pickles(walker: Walker, report: StreamReport) -> None:
         for _ in range(4):
             _walk(walker, report)
         return
+    analysis = walker.analysis
     while not walker.at_eof():
         start = walker.src.pos
-        opcodes_before = walker.opcodes
+        facts = _fact_count(analysis)
         try:
             _walk(walker, report)
         except PickleParseError:
-            if walker.opcodes - opcodes_before <= 1 and report.pickles:
-                # Not a pickle at all: bytes after the last STOP that pickle.load
-                # never reads. Reported, not parsed.
+            if _fact_count(analysis) == facts:
+                # Bytes after the last STOP that do not parse as a pickle and import
+                # or call nothing before breaking: pickle.load never reads them.
+                # Reported as trailing data, not as a broken stream.
                 report.trailing_offset = start
                 return
             raise
+
+
+def _fact_count(analysis: PickleAnalysis) -> int:
+    return (
+        len(analysis.references)
+        + len(analysis.calls)
+        + len(analysis.dynamic_calls)
+        + len(analysis.mutations)
+        + len(analysis.persistent_ids)
+    )
 
 
 def _joblib_hook(report: StreamReport) -> Callable[[Walker, Any], None]:
