@@ -300,8 +300,18 @@ class RegistryClient:
         if not ref.reference or ref.digest:
             raise UsageError(f"push needs NS/MODEL:VERSION, not {ref}")
         root = Path(model_dir)
-        files = walk_model(root, workers=self.workers)
         signature_bytes = self._signature_for(root, key, signature)
+        files = None
+        if signature_bytes and key is not None and signature is None:
+            # Signed just now: the bundle's digests are fresh, so do not hash twice.
+            from modelseal.registry.signatures import signed_file_list
+
+            files = signed_file_list(signature_bytes, root)
+        if files is None:
+            files = walk_model(root, workers=self.workers)
+        else:
+            for entry in files:
+                check_file_path(entry.path)
         body = {
             "version": ref.reference,
             "files": [f.to_dict() for f in files],

@@ -22,7 +22,7 @@ from pathlib import Path
 from modelseal.errors import ModelsealError
 from modelseal.registry.manifest import FileEntry
 
-__all__ = ["check_signature_digests"]
+__all__ = ["check_signature_digests", "signed_file_list"]
 
 
 def check_signature_digests(
@@ -56,3 +56,49 @@ def check_signature_digests(
         if not same:
             reasons.append(f"changed since signing: {path}")
     return reasons
+
+
+def signed_file_list(bundle: bytes, root: Path) -> list[FileEntry] | None:
+    """The file list a (not yet authenticated) ``files``/SHA-256 bundle claims for ``root``.
+
+    Used by ``push`` to skip hashing a model it has just signed: the digests are only
+    declarations, the server hashes every uploaded byte and refuses a mismatch. ``None``
+    when the bundle is of another kind or does not list exactly the regular files under
+    ``root`` with their current sizes.
+    """
+    import os
+
+    from modelseal.integrity.bundle import Bundle
+    from modelseal.integrity.manifest import Manifest
+
+    try:
+        manifest = Manifest.from_payload(Bundle.from_json(bundle).envelope.payload)
+    except (ModelsealError, ValueError, KeyError, TypeError):
+        return None
+    params = manifest.serialization
+    if params.method != "files" or params.hash_type != "sha256":
+        return None
+    on_disk: dict[str, int] = {}
+    for dirpath, _dirnames, filenames in os.walk(root):
+        for name in filenames:
+            full = Path(dirpath) / name
+            if full.is_symlink() or not full.is_file():
+                return None
+            on_disk[full.relative_to(root).as_posix()] = full.stat().st_size
+    expected = manifest.file_digests()
+    if set(expected) != set(on_disk):
+        return None
+    entries: list[FileEntry] = []
+    for path, pieces in sorted(expected.items()):
+        if not pieces:
+            if on_disk[path] != 0:
+                return None
+            entries.append(FileEntry(path, _EMPTY_SHA256, 0))
+        elif len(pieces) == 1:
+            entries.append(FileEntry(path, pieces[0][2], on_disk[path]))
+        else:
+            return None
+    return entries
+
+
+_EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
