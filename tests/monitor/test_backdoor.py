@@ -78,7 +78,7 @@ def test_clean_model_inputs_of_other_data_score_high() -> None:
     baseline = calibrate(bm.model, bm.x_calib[:100])
     noise = np.random.default_rng(0).random((100, 64)).astype(np.float32)
     clean = _scores(bm.model, baseline, bm.x_clean)
-    assert auroc(clean, _scores(bm.model, baseline, noise)) >= 0.99
+    assert auroc(clean, _scores(bm.model, baseline, noise)) >= 0.97
 
 
 def test_a_benign_look_alike_is_not_flagged() -> None:
