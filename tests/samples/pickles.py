@@ -254,6 +254,13 @@ DANGEROUS_TARGETS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("numpy.distutils.exec_command", "exec_command", ("true",)),
     ("operator", "attrgetter", ("system",)),
     ("cloudpickle.cloudpickle", "_make_function", ("x",)),
+    ("torch.fx.graph_module", "reduce_graph_module", ("x", "import os")),
+    ("torch.utils.bottleneck.__main__", "run_cprofile", ("print(1)", "x")),
+    ("pandas", "read_pickle", ("x",)),
+    ("yaml", "unsafe_load", ("!!python/object/apply:os.system ['true']",)),
+    ("dataclasses", "_create_fn", ("f", "x", "print(1)")),
+    ("typing", "get_type_hints", ("x",)),
+    ("unittest.mock", "patch", ("os.system",)),
 )
 
 

@@ -255,3 +255,17 @@ def test_trailing_pickle_that_imports_then_breaks_is_an_error_with_facts() -> No
     assert report.trailing_offset is None
     assert report.analysis.error is not None
     assert ("os", "system") in _refs(report)
+
+
+def test_operator_call_resolves_the_inner_call() -> None:
+    data = (
+        asm.proto(2)
+        + asm.global_("operator", "call")
+        + asm.global_("os", "system")
+        + asm.binunicode("true")
+        + asm.TUPLE2
+        + asm.REDUCE
+        + asm.STOP
+    )
+    texts = [c.text for c in _analyse(data).analysis.calls]
+    assert "os.system('true')" in texts

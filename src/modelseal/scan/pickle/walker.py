@@ -414,6 +414,7 @@ _RESOLVERS_NAME = frozenset({("pkgutil", "resolve_name"), ("pydoc", "locate")})
 _ATTRGETTER = frozenset({("operator", "attrgetter"), ("_operator", "attrgetter")})
 _METHODCALLER = frozenset({("operator", "methodcaller"), ("_operator", "methodcaller")})
 _ITEMGETTER = frozenset({("operator", "getitem"), ("_operator", "getitem")})
+_OPERATOR_CALL = frozenset({("operator", "call"), ("_operator", "call")})
 _PARTIAL = frozenset({("functools", "partial"), ("_functools", "partial")})
 
 
@@ -587,6 +588,9 @@ class Walker:
             else:
                 return ModuleRef(target)
             return self.reference(module, name, offset, via)
+        if key in _OPERATOR_CALL and args:
+            # operator.call(f, *args) calls f: resolve it like a direct call.
+            return self.call(args[0], tuple(args[1:]), offset, "operator.call")
         if key in _ITEMGETTER and len(args) >= 2:
             container, item = args[0], _text(args[1])
             if isinstance(container, Global) and container.dotted == "sys.modules" and item:
