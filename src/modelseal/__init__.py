@@ -37,6 +37,8 @@ _LAZY: dict[str, str] = {
     "audit_sbom": "modelseal.sbom:audit_sbom",
     "diff_sbom": "modelseal.sbom:diff_sbom",
     "check": "modelseal.policy:check",
+    "watch": "modelseal.monitor:watch",
+    "Monitor": "modelseal.monitor:Monitor",
     "Policy": "modelseal.policy:Policy",
 }
 
