@@ -148,3 +148,13 @@ def test_span_digests_match_across_chunk_boundaries(
     )
     assert digest == hashlib.sha256(data).digest()
     assert digests == [hashlib.sha256(data[a:b]).digest() for a, b in spans]
+
+
+def test_file_replaced_by_fifo_does_not_hang(tmp_path: Path) -> None:
+    target = tmp_path / "f"
+    target.write_bytes(b"data")
+    stat = FileStat.of(target.stat())
+    target.unlink()
+    os.mkfifo(target)
+    with pytest.raises(FileChangedError, match="no longer a regular file"):
+        hash_range(target, 0, 4, engine_for("sha256"), expect=stat)

@@ -423,10 +423,13 @@ def hash_range_spans(
     span_index = 0
     span_hasher: Any = None
     try:
-        fd = os.open(path, os.O_RDONLY)
+        # O_NONBLOCK: a file swapped for a FIFO after listing must not hang us.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
         raise IntegrityError(f"{what}: cannot read ({exc.strerror})") from exc
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise FileChangedError(f"{what}: is no longer a regular file")
         if hasattr(os, "posix_fadvise"):
             os.posix_fadvise(fd, start, end - start, os.POSIX_FADV_SEQUENTIAL)
         buffer = bytearray(min(chunk, max(end - start, 1)))
