@@ -255,3 +255,12 @@ def test_lzma_alone_stream_is_scanned_only_when_it_holds_a_pickle(tmp_path: Path
     lookalike = tmp_path / "blob.bin"  # starts like an LZMA header, is not one
     lookalike.write_bytes(b"\x5d\x00\x00" + bytes(range(256)) * 4)
     assert _scan(lookalike).results[0].verdict is Verdict.CLEAN
+
+
+def test_findings_are_capped_on_hostile_streams(tmp_path: Path) -> None:
+    body = b"".join(asm.global_(f"pkg{i}", "thing") + asm.POP for i in range(300))
+    path = tmp_path / "many.pkl"
+    path.write_bytes(asm.proto(2) + body + asm.NONE + asm.STOP)
+    findings = _findings(_scan(path))
+    assert len(findings) == 51
+    assert findings[-1][2] == "... and 250 more unknown globals (not listed)"

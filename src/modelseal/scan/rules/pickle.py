@@ -85,6 +85,8 @@ _TORCH_ARCHIVES = frozenset({Format.PYTORCH_ZIP, Format.TORCHSCRIPT})
 # byte 0x5d then a little-endian dictionary size.
 _LZMA_ALONE = b"\x5d\x00\x00"
 _BUFFER = 256 * 1024
+# Findings listed per kind; a hostile stream may name a million globals.
+_MAX_PER_KIND = 50
 _TORCH_STORAGE = re.compile(r"^[^/]+/data/\d+$")
 
 
@@ -171,6 +173,7 @@ def _findings(entry: Entry, report: StreamReport, options: ScanOptions) -> Itera
     seen: dict[tuple[str, str], list[Reference]] = {}
     for ref in analysis.references:
         seen.setdefault((ref.module, ref.name), []).append(ref)
+    shown: dict[str, int] = {}
     for (module, name), refs in seen.items():
         verdict = classify(
             module,
@@ -180,6 +183,9 @@ def _findings(entry: Entry, report: StreamReport, options: ScanOptions) -> Itera
             torchscript=torchscript,
         )
         if verdict.kind == "safe":
+            continue
+        shown[verdict.kind] = shown.get(verdict.kind, 0) + 1
+        if shown[verdict.kind] > _MAX_PER_KIND:
             continue
         first = refs[0]
         made = calls.get((module, name), [])
@@ -200,14 +206,28 @@ def _findings(entry: Entry, report: StreamReport, options: ScanOptions) -> Itera
                 + (" (deny by default: --strict)" if options.strict else ""),
                 where,
             )
-    for call in analysis.dynamic_calls[:20]:
+    for kind, count in shown.items():
+        if count > _MAX_PER_KIND:
+            info = DANGEROUS if kind == "dangerous" else UNKNOWN
+            severity = (
+                Severity.CRITICAL
+                if kind == "dangerous" or options.strict
+                else info.default_severity
+            )
+            yield Finding(
+                info.id,
+                severity,
+                f"... and {count - _MAX_PER_KIND:,} more {kind} globals (not listed)",
+                "",
+            )
+    for call in analysis.dynamic_calls[:_MAX_PER_KIND]:
         yield Finding(
             DYNAMIC.id,
             Severity.CRITICAL if options.strict else DYNAMIC.default_severity,
             f"calls {call.text}",
             f"offset {call.offset}",
         )
-    for mutation in analysis.mutations[:20]:
+    for mutation in analysis.mutations[:_MAX_PER_KIND]:
         yield Finding(
             TAMPERING.id, TAMPERING.default_severity, mutation.text, f"offset {mutation.offset}"
         )
