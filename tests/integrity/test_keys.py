@@ -169,3 +169,17 @@ def test_incremental_resign_in_certificate_mode(model: Path, tmp_path: Path, pki
                   previous=old, tensors=False)  # fmt: skip
     assert len(result.reused) == result.files
     assert verify(model, signature=new, trust_roots=[pki["root"]]).ok
+
+
+def test_we_verify_reference_certificate_signatures(model: Path, tmp_path: Path, pki) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("OpenSSL")
+    from model_signing import signing
+
+    sig = tmp_path / "ref-cert.sig"
+    signing.Config().use_certificate_signer(
+        private_key=pki["key"], signing_certificate=pki["leaf"]("leaf.pem"),
+        certificate_chain=[pki["mid"]],
+    ).sign(model, sig)  # fmt: skip
+    result = verify(model, signature=sig, trust_roots=[pki["root"]])
+    assert result.ok, result.reasons
+    assert result.signer == "certificate CN=Release signer"
