@@ -204,7 +204,7 @@ def sign(
     signer = make_signer(key, passphrase=passphrase, certificate=certificate, chain=chain)
     out = Path(output) if output is not None else default_signature_path(root)
     if method == "shards" and hash_algorithm == "blake3":
-        method = "files"  # BLAKE3 hashes a whole file in parallel already (model-signing agrees)
+        method = "files"  # model-signing also digests whole files with BLAKE3
     prefixes = [p.strip("/") for p in ignore if not _GLOB_CHARS & set(p)]
     for prefix in prefixes:
         if (
