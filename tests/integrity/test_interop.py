@@ -111,3 +111,18 @@ def test_single_file_model_both_ways(model: Path, tmp_path: Path, ec_keys: KeyPa
     assert verify(weights, key=ec_keys.public_key, signature=theirs).ok
     reader = open_verified(weights, signature=ours, key=ec_keys.public_key)
     assert reader["layers.0.attn.bias"].shape == (8,)
+
+
+def test_other_hashes_interoperate(model: Path, tmp_path: Path, ec_keys: KeyPair) -> None:
+    from model_signing import hashing, signing
+
+    for algorithm in ("blake2", "blake3"):  # model_signing's names
+        theirs = tmp_path / f"ref-{algorithm}.sig"
+        config = hashing.Config().use_file_serialization(hashing_algorithm=algorithm)
+        signing.Config().use_elliptic_key_signer(
+            private_key=ec_keys.private_key
+        ).set_hashing_config(config).sign(model, theirs)
+        assert verify(model, key=ec_keys.public_key, signature=theirs).ok
+    ours = tmp_path / "ours-blake3.sig"
+    assert sign(model, key=ec_keys.private_key, output=ours, hash_algorithm="blake3").interoperable
+    _reference_verify(model, ec_keys, ours)

@@ -87,7 +87,7 @@ class SignResult:
     #: Weight files with a per-tensor manifest.
     tensor_files: tuple[str, ...] = ()
     seconds: float = 0.0
-    #: Whether model-signing can verify this signature (EC key or certificate, sha256/blake2b).
+    #: Whether model-signing can verify this signature (EC key or certificate; sha256 or blake3).
     interoperable: bool = True
 
 
