@@ -269,3 +269,14 @@ def test_operator_call_resolves_the_inner_call() -> None:
     )
     texts = [c.text for c in _analyse(data).analysis.calls]
     assert "os.system('true')" in texts
+
+
+def test_global_names_are_read_like_cpython_not_like_pickletools() -> None:
+    # pickletools undoes escapes in GLOBAL lines; CPython's unpickler does not, so a
+    # backslash name must not turn into a real one (and spaces do not split names).
+    escaped = asm.proto(2) + b"co\\x73\nsystem\n" + asm.STOP
+    assert _refs(_analyse(escaped)) == {("o\\x73", "system")}
+    spaced = asm.proto(2) + b"cmy mod\nsome name\n" + asm.STOP
+    assert _refs(_analyse(spaced)) == {("my mod", "some name")}
+    unicode_name = asm.proto(2) + "cpkg\nnäme\n".encode() + asm.STOP
+    assert _refs(_analyse(unicode_name)) == {("pkg", "näme")}

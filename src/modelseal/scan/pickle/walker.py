@@ -301,6 +301,10 @@ def _read_arg(op: pickletools.OpcodeInfo, src: _Source, limits: Limits) -> Any:
     desc = op.arg
     if desc is None:
         return None
+    if desc.name == "stringnl_noescape_pair":  # GLOBAL, INST: two raw UTF-8 lines
+        return (_raw_line(src, op.name, "utf-8"), _raw_line(src, op.name, "utf-8"))
+    if desc.name == "stringnl_noescape":  # PERSID: one raw ASCII line
+        return _raw_line(src, op.name, "ascii")
     sized = _SIZED.get(desc.name)
     if sized is None:
         try:
@@ -331,6 +335,20 @@ def _read_arg(op: pickletools.OpcodeInfo, src: _Source, limits: Limits) -> Any:
     if kind == "long":
         return int.from_bytes(data, "little", signed=True)
     return data
+
+
+def _raw_line(src: _Source, opcode: str, encoding: str) -> str:
+    """A text line read the way CPython's unpickler does (no escape processing:
+    pickletools' own reader undoes escapes, which the real unpickler never does)."""
+    line = src.readline()
+    if len(line) < 2 and not (encoding == "ascii" and line == b"\n"):
+        raise PickleParseError(f"{opcode}: truncated line at offset {src.pos}")
+    if not line.endswith(b"\n"):
+        raise PickleParseError(f"{opcode}: no newline at offset {src.pos}")
+    try:
+        return line[:-1].decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise PickleParseError(f"{opcode}: undecodable name at offset {src.pos}") from exc
 
 
 # -- rendering ---------------------------------------------------------------------
@@ -851,13 +869,8 @@ def _setitems(w: Walker, st: _State, arg: Any, offset: int) -> bool:
     return False
 
 
-def _split_pair(arg: str) -> tuple[str, str]:
-    module, _, name = arg.partition(" ")
-    return module, name
-
-
 def _global(w: Walker, st: _State, arg: Any, offset: int) -> bool:
-    module, name = _split_pair(arg)
+    module, name = arg
     st.stack.append(w.reference(module, name, offset, "GLOBAL"))
     return False
 
@@ -906,7 +919,7 @@ def _obj(w: Walker, st: _State, arg: Any, offset: int) -> bool:
 
 def _inst(w: Walker, st: _State, arg: Any, offset: int) -> bool:
     items = st.pop_mark()
-    module, name = _split_pair(arg)
+    module, name = arg
     cls = w.reference(module, name, offset, "INST")
     st.stack.append(w.call(cls, tuple(items), offset, "INST"))
     return False
