@@ -33,6 +33,7 @@ _LAZY: dict[str, str] = {
     "open_verified": "modelseal.integrity:open_verified",
     "load_safetensors": "modelseal.integrity:load_safetensors",
     "torch_load": "modelseal.integrity:torch_load",
+    "read_tensor_manifest": "modelseal.integrity:read_tensor_manifest",
     "generate_sbom": "modelseal.sbom:generate_sbom",
     "audit_sbom": "modelseal.sbom:audit_sbom",
     "diff_sbom": "modelseal.sbom:diff_sbom",
