@@ -183,6 +183,7 @@ class RegistryClient:
         self.state = state or ClientState()
         self.workers = max(1, workers)
         self.chunk_size = max(1, chunk_size)
+        self._timeout = timeout
         headers = {"user-agent": "modelseal-client", "accept-encoding": "identity"}
         if token:
             headers["authorization"] = f"Bearer {token}"
@@ -525,23 +526,56 @@ class RegistryClient:
     def _download_blob(
         self, namespace: str, entry: FileEntry, model_dir: Path, done: _Counter
     ) -> None:
-        import httpx
+        """Stream one blob to its path, checking size and SHA-256.
+
+        Blob bodies go through ``http.client`` with large reads (much less per-chunk
+        overhead than httpx for gigabyte files); a redirect (presigned S3 URL) is
+        followed without the registry's credentials.
+        """
+        import http.client
+        import urllib.parse
 
         target = model_dir / entry.path
         target.parent.mkdir(parents=True, exist_ok=True)
         hasher = hashlib.sha256()
+        url = f"{self.url}/v1/namespaces/{namespace}/blobs/{entry.digest}"
+        headers = dict(self._http.headers)
         size = 0
         try:
-            with self._http.stream(
-                "GET", f"/namespaces/{namespace}/blobs/{entry.digest}"
-            ) as response:
-                if response.status_code in (301, 302, 303, 307, 308):
-                    location = response.headers["location"]
-                    with self._plain.stream("GET", location) as redirected:
-                        size = self._save(redirected, target, hasher, entry, done)
-                else:
+            for _hop in range(3):
+                parts = urllib.parse.urlsplit(url)
+                connection_class = (
+                    http.client.HTTPSConnection
+                    if parts.scheme == "https"
+                    else http.client.HTTPConnection
+                )
+                connection = connection_class(parts.netloc, timeout=self._timeout)
+                try:
+                    path = parts.path + (f"?{parts.query}" if parts.query else "")
+                    connection.request("GET", path or "/", headers=headers)
+                    response = connection.getresponse()
+                    if response.status in (301, 302, 303, 307, 308):
+                        url = urllib.parse.urljoin(url, response.getheader("location", ""))
+                        response.read()
+                        headers = {
+                            "user-agent": headers.get("user-agent", ""),
+                            "accept-encoding": "identity",
+                        }
+                        continue
+                    if response.status >= 400:
+                        body = response.read(1024 * 1024)
+                        try:
+                            payload = json.loads(body)
+                        except ValueError:
+                            payload = None
+                        raise error_from_payload(response.status, payload)
                     size = self._save(response, target, hasher, entry, done)
-        except httpx.HTTPError as exc:
+                    break
+                finally:
+                    connection.close()
+            else:
+                raise RegistryError(f"download of {entry.path}: too many redirects")
+        except (OSError, http.client.HTTPException) as exc:
             raise RegistryError(f"download of {entry.path} failed: {exc}") from exc
         if size != entry.size or hasher.hexdigest() != entry.digest:
             raise IntegrityError(
@@ -556,10 +590,7 @@ class RegistryClient:
         """Stream the body to ``target``; hashing and writing run in a second thread."""
         import queue
 
-        if response.status_code >= 400:
-            response.read()
-            self._decode(response)
-        pipe: queue.Queue[bytes | None] = queue.Queue(maxsize=16)
+        pipe: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
         failure: list[BaseException] = []
 
         def sink() -> None:
@@ -577,19 +608,13 @@ class RegistryClient:
         writer = threading.Thread(target=sink, daemon=True)
         writer.start()
         size = 0
-        pending = bytearray()
         try:
-            for chunk in response.iter_raw():
+            while chunk := response.read(_READ):
                 size += len(chunk)
                 if size > entry.size:
                     break
-                pending += chunk
-                if len(pending) >= _READ:
-                    pipe.put(bytes(pending))
-                    pending.clear()
+                pipe.put(chunk)
         finally:
-            if pending:
-                pipe.put(bytes(pending))
             pipe.put(None)
             writer.join()
         if failure:
