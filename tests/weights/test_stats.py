@@ -54,3 +54,20 @@ def test_non_float_tensors_are_listed(minilm: Path) -> None:
     assert ids.dtype == "int64" and ids.mean is None
     assert len(stats) == 104
     assert stats["embeddings.word_embeddings.weight"].to_dict()["shape"] == [30522, 384]
+
+
+def test_process_pool_gives_the_same_results(
+    minilm_tensors: dict[str, np.ndarray], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelseal.weights import scan_weights, stats
+
+    name = "encoder.layer.1.intermediate.dense.weight"
+    tensors = {k: v for k, v in minilm_tensors.items() if k.startswith("encoder.layer.1.")}
+    tensors[name] = samples.embed_bits(tensors[name], samples.SCRIPT_PAYLOAD, 1, "lsb", 3)
+    path = samples.save_fp32(tensors, tmp_path / "m.safetensors")
+    in_process = weight_stats([path], workers=1), scan_weights([path], workers=1)
+    monkeypatch.setattr(stats, "PROCESS_MIN_BYTES", 0)
+    pooled = weight_stats([path], workers=2), scan_weights([path], workers=2)
+    assert pooled[0] == in_process[0]
+    assert pooled[1].results[0].findings == in_process[1].results[0].findings
+    assert [f.location for f in pooled[1].results[0].findings] == [f"{name}[3:]"]

@@ -24,6 +24,7 @@ import math
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,7 @@ from modelseal.weights.stats import (
     float_spec,
     parallel_ordered,
     to_float32,
+    worker_pool,
 )
 
 if TYPE_CHECKING:
@@ -307,6 +309,10 @@ def _compare_chunk(plan: _Plan, first_row: int, row_count: int) -> _Partial:
     return partial
 
 
+def _compare_task(task: tuple[_Plan, int, int]) -> _Partial:
+    return _compare_chunk(*task)
+
+
 def _effective_rank(sketch: NDArray[np.float64]) -> int | None:
     singular = np.linalg.svd(sketch, compute_uv=False)
     energy = singular**2
@@ -317,7 +323,7 @@ def _effective_rank(sketch: NDArray[np.float64]) -> int | None:
     return int(np.searchsorted(cumulative, _ENERGY) + 1)
 
 
-def _compare(base: TensorInfo, new: TensorInfo, workers: int | None) -> TensorDelta:
+def _compare(base: TensorInfo, new: TensorInfo, pool: Executor | None) -> TensorDelta:
     name = base.name
     if base.shape != new.shape:
         return TensorDelta(
@@ -338,11 +344,7 @@ def _compare(base: TensorInfo, new: TensorInfo, workers: int | None) -> TensorDe
         tasks = [
             (s, min(CHUNK_ELEMENTS, total - s)) for s in range(0, max(total, 1), CHUNK_ELEMENTS)
         ]
-    parts = list(
-        parallel_ordered(
-            lambda task: _compare_chunk(plan, task[0], task[1]), tasks, workers=workers
-        )
-    )
+    parts = list(parallel_ordered(_compare_task, [(plan, r, c) for r, c in tasks], pool))
     identical = all(p.identical for p in parts)
     rounding = all(p.rounding_only or p.identical for p in parts) and base.dtype != new.dtype
     is_float = float_spec(base.dtype) is not None and float_spec(new.dtype) is not None
@@ -390,9 +392,11 @@ def diff_tensors(
 ) -> WeightsDiff:
     """Compare two tensor sets (as returned by :func:`load_tensors`)."""
     deltas: list[TensorDelta] = []
-    for name, info in base.items():
-        if name in new:
-            deltas.append(_compare(info, new[name], workers))
+    shared = [name for name in base if name in new]
+    total = sum(base[n].nbytes + new[n].nbytes for n in shared)
+    with worker_pool(total, workers) as pool:
+        for name in shared:
+            deltas.append(_compare(base[name], new[name], pool))
     removed = [n for n in base if n not in new]
     added = [n for n in new if n not in base]
     renamed = _renames(base, new, removed, added)

@@ -92,7 +92,6 @@ def injection_findings(acc: TensorAccumulator) -> Iterator[Finding]:
     info = acc.info
     spec = float_spec(info.dtype)
     assert spec is not None
-    hist = acc.exponent_hist
     if acc.nan or acc.inf:
         severity = Severity.HIGH
         if not acc.nan and "mask" in info.name.lower():
@@ -104,8 +103,8 @@ def injection_findings(acc: TensorAccumulator) -> Iterator[Finding]:
             f"out of {info.numel:,}",
             f"{info.name}[{_first_index(acc, _nonfinite_mask)}]",
         )
-    subnormal = int(hist[0]) - acc.zero
-    neighbour = int(hist[1])
+    subnormal = acc.exp_zero - acc.zero
+    neighbour = acc.exp_one
     if subnormal >= 64 and subnormal > 8 * neighbour + 64 and subnormal * 1000 >= info.numel:
         yield Finding(
             SUBNORMAL_FLOOD.id,
@@ -140,10 +139,9 @@ def _outliers(acc: TensorAccumulator) -> Iterator[Finding]:
     threshold = max(q999 + OUTLIER_EXPONENT_GAP, _bias(spec.exponent_max))
     if threshold >= spec.exponent_max:
         return
-    count = int(acc.exponent_hist[threshold : spec.exponent_max].sum())
-    if not count:
+    if acc.top_exponent < threshold:
         return
-    first = _first_index(acc, lambda units, spec: _exponent_at_least(units, spec, threshold))
+    count, first = _count_and_first(acc, threshold)
     peak = max(abs(acc.minimum), abs(acc.maximum))
     typical = abs(acc.sample[np.isfinite(acc.sample)]).max(initial=0.0) if acc.samples else 0.0
     yield Finding(
@@ -173,6 +171,20 @@ def _nonfinite_mask(units: np.ndarray, spec: FloatSpec) -> np.ndarray:
 def _subnormal_mask(units: np.ndarray, spec: FloatSpec) -> np.ndarray:
     exponents = (units >> spec.exponent_shift) & spec.exponent_max
     return (exponents == 0) & ((units << 1) != 0)
+
+
+def _count_and_first(acc: TensorAccumulator, threshold: int) -> tuple[int, int]:
+    """Exact outlier count and first index (a second pass, run only when needed)."""
+    spec = float_spec(acc.info.dtype)
+    assert spec is not None
+    count, first = 0, -1
+    for start, size in iter_chunks(acc.info):
+        units = chunk_units(acc.info, start, size, spec.unit)
+        found = np.flatnonzero(_exponent_at_least(units, spec, threshold))
+        if found.size and first < 0:
+            first = start + int(found[0])
+        count += int(found.size)
+    return count, first
 
 
 def _first_index(acc: TensorAccumulator, predicate) -> int:  # type: ignore[no-untyped-def]

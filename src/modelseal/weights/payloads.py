@@ -329,11 +329,14 @@ def _stream_candidates(
     stream: NDArray[np.uint8], patterns: _Patterns, width: int
 ) -> NDArray[np.intp]:
     """Positions in ``stream`` where a pattern's first ``width`` (3 or 4) bytes occur."""
-    if stream.shape[0] < width:
+    n = stream.shape[0]
+    if n < width:
         return np.empty(0, dtype=np.intp)
-    pairs = stream[:-1].astype(np.uint16)
-    pairs |= stream[1:].astype(np.uint16) << np.uint16(8)
-    cand = np.flatnonzero(patterns.table[pairs])
+    stream = np.ascontiguousarray(stream)
+    # Two zero-copy little-endian 16-bit views: pairs starting at even and odd offsets.
+    even = np.flatnonzero(patterns.table[stream[: 2 * (n // 2)].view("<u2")]) * 2
+    odd = np.flatnonzero(patterns.table[stream[1 : 1 + 2 * ((n - 1) // 2)].view("<u2")]) * 2 + 1
+    cand = np.sort(np.concatenate([even, odd]))
     if cand.size == 0:
         return cand
     cand = cand[cand <= stream.shape[0] - width]
@@ -387,8 +390,9 @@ def search_chunk(
     bit_layouts = [lay for lay in layouts if lay.is_bits]
     if bit_layouts:
         low = np.ascontiguousarray(rows[:, 0])
-        for layout in bit_layouts:
-            hits.extend(_search_bits(low, layout, first_element, own))
+        for k in sorted({lay.bits for lay in bit_layouts}):
+            wanted = {lay.bit_order: lay for lay in bit_layouts if lay.bits == k}
+            hits.extend(_search_bits(low, k, wanted, first_element, own))
     return hits
 
 
@@ -405,7 +409,8 @@ def _search_multibyte(
     n = flat.shape[0]
     if n < 5:
         return []
-    low16 = (flat & 0xFFFF).astype(np.uint16) if flat.dtype.itemsize > 2 else flat
+    # The low 16 bits of each (little-endian) element, as a strided zero-copy view.
+    low16 = flat.view(np.uint16)[:: flat.dtype.itemsize // 2]
     cand = np.flatnonzero(_pair_table()[low16])
     if cand.size == 0:
         return []
@@ -424,19 +429,61 @@ def _search_multibyte(
     return list(dict.fromkeys(hits))
 
 
+@cache
+def _msb_to_lsb(k: int) -> NDArray[np.uint8]:
+    """Byte map from the msb-first packing of k-bit groups to the lsb-first packing."""
+    out = np.zeros(256, dtype=np.uint8)
+    for byte in range(256):
+        value = 0
+        for j in range(8 // k):
+            group = (byte >> (8 - k * (j + 1))) & ((1 << k) - 1)
+            value |= group << (k * j)
+        out[byte] = value
+    return out
+
+
+@cache
+def _bit_patterns(k: int) -> tuple[_Patterns, tuple[tuple[tuple[str, int], ...], ...]]:
+    """Cores of both bit orders expressed in the msb-packed stream of k-bit groups.
+
+    The lsb-packed stream is a byte-wise bijection of the msb-packed one, so its cores
+    are searched in the msb stream after mapping them back; one pass serves both.
+    """
+    inverse = np.argsort(_msb_to_lsb(k)).astype(np.uint8)
+    cores: dict[bytes, set[tuple[str, int]]] = {}
+    for order in ("msb", "lsb"):
+        patterns = _shifted_patterns(order)
+        for word, shifts in zip(patterns.words.tolist(), patterns.shifts, strict=True):
+            core = bytes([word & 0xFF, (word >> 8) & 0xFF, (word >> 16) & 0xFF])
+            if order == "lsb":
+                core = bytes(inverse[list(core)].tolist())
+            cores.setdefault(core, set()).update((order, s) for s in shifts)
+    keys = sorted(cores)
+    table = np.zeros(65536, dtype=bool)
+    for core in keys:
+        table[core[0] | core[1] << 8] = True
+    words = np.array([c[0] | c[1] << 8 | c[2] << 16 for c in keys], dtype=np.uint32)
+    meta = tuple(tuple(sorted(cores[c])) for c in keys)
+    return _Patterns(table, words, tuple(() for _ in keys)), meta
+
+
 def _search_bits(
-    low: NDArray[np.uint8], layout: Layout, first_element: int, own: int
+    low: NDArray[np.uint8],
+    k: int,
+    layouts: dict[str, Layout],
+    first_element: int,
+    own: int,
 ) -> list[SignatureHit]:
-    k = layout.bits
-    packed = _pack_bits_fast(low, layout)
-    patterns = _shifted_patterns(layout.bit_order)
+    packed = _pack_bits_fast(low, Layout("", bits=k, bit_order="msb"))
+    patterns, meta = _bit_patterns(k)
     hits = []
     for pos in _stream_candidates(packed, patterns, 3).tolist():
         word = int(packed[pos]) | int(packed[pos + 1]) << 8 | int(packed[pos + 2]) << 16
         for index in np.flatnonzero(patterns.words == word).tolist():
-            for shift in patterns.shifts[index]:
+            for order, shift in meta[index]:
+                layout = layouts.get(order)
                 bit = 8 * pos - (8 - shift if shift else 0)
-                if bit >= 0 and bit // k < own:
+                if layout is not None and bit >= 0 and bit // k < own:
                     hits.append(SignatureHit(layout, first_element * k + bit))
     return hits
 

@@ -11,12 +11,13 @@ strided sample (statistics, fingerprints) and payload-header candidates.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -44,10 +45,14 @@ __all__ = [
     "parallel_ordered",
     "tensor_stats",
     "to_float32",
+    "worker_pool",
 ]
 
 #: Elements per chunk (a multiple of the payload test's block size).
 CHUNK_ELEMENTS = 64 * BLOCK_ELEMENTS
+#: Every how many elements the exponent and low-byte histograms sample.
+_EXP_SAMPLE = 8
+_LOW_SAMPLE = 4
 #: Elements a chunk reads past its end so headers crossing chunk boundaries are found.
 _OVERLAP = 1024
 #: Size of the strided sample kept per tensor (quantiles, fingerprints).
@@ -131,27 +136,50 @@ class TensorStats:
 # ------------------------------------------------------------------ thread pool
 
 
-def parallel_ordered(
-    function: Callable[[Any], Any], tasks: Iterable[Any], *, workers: int | None = None
-) -> Iterator[Any]:
-    """``map(function, tasks)`` on a thread pool, in order, with bounded look-ahead."""
+#: Below this many bytes of tensors, work runs in-process (pool start-up would dominate).
+PROCESS_MIN_BYTES = 192 * 1024 * 1024
+
+
+@contextlib.contextmanager
+def worker_pool(total_bytes: int, workers: int | None = None) -> Iterator[Executor | None]:
+    """A process pool for ``total_bytes`` of tensor work, or None to run in-process.
+
+    Chunk analysis is many short numpy calls: under threads the GIL serialises them,
+    so large inputs use processes (each maps its own chunks; only small results are
+    sent back). Workers are forked: spawned ones would re-run the caller's main
+    module, which library callers cannot be asked to guard.
+    """
     count = workers or os.cpu_count() or 1
-    if count <= 1:
+    if count <= 1 or total_bytes < PROCESS_MIN_BYTES:
+        yield None
+        return
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=count, mp_context=context) as pool:
+        yield pool
+
+
+def parallel_ordered(
+    function: Callable[[Any], Any], tasks: Iterable[Any], pool: Executor | None
+) -> Iterator[Any]:
+    """``map(function, tasks)`` on ``pool`` (in-process if None), in order, with bounded
+    look-ahead so memory stays bounded. ``function`` must be picklable for a pool."""
+    if pool is None:
         yield from map(function, tasks)
         return
     pending: deque[Future[Any]] = deque()
-    iterator = iter(tasks)
-    with ThreadPoolExecutor(max_workers=count, thread_name_prefix="modelseal-weights") as pool:
-        try:
-            for task in iterator:
-                pending.append(pool.submit(function, task))
-                if len(pending) >= 2 * count:
-                    yield pending.popleft().result()
-            while pending:
+    limit = 2 * (getattr(pool, "_max_workers", None) or 2)
+    try:
+        for task in tasks:
+            pending.append(pool.submit(function, task))
+            if len(pending) >= limit:
                 yield pending.popleft().result()
-        finally:
-            for future in pending:
-                future.cancel()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()
 
 
 def iter_chunks(info: TensorInfo, chunk: int = CHUNK_ELEMENTS) -> Iterator[tuple[int, int]]:
@@ -183,7 +211,13 @@ class ChunkResult:
 
     start: int
     count: int
+    #: Histogram of the exponents of every 8th element.
     exponent_hist: NDArray[np.int64] | None = None
+    #: Exact counts of exponent 0 (zeros, subnormals) and 1 (the first normal binade).
+    exp_zero: int = 0
+    exp_one: int = 0
+    #: Largest exponent of a finite element (-1 if none).
+    top_exponent: int = -1
     block_hists: NDArray[np.int64] | None = None
     moments: tuple[float, float, float, float, int] = (0.0, 0.0, 0.0, 0.0, 0)
     minimum: float = math.inf
@@ -202,28 +236,35 @@ def analyze_chunk(
 ) -> ChunkResult:
     """One pass over elements ``[start, start + count)`` of ``info``."""
     spec = float_spec(info.dtype)
-    extra = min(_OVERLAP, info.numel - start - count) if signatures else 0
+    total = info.numel if info.dtype in DTYPE_SIZES else info.nbytes
+    extra = min(_OVERLAP, total - start - count) if signatures else 0
     result = ChunkResult(start, count)
     if spec is None:
-        if (signatures and info.dtype in DTYPE_SIZES) or info.dtype not in DTYPE_SIZES:
+        if signatures and count:
             size = DTYPE_SIZES.get(info.dtype, 1)
             raw = _raw_chunk(info, start, count + extra, size)
             layouts: Sequence[Layout] = layouts_for(1, False)
-            hits = search_chunk(raw, layouts, start * size, count * size)
-            result.hits = hits
+            result.hits = search_chunk(raw, layouts, start * size, count * size)
         return result
     units = chunk_units(info, start, count + extra, spec.unit)
     own = units[:count]
-    exponents = (own >> spec.exponent_shift) & spec.exponent_max
-    exponents = exponents.astype(np.uint16 if spec.exponent_max > 0xFF else np.uint8)
-    hist = np.bincount(exponents, minlength=spec.exponent_max + 1).astype(np.int64)
-    result.exponent_hist = hist
-    if hist[spec.exponent_max]:
+    exponents = _exponents(own, spec)
+    top = spec.exponent_max
+    # np.bincount holds the GIL: exact counts come from GIL-free comparisons, and the
+    # full exponent histogram (for the robust scale) from a 1-in-8 sample.
+    result.exponent_hist = np.bincount(exponents[::_EXP_SAMPLE], minlength=top + 1).astype(np.int64)
+    result.exp_zero = int(np.count_nonzero(exponents == 0))
+    result.exp_one = int(np.count_nonzero(exponents == 1))
+    special = int(np.count_nonzero(exponents == top))
+    if special:
         mantissa = own & ((1 << spec.mantissa_bits) - 1)
-        special = exponents == spec.exponent_max
-        result.nan = int(np.count_nonzero(special & (mantissa != 0)))
-        result.inf = int(hist[spec.exponent_max]) - result.nan
-    if hist[0]:
+        result.nan = int(np.count_nonzero((exponents == top) & (mantissa != 0)))
+        result.inf = special - result.nan
+        finite = exponents[exponents != top]
+        result.top_exponent = int(finite.max()) if finite.size else -1
+    elif count:
+        result.top_exponent = int(exponents.max())
+    if result.exp_zero:
         result.zero = int(np.count_nonzero((own << 1) == 0))
     result.block_hists = _block_histograms(own, start)
     values = to_float32(own, spec)
@@ -243,6 +284,15 @@ def analyze_chunk(
     if signatures:
         result.hits = search_chunk(units, layouts_for(spec.itemsize, True), start, count)
     return result
+
+
+def _exponents(units: NDArray[Any], spec: FloatSpec) -> NDArray[Any]:
+    """The exponent field of each element (two passes: a shift and a narrowing cast)."""
+    if spec.exponent_max == 0xFF:  # float32, bfloat16: the cast drops the sign bit
+        return (units >> spec.exponent_shift).astype(np.uint8)
+    if spec.exponent_max == 0x1F:
+        return (units >> spec.exponent_shift).astype(np.uint8) & np.uint8(0x1F)
+    return ((units >> spec.exponent_shift) & spec.exponent_max).astype(np.uint16)
 
 
 def _moments(values: NDArray[Any]) -> tuple[float, float, float, float, int]:
@@ -279,15 +329,16 @@ _BLOCK_BASE: dict[int, NDArray[np.intp]] = {}
 
 
 def _block_histograms(units: NDArray[Any], start: int) -> NDArray[np.int64]:
-    """256-bin histograms of the lowest byte, one per block of elements."""
+    """256-bin histograms of the lowest byte of every 4th element, one per block."""
     count = units.shape[0]
-    low = units.view(np.uint8).reshape(count, units.dtype.itemsize)[:, 0]
+    low = units.view(np.uint8).reshape(count, units.dtype.itemsize)[::_LOW_SAMPLE, 0]
     blocks = -(-count // BLOCK_ELEMENTS)
-    base = _BLOCK_BASE.get(count)
+    sampled = low.shape[0]
+    base = _BLOCK_BASE.get(sampled)
     if base is None:
-        base = (np.arange(count, dtype=np.intp) // BLOCK_ELEMENTS) * 256
+        base = (np.arange(sampled, dtype=np.intp) * _LOW_SAMPLE // BLOCK_ELEMENTS) * 256
         if count == CHUNK_ELEMENTS:
-            _BLOCK_BASE[count] = base
+            _BLOCK_BASE[sampled] = base
     index = low.astype(np.intp)
     index += base
     return np.bincount(index, minlength=blocks * 256).reshape(blocks, 256).astype(np.int64)
@@ -302,6 +353,9 @@ class TensorAccumulator:
 
     info: TensorInfo
     exponent_hist: NDArray[np.int64] | None = None
+    exp_zero: int = 0
+    exp_one: int = 0
+    top_exponent: int = -1
     block_hists: list[NDArray[np.int64]] = field(default_factory=list)
     sums: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0, 0.0])
     finite: int = 0
@@ -327,6 +381,9 @@ class TensorAccumulator:
             self.exponent_hist = chunk.exponent_hist.copy()
         else:
             self.exponent_hist += chunk.exponent_hist
+        self.exp_zero += chunk.exp_zero
+        self.exp_one += chunk.exp_one
+        self.top_exponent = max(self.top_exponent, chunk.top_exponent)
         if chunk.block_hists is not None:
             self.block_hists.append(chunk.block_hists)
         for i in range(4):
@@ -394,7 +451,7 @@ class TensorAccumulator:
         if low.sum():
             p = low[low > 0] / low.sum()
             entropy = float(-(p * np.log2(p)).sum())
-        subnormal = int(self.exponent_hist[0]) - self.zero
+        subnormal = self.exp_zero - self.zero
         return dataclasses.replace(
             base,
             mean=mean,
@@ -411,29 +468,30 @@ class TensorAccumulator:
         )
 
 
+def _chunk_task(task: tuple[int, TensorInfo, int, int, bool]) -> tuple[int, ChunkResult]:
+    index, info, start, count, signatures = task
+    return index, analyze_chunk(info, start, count, signatures=signatures)
+
+
 def analyze_tensors(
     tensors: Sequence[TensorInfo], *, signatures: bool = True, workers: int | None = None
 ) -> Iterator[TensorAccumulator]:
-    """Analyse ``tensors`` chunk by chunk on a thread pool; yield each, in order."""
+    """Analyse ``tensors`` chunk by chunk (on all cores when large); yield each, in order."""
     tasks = (
-        (index, info, start, count)
+        (index, info, start, count, signatures)
         for index, info in enumerate(tensors)
         for start, count in iter_chunks(info)
     )
     totals = [sum(1 for _ in iter_chunks(info)) for info in tensors]
-
-    def run(task: tuple[int, TensorInfo, int, int]) -> tuple[int, ChunkResult]:
-        index, info, start, count = task
-        return index, analyze_chunk(info, start, count, signatures=signatures)
-
     current: TensorAccumulator | None = None
-    for index, chunk in parallel_ordered(run, tasks, workers=workers):
-        if current is None:
-            current = TensorAccumulator(tensors[index])
-        current.add(chunk)
-        if current.chunks == totals[index]:
-            yield current
-            current = None
+    with worker_pool(sum(info.nbytes for info in tensors), workers) as pool:
+        for index, chunk in parallel_ordered(_chunk_task, tasks, pool):
+            if current is None:
+                current = TensorAccumulator(tensors[index])
+            current.add(chunk)
+            if current.chunks == totals[index]:
+                yield current
+                current = None
 
 
 def tensor_stats(tensors: Sequence[TensorInfo], *, workers: int | None = None) -> list[TensorStats]:
