@@ -69,7 +69,7 @@ def scan_entry(entry: Entry, rules: Sequence[Rule], options: ScanOptions) -> Fil
     findings: list[Finding] = []
     errors: list[str] = []
     for rule in rules:
-        if not rule.applies_to(entry):
+        if not rule.applies_to(entry, options):
             continue
         try:
             for finding in rule.check(entry, options):

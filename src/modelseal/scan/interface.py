@@ -44,6 +44,6 @@ class Rule(ABC):
     def check(self, entry: Entry, options: ScanOptions) -> Iterator[Finding]:
         """Yield the findings for ``entry``."""
 
-    def applies_to(self, entry: Entry) -> bool:
+    def applies_to(self, entry: Entry, options: ScanOptions) -> bool:
         """Whether :meth:`check` should run on ``entry``."""
         return self.formats is None or entry.format in self.formats

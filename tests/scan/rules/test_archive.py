@@ -39,7 +39,7 @@ def _entry(path: Path) -> Entry:
 
 def _check(path: Path, options: ScanOptions | None = None) -> list[Finding]:
     entry = _entry(path)
-    assert _RULE.applies_to(entry), entry.format
+    assert _RULE.applies_to(entry, ScanOptions()), entry.format
     return list(_RULE.check(entry, options or ScanOptions()))
 
 

@@ -202,7 +202,7 @@ class HuggingFaceConfigRule(Rule):
     formats = None
     infos = (_REMOTE_CODE, _REMOTE_CODE_ELSEWHERE, *TEMPLATE_RULES)
 
-    def applies_to(self, entry: Entry) -> bool:
+    def applies_to(self, entry: Entry, options: ScanOptions) -> bool:
         """Known config file names (JSON) and ``*.jinja`` chat templates."""
         if entry.format in (Format.EMPTY, Format.SYMLINK):
             return False
@@ -289,7 +289,7 @@ class PythonCodeRule(Rule):
     formats = frozenset({Format.PYTHON})
     infos = (_PY_CODE, _PY_IMPORT, _PY_CALL, _PY_PAYLOAD)
 
-    def applies_to(self, entry: Entry) -> bool:
+    def applies_to(self, entry: Entry, options: ScanOptions) -> bool:
         """Python files, except TorchScript source inside TorchScript archives."""
         return entry.format is Format.PYTHON and entry.container_format is not Format.TORCHSCRIPT
 

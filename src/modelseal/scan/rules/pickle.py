@@ -96,7 +96,7 @@ class PickleRule(Rule):
     formats = _FORMATS
     infos = (DANGEROUS, UNKNOWN, DYNAMIC, TAMPERING, TRAILING, OBJECT_NPY)
 
-    def applies_to(self, entry: Entry) -> bool:
+    def applies_to(self, entry: Entry, options: ScanOptions) -> bool:
         """Pickle formats, plus unknown or text files that are LZMA-alone compressed
         streams or pickles without a ``PROTO`` header (``pickle.loads`` needs none, and
         a protocol 0 pickle is text)."""

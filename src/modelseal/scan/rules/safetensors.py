@@ -70,7 +70,7 @@ class SafetensorsRule(Rule):
     formats = frozenset({Format.SAFETENSORS})
     infos = (_MALFORMED, _CODE, _LARGE, _PADDING)
 
-    def applies_to(self, entry: Entry) -> bool:
+    def applies_to(self, entry: Entry, options: ScanOptions) -> bool:
         """SafeTensors files, and ``*.safetensors`` files too broken to be recognised
         (a header length past the end, a truncated file): those are errors, not unknown."""
         return entry.format is Format.SAFETENSORS or (

@@ -18,16 +18,17 @@ class WeightsRule(Rule):
     formats = None
     infos = WEIGHT_RULES
 
-    def applies_to(self, entry: Entry) -> bool:
-        """Weight files read on their own (members of a readable container are skipped)."""
+    def applies_to(self, entry: Entry, options: ScanOptions) -> bool:
+        """With ``deep`` only: weight files read on their own (members of a readable
+        container are skipped)."""
+        if not options.deep:
+            return False
         from modelseal.weights.scanner import has_own_tensors
 
         return has_own_tensors(entry)
 
     def check(self, entry: Entry, options: ScanOptions) -> Iterator[Finding]:
         """Yield weight findings; raise FormatError when the tensors cannot be read."""
-        if not options.deep:
-            return
         from modelseal.weights.scanner import describe, weight_findings
 
         yield from weight_findings(describe(entry))
