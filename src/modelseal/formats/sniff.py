@@ -26,8 +26,8 @@ HEAD_BYTES = 64 * 1024
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
 _ZLIB_HEADERS = frozenset({b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda"})
-# Opcodes that can start a protocol 0/1 pickle.
-_PROTO0_FIRST = frozenset(b"(c}])NIFLSVUTXGJKM")
+# Every pickle opcode: a PROTO-less pickle may start with any of them.
+_PICKLE_OPCODES = frozenset(ord(op.code) for op in pickletools.opcodes if len(op.code) == 1)
 
 _ONNX_FIELDS = frozenset({1, 2, 3, 4, 5, 6, 7, 8, 14, 20, 25, 26})
 _SAVEDMODEL_FIELDS = frozenset({1, 2})
@@ -65,7 +65,7 @@ def detect(
         return Format.GZIP
     if head.startswith(b"BZh"):
         return Format.BZIP2
-    if head.startswith(b"\xfd7zXZ\x00"):
+    if head.startswith(b"\xfd7zXZ\x00") or _is_lzma_alone(head):
         return Format.XZ
     if head[:2] in _ZLIB_HEADERS or head.startswith(b"ZF"):
         return Format.ZLIB
@@ -89,7 +89,7 @@ def detect(
             return Format.TF_SAVEDMODEL
         if cut and base.lower().endswith(".onnx") and cut <= _ONNX_FIELDS and 1 in cut:
             return Format.ONNX
-    if head[0] in _PROTO0_FIRST and _is_proto0_pickle(head, size):
+    if head[0] in _PICKLE_OPCODES and _is_proto0_pickle(head, size):
         return Format.PICKLE
     return _detect_text(head, name)
 
@@ -145,6 +145,17 @@ def _detect_tar(open_stream: Callable[[], BinaryIO] | None) -> Format:
 def _is_hdf5(head: bytes) -> bool:
     # HDF5 allows a user block of 512 * 2**k bytes before the superblock.
     return any(head[offset : offset + 8] == _HDF5_MAGIC for offset in (0, 512, 1024, 2048, 4096))
+
+
+def _is_lzma_alone(head: bytes) -> bool:
+    # The legacy .lzma header (joblib's "lzma" compressor writes it): properties byte
+    # 0x5d, a 4-byte dictionary size, then the size or 8 x 0xff for "unknown".
+    return (
+        len(head) >= 13
+        and head[0] == 0x5D
+        and head[1:3] == b"\x00\x00"
+        and (head[5:13] == b"\xff" * 8 or int.from_bytes(head[5:13], "little") < 2**48)
+    )
 
 
 def _is_safetensors(head: bytes, size: int) -> bool:
