@@ -7,6 +7,8 @@ import threading
 from collections.abc import Sequence
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from modelseal.transparency.entries import EntryKind, LogEntry, canonical_json, utc_timestamp
 from modelseal.transparency.errors import LogError
@@ -194,3 +196,24 @@ def test_large_log_proofs_need_logarithmic_reads() -> None:
             proof = log.consistency_proof(old, size)
             assert store.reads <= 3 * depth, (old, size, store.reads)
             verify_consistency(old, size, log.root(old), root, proof)
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(extra=st.dictionaries(st.text(min_size=1, max_size=10), _json_values, max_size=5))
+def test_property_entries_round_trip_byte_exact(extra: dict[str, object]) -> None:
+    fields = {k: v for k, v in extra.items() if k not in ("kind", "time")}
+    fields.update(user="alice", token="ms_1")
+    entry = LogEntry(EntryKind.TOKEN_REVOKE, fields, "2026-01-01T00:00:00Z")
+    data = entry.to_bytes()
+    again = LogEntry.from_bytes(data)
+    assert again == entry
+    assert again.to_bytes() == data

@@ -106,7 +106,8 @@ def consistency_proof(old_size: int, new_size: int, hasher: RangeHasher) -> list
     if old_size in (0, new_size):
         return []
     # SUBPROOF(m, D[start:end], b), unrolled: each step appends one hash, the
-    # recursion ends with either nothing (b true, m == n) or MTH(D[m]).
+    # recursion ends with either nothing (b true, m == n) or MTH(D[m]). ``complete``
+    # is the RFC's b: the old tree is still a complete subtree of the node we are in.
     proof: list[bytes] = []
     m, start, end, complete = old_size, 0, new_size, True
     while True:
