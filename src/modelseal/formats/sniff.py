@@ -235,10 +235,12 @@ def _truncated_protobuf_fields(head: bytes, size: int) -> frozenset[int]:
 def _is_proto0_pickle(head: bytes, size: int) -> bool:
     count = 0
     try:
-        for opcode, _arg, _pos in pickletools.genops(io.BytesIO(head)):
+        for opcode, _arg, position in pickletools.genops(io.BytesIO(head)):
             count += 1
             if opcode.name == "STOP":
-                return count >= 2
+                # Text can parse as a short pickle ("import x\ns.y" is INST, SETITEM,
+                # STOP); a real one ends the file (binary pickles carry PROTO instead).
+                return count >= 2 and not head[position + 1 :].strip() and len(head) >= size
     except Exception:  # pickletools raises many types on garbage; any means "not a pickle"
         # A head cut in the middle of a long valid pickle is still a pickle.
         return len(head) < size and count >= 8
