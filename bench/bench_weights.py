@@ -59,6 +59,7 @@ def _write_model(path: Path, seed: int, base: Path | None = None) -> None:
                 block = rng.standard_normal(TENSOR_SHAPE[0] * TENSOR_SHAPE[1], dtype=np.float32)
                 block *= np.float32(0.02)
             handle.write(block.tobytes())
+    del base_data
 
 
 def _header_len(path: Path | None) -> int:
@@ -96,8 +97,19 @@ def _child(kind: str, paths: list[str]) -> None:
     else:
         diff_weights(paths[0], paths[1])
     seconds = time.perf_counter() - start
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"seconds": seconds, "peak_rss": rss}))
+    # VmHWM is this process's own high-water mark (ru_maxrss would include the RSS the
+    # parent had when it forked us); worker processes are added from RUSAGE_CHILDREN.
+    rss = _hwm_kib() * 1024
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    print(json.dumps({"seconds": seconds, "peak_rss": rss, "worker_peak_rss": workers}))
+
+
+def _hwm_kib() -> int:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
 
 
 def _measure(kind: str, *paths: Path) -> dict[str, float]:
@@ -116,6 +128,14 @@ def _warm(*paths: Path) -> None:
         with open(path, "rb") as handle:
             while handle.read(64 * 1024 * 1024):
                 pass
+
+
+def _memory(result: dict[str, float]) -> str:
+    mib = 1024**2
+    return (
+        f"({result['seconds']:.2f} s, peak RSS {result['peak_rss'] / mib:,.0f} MiB, "
+        f"largest worker {result['worker_peak_rss'] / mib:,.0f} MiB)"
+    )
 
 
 def main() -> None:
@@ -137,16 +157,10 @@ def main() -> None:
         for kind in ("scan", "naive"):
             result = _measure(kind, base)
             label = "weights scan" if kind == "scan" else "naive numpy (1 thread)"
-            print(
-                f"{label:<24} {size / result['seconds'] / 1e6:8.0f} MB/s  "
-                f"({result['seconds']:.2f} s, peak RSS {result['peak_rss'] / mib:,.0f} MiB)"
-            )
+            print(f"{label:<24} {size / result['seconds'] / 1e6:8.0f} MB/s  {_memory(result)}")
         _warm(base, new)
         result = _measure("diff", base, new)
-        print(
-            f"{'weights diff':<24} {size / result['seconds'] / 1e6:8.0f} MB/s of compared weights  "
-            f"({result['seconds']:.2f} s, peak RSS {result['peak_rss'] / mib:,.0f} MiB)"
-        )
+        print(f"{'weights diff':<24} {size / result['seconds'] / 1e6:8.0f} MB/s  {_memory(result)}")
 
 
 if __name__ == "__main__":

@@ -147,3 +147,21 @@ def test_no_weights_is_a_usage_error(tmp_path: Path) -> None:
     (tmp_path / "README.md").write_text("no weights here")
     with pytest.raises(UsageError):
         diff_weights(tmp_path, tmp_path)
+
+
+def test_process_pool_diff_matches(
+    minilm: Path,
+    minilm_tensors: dict[str, np.ndarray],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from modelseal.weights import stats
+
+    tensors = dict(minilm_tensors)
+    tensors[MLP] = samples.rank1_edit(tensors[MLP])
+    edited = samples.save_fp32(tensors, tmp_path / "rome.safetensors")
+    in_process = diff_weights(minilm, edited, workers=1)
+    monkeypatch.setattr(stats, "PROCESS_MIN_BYTES", 0)
+    pooled = diff_weights(minilm, edited, workers=2)
+    assert pooled == in_process
+    assert [f.location for f in pooled.findings] == [MLP]

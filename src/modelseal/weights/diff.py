@@ -24,7 +24,6 @@ import math
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -288,29 +287,36 @@ def _compare_chunk(plan: _Plan, first_row: int, row_count: int) -> _Partial:
     partial.identical = False
     base_values = to_float32(left, base_spec)
     new_values = to_float32(right, new_spec)
-    narrow = new.dtype if new_spec.mantissa_bits <= base_spec.mantissa_bits else base.dtype
-    wide_values = base_values if narrow == new.dtype else new_values
-    narrow_units = right if narrow == new.dtype else left
-    expected = _round_units(wide_values, narrow)
-    partial.rounding_only = (
-        base.dtype != new.dtype and expected is not None and np.array_equal(expected, narrow_units)
-    )
-    delta = new_values.astype(np.float32) - base_values.astype(np.float32)
-    finite = np.isfinite(delta)
-    if not finite.all():
-        delta = np.where(finite, delta, np.float32(0))
-    partial.max_abs = float(np.abs(delta).max()) if delta.size else 0.0
-    partial.delta_sq = float(np.dot(delta, delta))
-    base32 = np.where(np.isfinite(base_values), base_values, 0).astype(np.float32)
-    partial.base_sq = float(np.dot(base32, base32))
+    if base.dtype != new.dtype:
+        narrow = new.dtype if new_spec.mantissa_bits <= base_spec.mantissa_bits else base.dtype
+        wide_values = base_values if narrow == new.dtype else new_values
+        narrow_units = right if narrow == new.dtype else left
+        expected = _round_units(wide_values, narrow)
+        partial.rounding_only = expected is not None and np.array_equal(expected, narrow_units)
+    else:
+        partial.rounding_only = False
+    with np.errstate(invalid="ignore", over="ignore"):
+        delta = new_values.astype(np.float32, copy=False) - base_values.astype(
+            np.float32, copy=False
+        )
+        partial.delta_sq = float(np.dot(delta, delta))
+        partial.base_sq = float(np.dot(base_values, base_values))
+    if not math.isfinite(partial.delta_sq):  # NaN/Inf on either side: compare finite values
+        delta = np.where(np.isfinite(delta), delta, np.float32(0))
+        partial.delta_sq = float(np.dot(delta, delta))
+    if not math.isfinite(partial.base_sq):
+        clean = np.where(np.isfinite(base_values), base_values, 0).astype(np.float64)
+        partial.base_sq = float(np.dot(clean, clean))
+    partial.max_abs = max(float(delta.max()), -float(delta.min())) if delta.size else 0.0
     if plan.omega is not None:
         matrix = delta.reshape(-1, plan.cols)
         partial.sketch = (matrix @ plan.omega).astype(np.float64)
     return partial
 
 
-def _compare_task(task: tuple[_Plan, int, int]) -> _Partial:
-    return _compare_chunk(*task)
+def _compare_task(task: tuple[int, _Plan, int, int]) -> tuple[int, _Partial]:
+    index, plan, first, count = task
+    return index, _compare_chunk(plan, first, count)
 
 
 def _effective_rank(sketch: NDArray[np.float64]) -> int | None:
@@ -323,7 +329,8 @@ def _effective_rank(sketch: NDArray[np.float64]) -> int | None:
     return int(np.searchsorted(cumulative, _ENERGY) + 1)
 
 
-def _compare(base: TensorInfo, new: TensorInfo, pool: Executor | None) -> TensorDelta:
+def _direct(base: TensorInfo, new: TensorInfo) -> TensorDelta | None:
+    """The delta of pairs that need no chunked comparison (None: compare chunk by chunk)."""
     name = base.name
     if base.shape != new.shape:
         return TensorDelta(
@@ -335,38 +342,35 @@ def _compare(base: TensorInfo, new: TensorInfo, pool: Executor | None) -> Tensor
         return TensorDelta(
             name, not same, None, None, None, status, base.dtype, new.dtype, new.shape
         )
-    plan = _plan(base, new)
+    return None
+
+
+def _plan_tasks(plan: _Plan) -> list[tuple[int, int]]:
     if plan.omega is not None:
         step = _chunk_rows(plan)
-        tasks = [(r, min(step, plan.rows - r)) for r in range(0, plan.rows, step)]
-    else:
-        total = base.numel
-        tasks = [
-            (s, min(CHUNK_ELEMENTS, total - s)) for s in range(0, max(total, 1), CHUNK_ELEMENTS)
-        ]
-    parts = list(parallel_ordered(_compare_task, [(plan, r, c) for r, c in tasks], pool))
+        return [(r, min(step, plan.rows - r)) for r in range(0, plan.rows, step)]
+    total = plan.base.numel
+    return [(s, min(CHUNK_ELEMENTS, total - s)) for s in range(0, max(total, 1), CHUNK_ELEMENTS)]
+
+
+def _relative(delta_sq: float, base_sq: float) -> float:
+    if base_sq > 0:
+        return math.sqrt(delta_sq / base_sq)
+    return 0.0 if delta_sq == 0 else math.inf
+
+
+def _finish(plan: _Plan, parts: Sequence[_Partial]) -> TensorDelta:
+    base, new = plan.base, plan.new
+    name = base.name
     identical = all(p.identical for p in parts)
     rounding = all(p.rounding_only or p.identical for p in parts) and base.dtype != new.dtype
-    is_float = float_spec(base.dtype) is not None and float_spec(new.dtype) is not None
-    max_abs = max((p.max_abs for p in parts), default=0.0) if is_float else None
+    max_abs = max((p.max_abs for p in parts), default=0.0)
     delta_sq = sum(p.delta_sq for p in parts)
     base_sq = sum(p.base_sq for p in parts)
-    rel = (
-        (math.sqrt(delta_sq / base_sq) if base_sq > 0 else (0.0 if delta_sq == 0 else math.inf))
-        if is_float
-        else None
-    )
+    rel = _relative(delta_sq, base_sq)
     if identical and base.dtype == new.dtype:
         return TensorDelta(
-            name,
-            False,
-            0.0 if is_float else None,
-            0.0 if is_float else None,
-            None,
-            "unchanged",
-            base.dtype,
-            new.dtype,
-            new.shape,
+            name, False, 0.0, 0.0, None, "unchanged", base.dtype, new.dtype, new.shape
         )
     if rounding:
         return TensorDelta(
@@ -377,6 +381,35 @@ def _compare(base: TensorInfo, new: TensorInfo, pool: Executor | None) -> Tensor
         sketches = [p.sketch for p in parts if p.sketch is not None]
         rank = _effective_rank(np.concatenate(sketches)) if sketches else None
     return TensorDelta(name, True, max_abs, rel, rank, "changed", base.dtype, new.dtype, new.shape)
+
+
+def _compare_all(
+    pairs: Sequence[tuple[TensorInfo, TensorInfo]], workers: int | None
+) -> list[TensorDelta]:
+    """Deltas of every pair, chunks of all tensors streamed through one pool, in order."""
+    results: dict[int, TensorDelta] = {}
+    plans: dict[int, _Plan] = {}
+    for index, (base, new) in enumerate(pairs):
+        direct = _direct(base, new)
+        if direct is None:
+            plans[index] = _plan(base, new)
+        else:
+            results[index] = direct
+    counts = {index: len(_plan_tasks(plan)) for index, plan in plans.items()}
+    tasks = (
+        (index, plan, first, count)
+        for index, plan in plans.items()
+        for first, count in _plan_tasks(plan)
+    )
+    total = sum(p.base.nbytes + p.new.nbytes for p in plans.values())
+    parts: list[_Partial] = []
+    with worker_pool(total, workers) as pool:
+        for index, part in parallel_ordered(_compare_task, tasks, pool):
+            parts.append(part)
+            if len(parts) == counts[index]:
+                results[index] = _finish(plans[index], parts)
+                parts = []
+    return [results[i] for i in range(len(pairs))]
 
 
 # ------------------------------------------------------------------ whole models
@@ -391,12 +424,8 @@ def diff_tensors(
     workers: int | None = None,
 ) -> WeightsDiff:
     """Compare two tensor sets (as returned by :func:`load_tensors`)."""
-    deltas: list[TensorDelta] = []
     shared = [name for name in base if name in new]
-    total = sum(base[n].nbytes + new[n].nbytes for n in shared)
-    with worker_pool(total, workers) as pool:
-        for name in shared:
-            deltas.append(_compare(base[name], new[name], pool))
+    deltas = _compare_all([(base[name], new[name]) for name in shared], workers)
     removed = [n for n in base if n not in new]
     added = [n for n in new if n not in base]
     renamed = _renames(base, new, removed, added)
