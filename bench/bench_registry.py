@@ -50,6 +50,19 @@ def _write_model(root: Path, size: int) -> None:
     (root / "config.json").write_text('{"model_type": "bench"}')
 
 
+def _write_speed(directory: Path, size: int = 256 * 1024 * 1024) -> float:
+    """MB/s of writing and fsync-free closing a file in ``directory`` (a baseline)."""
+    block = b"\0" * (4 * 1024 * 1024)
+    path = directory / "write-test"
+    started = time.perf_counter()
+    with open(path, "wb") as handle:
+        for _ in range(size // len(block)):
+            handle.write(block)
+    seconds = time.perf_counter() - started
+    path.unlink()
+    return round(size / 1e6 / seconds, 1)
+
+
 def _rss_kib(pid: int, field: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
@@ -62,14 +75,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument(
+        "--dir",
+        default=None,
+        help="Where the model, the server data and the pulled copy go (default: system temp). "
+        "Use a tmpfs such as /dev/shm to measure the software rather than the disk.",
+    )
     args = parser.parse_args(argv)
 
     from modelseal.integrity import generate_keypair, sign
     from modelseal.registry.client import ClientState, RegistryClient
 
     exe = [sys.executable, "-m", "modelseal"]
-    with tempfile.TemporaryDirectory(prefix="bench-registry-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-registry-", dir=args.dir) as tmp:
         base = Path(tmp)
+        disk_MBps = _write_speed(base)
         model = base / "model"
         _write_model(model, args.size_mib * 1024 * 1024)
         size = sum(p.stat().st_size for p in model.iterdir())
@@ -142,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
             "server_peak_rss_MB": round(peak["rss"] / 1024, 1),
             "targets": {"push_MBps": 300, "pull_MBps": 500, "server_rss_MB": 200},
             "cpus": os.cpu_count(),
+            "directory": str(Path(tmp).parent),
+            "plain_write_MBps_of_directory": disk_MBps,
         }
         print(json.dumps(report, indent=2))
         ok = (

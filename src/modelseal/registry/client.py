@@ -23,7 +23,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +61,7 @@ Progress = Callable[[int, int], None]
 _CHUNK = 64 * 1024 * 1024
 _READ = 4 * 1024 * 1024
 _RETRIES = 5
+_SEND_BLOCK = 1024 * 1024
 _SEVERITIES = ("info", "low", "medium", "high", "critical")
 
 
@@ -372,7 +373,9 @@ class RegistryClient:
     def _upload_blob(
         self, upload_id: str, blob: dict[str, Any], path: Path, done: _Counter
     ) -> None:
-        import httpx
+        """Send one blob in chunks from the server's offset; on a cut connection or an
+        offset conflict, ask the server where it stands and go on from there."""
+        import http.client
 
         digest, size, offset = blob["digest"], blob["size"], blob["offset"]
         attempts = 0
@@ -380,18 +383,12 @@ class RegistryClient:
             try:
                 while True:
                     length = min(self.chunk_size, size - offset)
-                    response = self._http.patch(
-                        f"/uploads/{upload_id}/blobs/{digest}",
-                        params={"offset": offset},
-                        content=_read_range(path, offset, length),
-                        headers={"content-length": str(length)},
-                    )
-                    answer = self._decode(response)
+                    answer = self._patch_chunk(upload_id, digest, offset, path, length)
                     done.add(answer["offset"] - offset)
                     offset = answer["offset"]
                     if answer["complete"] or offset >= size:
                         return
-            except (httpx.TransportError, ConflictError) as exc:
+            except (OSError, http.client.HTTPException, ConflictError) as exc:
                 attempts += 1
                 if attempts > _RETRIES:
                     raise RegistryError(
@@ -405,6 +402,42 @@ class RegistryClient:
                 offset = current["offset"]
                 if current["complete"]:
                     return
+
+    def _patch_chunk(
+        self, upload_id: str, digest: str, offset: int, path: Path, length: int
+    ) -> dict[str, Any]:
+        """One ``PATCH`` with ``length`` bytes of ``path`` from ``offset``, streamed
+        with ``http.client`` (large send blocks, no per-chunk overhead)."""
+        import urllib.parse
+
+        parts = urllib.parse.urlsplit(f"{self.url}/v1/uploads/{upload_id}/blobs/{digest}")
+        connection = _connection(parts, self._timeout)
+        headers = {
+            **dict(self._http.headers),
+            "content-type": "application/octet-stream",
+            "content-length": str(length),
+        }
+        try:
+            connection.putrequest(
+                "PATCH", f"{parts.path}?offset={offset}", skip_accept_encoding=True
+            )
+            for name, value in headers.items():
+                connection.putheader(name, value)
+            connection.endheaders()
+            _send_range(connection, path, offset, length)
+            response = connection.getresponse()
+            data = response.read()
+        finally:
+            connection.close()
+        try:
+            payload = json.loads(data) if data else None
+        except ValueError:
+            payload = None
+        if response.status >= 400:
+            raise error_from_payload(response.status, payload)
+        if not isinstance(payload, dict):
+            raise RegistryError(f"unexpected answer to an upload chunk: HTTP {response.status}")
+        return payload
 
     # -- pull ----------------------------------------------------------------------------------
 
@@ -544,12 +577,7 @@ class RegistryClient:
         try:
             for _hop in range(3):
                 parts = urllib.parse.urlsplit(url)
-                connection_class = (
-                    http.client.HTTPSConnection
-                    if parts.scheme == "https"
-                    else http.client.HTTPConnection
-                )
-                connection = connection_class(parts.netloc, timeout=self._timeout)
+                connection = _connection(parts, self._timeout)
                 try:
                     path = parts.path + (f"?{parts.query}" if parts.query else "")
                     connection.request("GET", path or "/", headers=headers)
@@ -587,33 +615,47 @@ class RegistryClient:
     def _save(
         self, response: Any, target: Path, hasher: Any, entry: FileEntry, done: _Counter
     ) -> int:
-        """Stream the body to ``target``; hashing and writing run in a second thread."""
+        """Stream the body to ``target`` through a few recycled buffers: this thread
+        receives, a second one hashes and writes (both release the GIL)."""
         import queue
 
-        pipe: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
+        free: queue.Queue[bytearray] = queue.Queue()
+        for _ in range(4):
+            free.put(bytearray(_READ))
+        pipe: queue.Queue[tuple[bytearray, int] | None] = queue.Queue()
         failure: list[BaseException] = []
 
         def sink() -> None:
             try:
                 with open(target, "wb") as handle:
-                    while (chunk := pipe.get()) is not None:
-                        hasher.update(chunk)
-                        handle.write(chunk)
-                        done.add(len(chunk))
+                    while (item := pipe.get()) is not None:
+                        buffer, length = item
+                        view = memoryview(buffer)[:length]
+                        hasher.update(view)
+                        handle.write(view)
+                        view.release()
+                        free.put(buffer)
+                        done.add(length)
             except BaseException as exc:  # reported after the stream ends
                 failure.append(exc)
-                while pipe.get() is not None:
-                    pass
+                while (item := pipe.get()) is not None:
+                    free.put(item[0])
 
         writer = threading.Thread(target=sink, daemon=True)
         writer.start()
         size = 0
         try:
-            while chunk := response.read(_READ):
-                size += len(chunk)
+            while not failure:
+                buffer = free.get()
+                length = _fill(response, buffer)
+                if length == 0:
+                    break
+                size += length
                 if size > entry.size:
                     break
-                pipe.put(chunk)
+                pipe.put((buffer, length))
+                if length < len(buffer):
+                    break
         finally:
             pipe.put(None)
             writer.join()
@@ -739,17 +781,46 @@ class _Counter:
             self.progress(value, self.total)
 
 
-def _read_range(path: Path, offset: int, length: int) -> Iterator[bytes]:
-    """The bytes ``[offset, offset+length)`` of a file, streamed."""
-    with open(path, "rb") as handle:
-        handle.seek(offset)
-        remaining = length
-        while remaining > 0:
-            chunk = handle.read(min(_READ, remaining))
-            if not chunk:
-                raise UsageError(f"{path} shrank while it was being pushed")
-            remaining -= len(chunk)
-            yield chunk
+def _fill(response: Any, buffer: bytearray) -> int:
+    """Read into ``buffer`` until it is full or the body ends; the number of bytes read."""
+    view = memoryview(buffer)
+    filled = 0
+    try:
+        while filled < len(buffer):
+            count = response.readinto(view[filled:])
+            if not count:
+                break
+            filled += count
+    finally:
+        view.release()
+    return filled
+
+
+def _send_range(connection: Any, path: Path, offset: int, length: int) -> None:
+    """Send ``length`` bytes of ``path`` from ``offset`` through one reused buffer."""
+    buffer = bytearray(_SEND_BLOCK)
+    view = memoryview(buffer)
+    try:
+        with open(path, "rb", buffering=0) as handle:
+            handle.seek(offset)
+            left = length
+            while left > 0:
+                count = handle.readinto(view[: min(left, len(buffer))])
+                if not count:
+                    raise UsageError(f"{path} shrank while it was being pushed")
+                connection.sock.sendall(view[:count])
+                left -= count
+    finally:
+        view.release()
+
+
+def _connection(parts: Any, timeout: float) -> Any:
+    """An ``http.client`` connection for a split URL, with 1 MiB send blocks."""
+    import http.client
+
+    if parts.scheme == "https":
+        return http.client.HTTPSConnection(parts.netloc, timeout=timeout, blocksize=_SEND_BLOCK)
+    return http.client.HTTPConnection(parts.netloc, timeout=timeout, blocksize=_SEND_BLOCK)
 
 
 def _replace_empty(source: Path, destination: Path) -> None:

@@ -90,11 +90,14 @@ def check_file_list(files: Sequence[FileEntry], *, max_files: int, max_file_byte
 def hash_file(path: Path, progress: Callable[[int], None] | None = None) -> str:
     """Hex SHA-256 of a file, streamed."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
+    buffer = bytearray(_CHUNK)
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as handle:
+        while count := handle.readinto(buffer):
+            digest.update(view[:count])
             if progress is not None:
-                progress(len(chunk))
+                progress(count)
+    view.release()
     return digest.hexdigest()
 
 

@@ -114,9 +114,10 @@ class Staging:
             written = current
             sink = _Sink(path, hasher)
             try:
-                pending = bytearray()
+                pending: list[bytes] = []
+                pending_size = 0
                 async for chunk in chunks:
-                    if written + len(pending) + len(chunk) > size:
+                    if written + pending_size + len(chunk) > size:
                         sink.close()
                         os.truncate(path, current)
                         written, hasher = current, _hash_prefix(path, current)
@@ -124,14 +125,15 @@ class Staging:
                             f"blob {digest[:12]} is declared as {size} bytes; the upload sent more",
                             advice="upload exactly the declared bytes",
                         )
-                    pending += chunk
-                    if len(pending) >= _SINK_CHUNK:
-                        sink.put(bytes(pending))
-                        written += len(pending)
-                        pending.clear()
+                    pending.append(chunk)
+                    pending_size += len(chunk)
+                    if pending_size >= _SINK_CHUNK:
+                        sink.put(pending)
+                        written += pending_size
+                        pending, pending_size = [], 0
                 if pending:
-                    sink.put(bytes(pending))
-                    written += len(pending)
+                    sink.put(pending)
+                    written += pending_size
             finally:
                 await asyncio.to_thread(sink.close)
                 self._hashers[key] = (written, hasher)
@@ -156,7 +158,7 @@ class _Sink:
     def __init__(self, path: Path, hasher: Any) -> None:
         import queue
 
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
+        self._queue: queue.Queue[list[bytes] | None] = queue.Queue(maxsize=8)
         self._hasher = hasher
         self._handle = open(path, "ab", buffering=0)  # noqa: SIM115 - closed by close()
         self._error: BaseException | None = None
@@ -165,18 +167,19 @@ class _Sink:
         self._thread.start()
 
     def _run(self) -> None:
-        while (chunk := self._queue.get()) is not None:
+        while (chunks := self._queue.get()) is not None:
             if self._error is not None:
                 continue
             try:
-                self._hasher.update(chunk)
-                self._handle.write(chunk)
+                for chunk in chunks:
+                    self._hasher.update(chunk)
+                    self._handle.write(chunk)
             except BaseException as exc:
                 self._error = exc
 
-    def put(self, chunk: bytes) -> None:
-        """Queue a chunk (blocks briefly when the worker is behind)."""
-        self._queue.put(chunk)
+    def put(self, chunks: list[bytes]) -> None:
+        """Queue chunks (blocks briefly when the worker is behind)."""
+        self._queue.put(chunks)
 
     def close(self) -> None:
         """Wait until every queued chunk is hashed and written; re-raise a write error."""
