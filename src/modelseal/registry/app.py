@@ -6,7 +6,7 @@ import importlib
 import logging
 from typing import TYPE_CHECKING
 
-from modelseal.errors import ModelsealError
+from modelseal.errors import ModelsealError, RegistryError
 from modelseal.registry.settings import RegistrySettings, get_settings
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
 
     @app.exception_handler(ModelsealError)
     async def _modelseal_error(request: Request, exc: ModelsealError) -> JSONResponse:
-        status = http_status(exc) if hasattr(exc, "status") else 400
+        status = http_status(exc) if isinstance(exc, RegistryError) else 400
         return JSONResponse(
             {
                 "error": {

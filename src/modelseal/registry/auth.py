@@ -25,7 +25,7 @@ from modelseal.registry.errors import (
     RateLimitedError,
     UnauthenticatedError,
 )
-from modelseal.registry.identity import ROLE_ACTIONS, Principal
+from modelseal.registry.identity import ROLE_ACTIONS, IdentityProvider, Principal
 from modelseal.registry.settings import RegistrySettings, get_settings
 
 if TYPE_CHECKING:
@@ -98,9 +98,10 @@ def current_principal(
         return None
     _check_rate_limit(request, session, settings)
     scheme, _, credential = header.partition(" ")
-    principal = None
+    principal: Principal | None = None
     if scheme.lower() == "bearer" and credential:
-        principal = request.app.state.identity.authenticate(session, credential.strip())
+        provider: IdentityProvider = request.app.state.identity
+        principal = provider.authenticate(session, credential.strip())
     if principal is None:
         record_refusal(request, "unauthenticated", "unknown, expired or revoked token")
         raise UnauthenticatedError(

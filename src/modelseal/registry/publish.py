@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from modelseal.registry.settings import RegistrySettings
     from modelseal.registry.storage.interface import BlobStore
 
-__all__ = ["Staging", "commit_upload", "start_upload", "upload_status"]
+__all__ = ["Staging", "commit_upload", "expire_uploads", "start_upload", "upload_status"]
 
 _HASH_CHUNK = 4 * 1024 * 1024
 
@@ -280,6 +280,23 @@ def start_upload(
     session.add(upload)
     session.commit()
     return upload, True
+
+
+def expire_uploads(session: Session, staging: Staging, *, limit: int = 100) -> int:
+    """Mark open uploads past their expiry as failed and free their staged bytes."""
+    from sqlalchemy import select
+
+    from modelseal.registry.db.models import Upload, utcnow
+
+    expired = session.scalars(
+        select(Upload).where(Upload.state == "open", Upload.expires_at <= utcnow()).limit(limit)
+    ).all()
+    for upload in expired:
+        upload.state = "failed"
+        staging.discard(upload.id)
+    if expired:
+        session.commit()
+    return len(expired)
 
 
 def upload_status(session: Session, staging: Staging, upload: Upload) -> dict[str, Any]:

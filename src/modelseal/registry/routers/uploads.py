@@ -15,7 +15,13 @@ from modelseal.registry.db.models import Blob, Namespace, Upload, utcnow
 from modelseal.registry.errors import BadRequestError, NotFoundError, TooLargeError
 from modelseal.registry.identity import Principal
 from modelseal.registry.names import check_digest
-from modelseal.registry.publish import commit_upload, record_blob, start_upload, upload_status
+from modelseal.registry.publish import (
+    commit_upload,
+    expire_uploads,
+    record_blob,
+    start_upload,
+    upload_status,
+)
 from modelseal.registry.routers._shared import version_doc
 
 __all__ = ["router"]
@@ -71,6 +77,7 @@ def create_upload(
 ) -> dict[str, Any]:
     """Open an upload (or resume the caller's open upload of the same files)."""
     row = authorize(request, session, principal, namespace, "push")
+    expire_uploads(session, request.app.state.staging)
     upload, created = start_upload(
         session,
         settings,
