@@ -55,7 +55,10 @@ class LogStore(abc.ABC):
 
     Implementations must make :meth:`append` atomic (the entry and the subtree hashes
     it completes are stored together or not at all) and must refuse an append whose
-    index is not the current size (two writers racing for the same slot).
+    index is not the current size (two writers racing for the same slot). A store
+    shared by several processes must also serialise writers from :meth:`size` to the
+    end of the append (a database lock held until commit), since
+    :class:`TransparencyLog`'s own lock only covers one process.
     """
 
     @abc.abstractmethod
