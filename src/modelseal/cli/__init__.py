@@ -56,6 +56,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "search": ("modelseal.cli.registry:search_command", "Search the registry."),
     "check": ("modelseal.cli.policy:check_command", "Decide whether a model may be deployed."),
     "policy": ("modelseal.cli.policy:policy_group", "Show and validate deploy policies."),
+    "log": ("modelseal.cli.log:log_group", "Audit the registry's transparency log."),
 }
 
 
