@@ -87,7 +87,7 @@ def test_truncated_model_is_an_error(tmp_path: Path) -> None:
     data = (tmp_path / "m.onnx").read_bytes()
     (tmp_path / "cut.onnx").write_bytes(data[: len(data) // 2])
     entry = next(iter(walk([tmp_path / "cut.onnx"]))).with_format(Format.ONNX)
-    with pytest.raises(FormatError, match="overruns|truncated"):
+    with pytest.raises(FormatError, match=r"overruns|truncated"):
         describe_tensors(entry)
 
 

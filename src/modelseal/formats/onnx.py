@@ -154,7 +154,7 @@ class OnnxReader(TensorReader):
         assert entry.fs_path is not None and entry.data_offset is not None
         base = entry.data_offset
         end = base + entry.size
-        if end > len(wire.data):  # type: ignore[arg-type]
+        if end > len(wire.data):
             raise FormatError(f"{entry.path}: entry extends past the end of its file")
         tensors: list[TensorInfo] = []
         for number, kind, a, b in wire.fields(base, end):

@@ -487,7 +487,7 @@ def _digest(info: TensorInfo) -> str:
         sub = TensorInfo(
             info.name, "uint8", (count,), info.file, info.offset + start, count, info.source
         )
-        digest.update(memoryview(chunk_units(sub, 0, count, "<u1")))
+        digest.update(chunk_units(sub, 0, count, "<u1").tobytes())
     return digest.hexdigest()
 
 

@@ -160,17 +160,20 @@ def _bias(exponent_max: int) -> int:
 
 def _exponent_at_least(units: np.ndarray, spec: FloatSpec, threshold: int) -> np.ndarray:
     exponents = (units >> spec.exponent_shift) & spec.exponent_max
-    return (exponents >= threshold) & (exponents < spec.exponent_max)
+    mask: np.ndarray = (exponents >= threshold) & (exponents < spec.exponent_max)
+    return mask
 
 
 def _nonfinite_mask(units: np.ndarray, spec: FloatSpec) -> np.ndarray:
     exponents = (units >> spec.exponent_shift) & spec.exponent_max
-    return exponents == spec.exponent_max
+    mask: np.ndarray = exponents == spec.exponent_max
+    return mask
 
 
 def _subnormal_mask(units: np.ndarray, spec: FloatSpec) -> np.ndarray:
     exponents = (units >> spec.exponent_shift) & spec.exponent_max
-    return (exponents == 0) & ((units << 1) != 0)
+    mask: np.ndarray = (exponents == 0) & ((units << 1) != 0)
+    return mask
 
 
 def _count_and_first(acc: TensorAccumulator, threshold: int) -> tuple[int, int]:

@@ -26,7 +26,7 @@ import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -213,6 +213,10 @@ def layouts_for(itemsize: int, is_float: bool) -> tuple[Layout, ...]:
     return (_LOW1, *_BIT_LAYOUTS)
 
 
+def _bitorder(order: str) -> Literal["big", "little"]:
+    return "big" if order == "msb" else "little"
+
+
 def _byte_matrix(units: NDArray[np.unsignedinteger]) -> NDArray[np.uint8]:
     """Elements as rows of little-endian bytes."""
     return units.view(np.uint8).reshape(units.shape[0], units.dtype.itemsize)
@@ -294,7 +298,7 @@ def _shifted_patterns(order: str) -> _Patterns:
     Shifted by ``s`` bits, a magic starts inside one byte; the core is made of the
     bytes after it, which are entirely magic bits.
     """
-    bitorder = "big" if order == "msb" else "little"
+    bitorder = _bitorder(order)
     cores: dict[bytes, set[int]] = {}
     for magic in sorted({s.magic[:5] for s in SIGNATURES}):
         bits = np.unpackbits(np.frombuffer(magic, dtype=np.uint8), bitorder=bitorder)
@@ -343,7 +347,8 @@ def _stream_candidates(
     word = stream[cand].astype(np.uint32)
     for j in range(1, width):
         word |= stream[cand + j].astype(np.uint32) << np.uint32(8 * j)
-    return cand[np.isin(word, patterns.words)]
+    found: NDArray[np.intp] = cand[np.isin(word, patterns.words)]
+    return found
 
 
 # ------------------------------------------------------------------ chunk search
@@ -516,8 +521,7 @@ def verify_hit(
         bits = _bit_matrix(_low_bits(rows[:, 0], k), layout).reshape(-1)
         bits = bits[hit.bit_position - element * k :]
         bits = bits[: (bits.shape[0] // 8) * 8]
-        order = "big" if layout.bit_order == "msb" else "little"
-        data = np.packbits(bits, bitorder=order).tobytes()[:_PREVIEW]
+        data = np.packbits(bits, bitorder=_bitorder(layout.bit_order)).tobytes()[:_PREVIEW]
     for sig in SIGNATURES:
         if sig.matches(data):
             return sig, int(element), data

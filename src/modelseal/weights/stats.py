@@ -98,7 +98,7 @@ def to_float32(units: NDArray[Any], spec: FloatSpec) -> NDArray[np.float32]:
         return units.view(np.float16).astype(np.float32)
     if spec.dtype == "bfloat16":
         return (units.astype(np.uint32) << np.uint32(16)).view(np.float32)
-    return units.view(np.float64)  # type: ignore[return-value]
+    return units.view(np.float64)
 
 
 @dataclass(frozen=True)
