@@ -15,28 +15,40 @@ Tensors are read only through :mod:`modelseal.formats` (memory maps, chunk by ch
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
-from modelseal.weights.diff import TensorDelta, WeightsDiff, diff_tensors, diff_weights
-from modelseal.weights.fingerprint import Fingerprint, Match, fingerprint, identify
-from modelseal.weights.scanner import WEIGHT_RULES, scan_weights
-from modelseal.weights.stats import TensorStats, tensor_stats
+if TYPE_CHECKING:
+    from modelseal.weights.stats import TensorStats
 
-__all__ = [
-    "WEIGHT_RULES",
-    "Fingerprint",
-    "Match",
-    "TensorDelta",
-    "TensorStats",
-    "WeightsDiff",
-    "diff_tensors",
-    "diff_weights",
-    "fingerprint",
-    "identify",
-    "scan_weights",
-    "weight_stats",
-]
+# Public name -> module; imported on first use, so that importing a submodule (such as
+# the rule descriptions in ``modelseal.weights.rules``) does not pull in numpy.
+_LAZY: dict[str, str] = {
+    "WEIGHT_RULES": "modelseal.weights.rules",
+    "Fingerprint": "modelseal.weights.lineage",
+    "Match": "modelseal.weights.lineage",
+    "TensorDelta": "modelseal.weights.diff",
+    "TensorStats": "modelseal.weights.stats",
+    "WeightsDiff": "modelseal.weights.diff",
+    "diff_tensors": "modelseal.weights.diff",
+    "diff_weights": "modelseal.weights.diff",
+    "fingerprint": "modelseal.weights.lineage",
+    "identify": "modelseal.weights.lineage",
+    "scan_weights": "modelseal.weights.scanner",
+}
+
+__all__ = [*sorted(_LAZY), "weight_stats"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'modelseal.weights' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 
 def weight_stats(
@@ -44,5 +56,6 @@ def weight_stats(
 ) -> tuple[TensorStats, ...]:
     """Per-tensor statistics of every weight file under ``paths`` (in file order)."""
     from modelseal.weights.diff import load_tensors
+    from modelseal.weights.stats import tensor_stats
 
     return tuple(tensor_stats(list(load_tensors(paths).values()), workers=workers))

@@ -22,7 +22,8 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from modelseal.scan.model import Finding, RuleInfo, Severity
+from modelseal.scan.model import Finding, Severity
+from modelseal.weights.rules import CONSTANT, DUPLICATE, NONFINITE, OUTLIER, SUBNORMAL_FLOOD
 from modelseal.weights.stats import (
     FloatSpec,
     TensorAccumulator,
@@ -43,41 +44,6 @@ __all__ = [
     "injection_findings",
 ]
 
-NONFINITE = RuleInfo(
-    "MS-WEIGHTS-NONFINITE",
-    "NaN or infinite weights",
-    "A weight tensor holds NaN or infinite values, which no successful training run "
-    "produces: the model's outputs are corrupted (a denial of service or sabotage).",
-    Severity.HIGH,
-)
-SUBNORMAL_FLOOD = RuleInfo(
-    "MS-WEIGHTS-SUBNORMAL-FLOOD",
-    "Flood of subnormal weights",
-    "Far more subnormal values than the tensor's own distribution predicts: subnormal "
-    "arithmetic is up to 100x slower on CPUs (a denial-of-service vector) or hides data.",
-    Severity.MEDIUM,
-)
-OUTLIER = RuleInfo(
-    "MS-WEIGHTS-OUTLIER",
-    "Weight far outside the tensor's scale",
-    "Elements at least 65,536 times larger than the tensor's 99.9th percentile, such as "
-    "an exponent bit flip turning 0.01 into 1e30 (fault injection / sabotage).",
-    Severity.HIGH,
-)
-CONSTANT = RuleInfo(
-    "MS-WEIGHTS-CONSTANT",
-    "Constant weight matrix",
-    "Every element of a matrix has the same non-zero value, which training does not "
-    "produce: the layer was overwritten.",
-    Severity.MEDIUM,
-)
-DUPLICATE = RuleInfo(
-    "MS-WEIGHTS-DUPLICATE",
-    "Duplicated tensor",
-    "Two tensors under different names hold identical bytes, which independent training "
-    "of two layers does not produce (tied embeddings are expected and skipped).",
-    Severity.MEDIUM,
-)
 
 #: Exponent distance above the 99.9th percentile that makes an element an outlier.
 OUTLIER_EXPONENT_GAP = 16

@@ -12,13 +12,8 @@ from modelseal.formats.format import Format
 from modelseal.formats.inventory import Entry, Limits, walk
 from modelseal.formats.readers import reader_for
 from modelseal.formats.tensors import DTYPE_SIZES, TensorInfo, describe_tensors, tensor_array
-from modelseal.scan.model import FileResult, Finding, RuleInfo, ScanReport, Severity
+from modelseal.scan.model import FileResult, Finding, ScanReport
 from modelseal.weights.injection import (
-    CONSTANT,
-    DUPLICATE,
-    NONFINITE,
-    OUTLIER,
-    SUBNORMAL_FLOOD,
     duplicate_findings,
     injection_findings,
 )
@@ -28,6 +23,7 @@ from modelseal.weights.payloads import (
     lowbit_anomalies,
     verify_hit,
 )
+from modelseal.weights.rules import LOWBIT_STRUCTURE, PAYLOAD, WEIGHT_RULES
 from modelseal.weights.stats import TensorAccumulator, analyze_tensors, chunk_units, float_spec
 
 __all__ = [
@@ -41,31 +37,7 @@ __all__ = [
     "weight_findings",
 ]
 
-PAYLOAD = RuleInfo(
-    "MS-WEIGHTS-PAYLOAD",
-    "Executable, archive or script hidden in weight bits",
-    "The low-order bytes or bits of a tensor's elements spell out a file header "
-    "(ELF, PE, Mach-O, zip, gzip, bzip2, xz, 7z, RAR, a shell or Python script): an "
-    "EvilModel/StegoNet-style payload smuggled inside the weight values.",
-    Severity.CRITICAL,
-)
-LOWBIT_STRUCTURE = RuleInfo(
-    "MS-WEIGHTS-LOWBIT-STRUCTURE",
-    "Structured low-order bits",
-    "The lowest mantissa bits of trained weights are uniform noise; in this tensor they "
-    "follow the byte distribution of code or text instead: data hidden in the weights.",
-    Severity.HIGH,
-)
 #: Every rule id ``weights scan`` can emit.
-WEIGHT_RULES: tuple[RuleInfo, ...] = (
-    PAYLOAD,
-    LOWBIT_STRUCTURE,
-    NONFINITE,
-    SUBNORMAL_FLOOD,
-    OUTLIER,
-    CONSTANT,
-    DUPLICATE,
-)
 
 #: Called after each weight file with (files done, path).
 ProgressCallback = Callable[[int, str], None]

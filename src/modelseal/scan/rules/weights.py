@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from modelseal.formats.inventory import Entry
 from modelseal.scan.interface import Rule, ScanOptions
 from modelseal.scan.model import Finding
-from modelseal.weights.scanner import WEIGHT_RULES
+from modelseal.weights.rules import WEIGHT_RULES
 
 __all__ = ["WeightsRule"]
 

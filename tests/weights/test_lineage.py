@@ -9,7 +9,7 @@ import pytest
 
 from modelseal.errors import UsageError, WeightsError
 from modelseal.weights import Fingerprint, fingerprint, identify
-from modelseal.weights.fingerprint import DERIVED_THRESHOLD, similarity
+from modelseal.weights.lineage import DERIVED_THRESHOLD, similarity
 from tests.samples import weights as samples
 
 
