@@ -71,3 +71,24 @@ def test_help_and_version_start_without_heavy_imports() -> None:
     )
     assert "Commands:" in result.stdout
     assert result.stdout.strip().endswith("[]")
+
+
+def test_deep_scan_inspects_weight_values(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import struct
+
+    import numpy as np
+
+    values = np.random.default_rng(0).standard_normal(4096).astype(np.float32) * 0.02
+    values[100] = np.nan
+    header = json.dumps({"w": {"dtype": "F32", "shape": [4096], "data_offsets": [0, 16384]}})
+    raw = header.encode() + b" " * (-len(header) % 8)
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw + values.tobytes())
+    code, _, _ = _run(["scan", str(path), "-f", "json"], capsys)
+    assert code == 0
+    code, out, _ = _run(["scan", str(path), "--deep", "-f", "json"], capsys)
+    assert code == 1
+    rules = {f["rule"] for r in json.loads(out)["results"] for f in r["findings"]}
+    assert "MS-WEIGHTS-NONFINITE" in rules

@@ -26,6 +26,11 @@ __all__ = ["scan_command"]
     help="Deny by default: pickle globals that are not known to be safe count as malicious.",
 )
 @click.option(
+    "--deep",
+    is_flag=True,
+    help="Also inspect weight values: hidden payloads, injected values (see `modelseal weights`).",
+)
+@click.option(
     "--fail-on",
     type=click.Choice([s.value for s in Severity if s is not Severity.INFO]),
     default=Severity.MEDIUM.value,
@@ -72,6 +77,7 @@ def scan_command(
     output_format: str,
     output: Path | None,
     strict: bool,
+    deep: bool,
     fail_on: str,
     config: Path | None,
     max_depth: int,
@@ -106,6 +112,7 @@ def scan_command(
         )
     options = ScanOptions(
         strict=strict,
+        deep=deep,
         limits=Limits(max_depth=max_depth, max_member_bytes=max_member_bytes),
         settings=load_settings(config),
     )
