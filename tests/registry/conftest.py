@@ -1,7 +1,8 @@
 """Registry fixtures: an app on SQLite or PostgreSQL served over real HTTP on loopback.
 
 PostgreSQL tests need ``MODELSEAL_TEST_POSTGRES_URL`` (``scripts/start-postgres.sh``
-prints one); without it they are skipped with that reason.
+prints one); without it they are skipped with that reason, or fail when
+``MODELSEAL_REQUIRE_POSTGRES=1`` (CI sets it, so they can never be skipped there).
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ def wait_port(port: int, timeout: float = 20.0) -> None:
 def postgres_server_url() -> str:
     """The PostgreSQL server given by the environment (skip without it)."""
     url = os.environ.get(POSTGRES_ENV)
+    if not url and os.environ.get("MODELSEAL_REQUIRE_POSTGRES") == "1":
+        pytest.fail(f"{POSTGRES_ENV} is not set but MODELSEAL_REQUIRE_POSTGRES=1 (CI)")
     if not url:
         pytest.skip(
             f"{POSTGRES_ENV} is not set: run `export {POSTGRES_ENV}=$(scripts/start-postgres.sh)`"
