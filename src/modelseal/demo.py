@@ -7,12 +7,17 @@ harmless (``os.system("true")``) and is only ever written, never loaded.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
+import socket
 import struct
 import subprocess
 import sys
+import time
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -107,11 +112,100 @@ def build_malicious_model(folder: Path) -> Path:
     return folder
 
 
-def _run(title: str, *args: str, expect: int = 0) -> None:
+def _run(title: str, *args: str, expect: int = 0, capture: bool = False) -> str:
     print(f"\n\033[1m== {title}\033[0m\n$ modelseal {' '.join(args)}", flush=True)
-    code = subprocess.run([sys.executable, "-m", "modelseal", *args], check=False).returncode
-    if code != expect:
-        raise SystemExit(f"demo step failed: expected exit {expect}, got {code}")
+    result = subprocess.run(
+        [sys.executable, "-m", "modelseal", *args],
+        check=False,
+        stdout=subprocess.PIPE if capture else None,
+        text=True,
+    )
+    if result.returncode != expect:
+        raise SystemExit(f"demo step failed: expected exit {expect}, got {result.returncode}")
+    return result.stdout or ""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def _registry(data: Path, port: int) -> Iterator[str]:
+    """Run `modelseal serve` on loopback for the duration of the block."""
+    log = open(data.parent / "registry.log", "wb")  # noqa: SIM115 - closed below
+    server = subprocess.Popen(
+        [sys.executable, "-m", "modelseal", "serve", "--data", str(data), "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"the registry did not start; see {log.name}") from None
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+
+
+def _registry_steps(work: Path, safe: Path, evil: Path, keys: Path) -> None:
+    data = work / "registry"
+    print(f"\nstarting a local registry (SQLite + blobs under {data})")
+    _run(
+        "create a user (site admin) and its namespace",
+        "admin",
+        "--data",
+        str(data),
+        "create-user",
+        "alice",
+        "--admin",
+    )
+    token = _run(
+        "create an API token (shown once, stored only as a hash)",
+        *("admin", "--data", str(data), "token", "create", "alice"),
+        *("-a", "read", "-a", "push", "-a", "admin"),
+        capture=True,
+    ).strip()
+    _run(
+        "trust the publisher's key in namespace alice",
+        "admin",
+        "--data",
+        str(data),
+        "trust-key",
+        "alice",
+        f"{keys}.pub.pem",
+    )
+    with _registry(data, _free_port()) as url:
+        _run("log in", "login", url, "--token", token)
+        _run(
+            "push the safe model (signed, scanned and given an SBOM by the server: published)",
+            *("push", str(safe), "alice/tiny:1.0", "--key", f"{keys}.priv.pem", "--tag", "latest"),
+        )
+        _run(
+            "push the malicious model (quarantined with the reasons, exit 1)",
+            *("push", str(evil), "alice/evil:1.0", "--key", f"{keys}.priv.pem"),
+            expect=1,
+        )
+        _run(
+            "pull by tag: digests, signature and scan verified before anything lands",
+            *("pull", "alice/tiny:latest", str(work / "pulled-tiny")),
+        )
+        _run(
+            "a quarantined version cannot be pulled (exit 1)",
+            "pull",
+            "alice/evil:1.0",
+            str(work / "pulled-evil"),
+            expect=1,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args[0] if args else "demo-output").resolve()
     if work.exists():
         shutil.rmtree(work)
+    # Keep the demo's registry login out of the user's own ~/.modelseal.
+    os.environ["MODELSEAL_HOME"] = str(work / "home")
     safe = build_safe_model(work / "tiny-model")
     evil = build_malicious_model(work / "evil-model")
     print(f"wrote a safe model to {safe} and a malicious look-alike to {evil}")
@@ -140,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         "write its SBOM (CycloneDX 1.6 ML-BOM)",
         *("sbom", str(safe), "--format", "cyclonedx", "-o", str(work / "tiny-model.cdx.json")),
     )
+    _registry_steps(work, safe, evil, keys)
     _run(
         "the deploy gate allows the signed, clean model (exit 0)",
         *("check", str(safe), "--policy", "strict", "--key", f"{keys}.pub.pem"),
