@@ -23,6 +23,7 @@ demo: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 # The registry tests also run against a real PostgreSQL: scripts/start-postgres.sh starts a
 # throwaway cluster on 127.0.0.1 when the server binaries are there (CI installs them); without

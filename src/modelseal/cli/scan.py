@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -12,6 +13,9 @@ from modelseal.config import load_settings
 from modelseal.errors import UsageError
 from modelseal.formats.inventory import Limits
 from modelseal.scan import ScanOptions, Severity, scan
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["scan_command"]
 
@@ -135,7 +139,7 @@ def scan_command(
     return 0 if report.is_clean(Severity(fail_on)) else 1
 
 
-def _stderr_console():  # type: ignore[no-untyped-def]
+def _stderr_console() -> Console:
     from rich.console import Console
 
     return Console(stderr=True)

@@ -30,7 +30,7 @@ from typing import BinaryIO
 from modelseal.errors import FormatError, LimitExceededError, UsageError
 from modelseal.formats.format import ARCHIVE_FORMATS, Format
 from modelseal.formats.sniff import HEAD_BYTES, classify_tar_names, detect
-from modelseal.formats.streams import BoundedReader, DecompressingReader, FileSlice
+from modelseal.formats.streams import bounded, decompressing, open_slice
 
 __all__ = ["Entry", "Limits", "expand", "seekable_source", "walk", "walk_files"]
 
@@ -277,7 +277,7 @@ def seekable_source(entry: Entry, limits: Limits) -> Callable[[], BinaryIO]:
             fs_path = entry.fs_path
             return lambda: open(fs_path, "rb")
         fs_path, offset, size = entry.fs_path, entry.data_offset, entry.size
-        return lambda: FileSlice(str(fs_path), offset, size)  # type: ignore[return-value]
+        return lambda: open_slice(str(fs_path), offset, size)
     if entry.size > limits.max_spool_bytes:
         raise LimitExceededError(
             f"{entry.path}: nested archive of {entry.size:,} bytes is larger than the "
@@ -295,7 +295,7 @@ def seekable_source(entry: Entry, limits: Limits) -> Callable[[], BinaryIO]:
 
     def opener() -> BinaryIO:
         # The slice keeps ``spool`` alive through this closure; reads use pread.
-        return FileSlice(None, 0, length, fd=spool.fileno())  # type: ignore[return-value]
+        return open_slice(None, 0, length, fd=spool.fileno())
 
     return opener
 
@@ -373,7 +373,7 @@ def _zip_member(
         offset, length = data_offset, info.compress_size
 
         def opener() -> BinaryIO:
-            return FileSlice(str(fs_path), offset, length)  # type: ignore[return-value]
+            return open_slice(str(fs_path), offset, length)
 
     else:
 
@@ -382,7 +382,7 @@ def _zip_member(
                 inner = handle.get().open(info)
             except (RuntimeError, NotImplementedError, zipfile.BadZipFile) as exc:
                 raise FormatError(f"{display}: cannot open member ({exc})") from exc
-            return BoundedReader(inner, limits.max_member_bytes, display)  # type: ignore[return-value]
+            return bounded(inner, limits.max_member_bytes, display)
 
     return _member_entry(
         parent,
@@ -453,19 +453,21 @@ def _tar_members(entry: Entry, limits: Limits) -> Iterator[Entry]:
             continue
         if entry.fs_path is not None and entry.data_offset is not None:
             absolute = entry.data_offset + member.offset_data
-            opener = functools.partial(FileSlice, str(entry.fs_path), absolute, member.size)
-            yield _member_entry(entry, display, member.size, opener, entry.fs_path, absolute)  # type: ignore[arg-type]
+            opener: Callable[[], BinaryIO] = functools.partial(
+                open_slice, str(entry.fs_path), absolute, member.size
+            )
+            yield _member_entry(entry, display, member.size, opener, entry.fs_path, absolute)
         else:
             opener = functools.partial(
                 _stream_slice, source, member.offset_data, member.size, display
             )
-            yield _member_entry(entry, display, member.size, opener, None, None)  # type: ignore[arg-type]
+            yield _member_entry(entry, display, member.size, opener, None, None)
 
 
 def _stream_slice(source: Callable[[], BinaryIO], offset: int, length: int, what: str) -> BinaryIO:
     stream = source()
     stream.seek(offset)
-    return BoundedReader(stream, length, what)  # type: ignore[return-value]
+    return bounded(stream, length, what)
 
 
 def _decompressed(entry: Entry, limits: Limits) -> Entry:
@@ -478,9 +480,7 @@ def _decompressed(entry: Entry, limits: Limits) -> Entry:
     kind = _COMPRESSED[entry.format]
 
     def opener() -> BinaryIO:
-        return DecompressingReader(  # type: ignore[return-value]
-            entry.open(), kind, limits.max_member_bytes, display
-        )
+        return decompressing(entry.open(), kind, limits.max_member_bytes, display)
 
     return _member_entry(entry, display, -1, opener, None, None)
 

@@ -240,7 +240,7 @@ def _is_proto0_pickle(head: bytes, size: int) -> bool:
             if opcode.name == "STOP":
                 # Text can parse as a short pickle ("import x\ns.y" is INST, SETITEM,
                 # STOP); a real one ends the file (binary pickles carry PROTO instead).
-                return count >= 2 and not head[position + 1 :].strip() and len(head) >= size
+                return count >= 2 and not head[(position or 0) + 1 :].strip() and len(head) >= size
     except Exception:  # pickletools raises many types on garbage; any means "not a pickle"
         # A head cut in the middle of a long valid pickle is still a pickle.
         return len(head) < size and count >= 8

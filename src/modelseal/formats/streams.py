@@ -7,11 +7,18 @@ import io
 import lzma
 import os
 import zlib
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO, cast
 
 from modelseal.errors import FormatError, LimitExceededError
 
-__all__ = ["BoundedReader", "DecompressingReader", "FileSlice"]
+__all__ = [
+    "BoundedReader",
+    "DecompressingReader",
+    "FileSlice",
+    "bounded",
+    "decompressing",
+    "open_slice",
+]
 
 
 class FileSlice(io.RawIOBase):
@@ -67,7 +74,7 @@ class BoundedReader(io.RawIOBase):
     Declared sizes in archives can lie; this is what makes a lie harmless.
     """
 
-    def __init__(self, inner: BinaryIO, limit: int, what: str) -> None:
+    def __init__(self, inner: IO[bytes], limit: int, what: str) -> None:
         self._inner = inner
         self._limit = limit
         self._what = what
@@ -109,7 +116,7 @@ class DecompressingReader(io.RawIOBase):
 
     _CHUNK = 256 * 1024
 
-    def __init__(self, inner: BinaryIO, kind: str, limit: int, what: str) -> None:
+    def __init__(self, inner: IO[bytes], kind: str, limit: int, what: str) -> None:
         self._inner = inner
         self._limit = limit
         self._what = what
@@ -137,7 +144,7 @@ class DecompressingReader(io.RawIOBase):
             data = self._tail or self._inner.read(self._CHUNK)
             if not data:
                 self._eof = True
-                return decomp.flush()
+                return cast(bytes, decomp.flush())
             out = decomp.decompress(data, self._CHUNK * 4)
             self._tail = decomp.unconsumed_tail
         else:
@@ -148,7 +155,7 @@ class DecompressingReader(io.RawIOBase):
             out = decomp.decompress(data, max_length=self._CHUNK * 4)
         if decomp.eof:
             self._eof = True
-        return out
+        return cast(bytes, out)
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         view = memoryview(buffer)
@@ -171,3 +178,18 @@ class DecompressingReader(io.RawIOBase):
     def close(self) -> None:
         self._inner.close()
         super().close()
+
+
+def open_slice(path: str | None, offset: int, length: int, *, fd: int | None = None) -> BinaryIO:
+    """A buffered :class:`FileSlice` (small reads, as a pickle walk makes, stay cheap)."""
+    return io.BufferedReader(FileSlice(path, offset, length, fd=fd))
+
+
+def bounded(inner: IO[bytes], limit: int, what: str) -> BinaryIO:
+    """A buffered :class:`BoundedReader`."""
+    return io.BufferedReader(BoundedReader(inner, limit, what))
+
+
+def decompressing(inner: IO[bytes], kind: str, limit: int, what: str) -> BinaryIO:
+    """A buffered :class:`DecompressingReader`."""
+    return io.BufferedReader(DecompressingReader(inner, kind, limit, what))

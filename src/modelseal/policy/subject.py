@@ -58,6 +58,6 @@ class Subject:
         """Where the signature is expected (default ``PATH.sig`` next to the model)."""
         if self.signature is not None:
             return self.signature
-        from modelseal.integrity import default_signature_path
+        from modelseal.integrity.operations import default_signature_path
 
         return default_signature_path(self.path)

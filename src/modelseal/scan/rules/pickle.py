@@ -17,7 +17,7 @@ from typing import Any
 from modelseal.errors import FormatError
 from modelseal.formats.format import Format
 from modelseal.formats.inventory import Entry
-from modelseal.formats.streams import DecompressingReader
+from modelseal.formats.streams import decompressing
 from modelseal.scan.interface import Rule, ScanOptions
 from modelseal.scan.model import Finding, RuleInfo, Severity
 from modelseal.scan.pickle.globals import DANGEROUS_RULE, classify
@@ -122,7 +122,7 @@ class PickleRule(Rule):
         with entry.open() as raw:
             stream: Any = raw
             if entry.format in _HEADLESS and entry.head(3) == _LZMA_ALONE:
-                stream = DecompressingReader(raw, "xz", options.limits.max_member_bytes, entry.path)
+                stream = decompressing(raw, "xz", options.limits.max_member_bytes, entry.path)
             buffered = io.BufferedReader(stream, _BUFFER)
             base = 0
             if entry.format is Format.NUMPY:
