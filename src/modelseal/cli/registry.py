@@ -88,6 +88,14 @@ _format_option = click.option(
     type=click.IntRange(1),
     help="Largest file accepted in an upload, in bytes.",
 )
+@click.option(
+    "--log-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    envvar="MODELSEAL_REGISTRY_LOG_KEY",
+    help="Transparency-log signing key (PEM; default: DATA/log-key.priv.pem, created on first "
+    "start). Every replica must use the same key.",
+)
 @click.option("--no-migrate", is_flag=True, help="Do not upgrade the database schema at start.")
 @click.option(
     "--log-level",
@@ -103,6 +111,7 @@ def serve_command(
     host: str,
     port: int,
     max_file_size: int,
+    log_key: Path | None,
     no_migrate: bool,
     log_level: str,
 ) -> None:
@@ -125,6 +134,7 @@ def serve_command(
         blobs=blobs,
         s3_endpoint_url=s3_endpoint,
         max_file_bytes=max_file_size,
+        log_key=log_key,
     )
     data.mkdir(parents=True, exist_ok=True)
     if not no_migrate:
@@ -358,6 +368,89 @@ def trust_identity_command(
             session, identity.get_namespace(session, namespace), identity_name, issuer
         )
     click.echo(f"{namespace} trusts certificates of {identity_name} from {issuer}")
+
+
+@admin_group.command("fsck")
+@click.option(
+    "--blobs",
+    default=None,
+    envvar="MODELSEAL_REGISTRY_BLOBS",
+    help="Blob storage: a directory or s3://BUCKET/PREFIX (default: DATA/blobs).",
+)
+@click.option(
+    "--s3-endpoint",
+    default=None,
+    envvar="MODELSEAL_REGISTRY_S3_ENDPOINT",
+    help="S3-compatible endpoint URL (MinIO, Ceph); AWS when omitted.",
+)
+@click.option("--quick", is_flag=True, help="Check presence and sizes only; do not hash blobs.")
+@click.option("--strict", is_flag=True, help="Exit 1 on warnings (garbage) too, not only damage.")
+@click.option("--workers", default=4, show_default=True, type=click.IntRange(1, 64))
+@_format_option
+@click.pass_context
+def fsck_command(
+    ctx: click.Context,
+    blobs: str | None,
+    s3_endpoint: str | None,
+    quick: bool,
+    strict: bool,
+    workers: int,
+    output_format: str,
+) -> int:
+    """Check blob storage against the database (and the transparency log); change nothing.
+
+    Reports missing and corrupted blobs (every blob is re-hashed unless --quick),
+    versions referencing rows that are gone, tags pointing at missing versions, and
+    log entries that do not recompute; as warnings, orphan blobs, unreferenced blobs,
+    abandoned uploads and stale staging.
+
+    \b
+    Exit codes: 0 no damage (warnings allowed unless --strict), 1 problems found, 2 usage.
+    """
+    import dataclasses
+
+    from modelseal.registry.fsck import fsck_registry
+
+    settings: RegistrySettings = dataclasses.replace(
+        ctx.obj, blobs=blobs, s3_endpoint_url=s3_endpoint
+    )
+    with _progress("fsck") as progress:
+        report = fsck_registry(settings, verify_bytes=not quick, workers=workers, progress=progress)
+    if output_format == "json":
+        click.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        _render_fsck(report)
+    return 1 if report.errors or (strict and report.problems) else 0
+
+
+def _render_fsck(report: Any) -> None:
+    stats = report.stats
+    log = "no log" if stats.log_entries is None else f"{stats.log_entries} log entries"
+    hashed = (
+        f"{stats.blobs_hashed} blobs ({stats.bytes_hashed / 1e6:.1f} MB) re-hashed"
+        if report.bytes_verified
+        else "sizes only (--quick)"
+    )
+    click.echo(
+        f"{stats.versions} versions, {stats.blob_rows} blob rows, {stats.stored_objects} stored "
+        f"objects, {stats.tags} tags, {stats.open_uploads} open uploads, {log}; {hashed} "
+        f"in {stats.seconds:.1f} s"
+    )
+    if report.problems:
+        kinds = max(len(p.kind.value) for p in report.problems)
+        click.echo(f"{'SEVERITY':8}  {'KIND':{kinds}}  SUBJECT: PROBLEM")
+        for problem in report.problems:
+            click.echo(
+                f"{problem.severity.value.upper():8}  {problem.kind.value:{kinds}}  "
+                f"{problem.subject}: {problem.message}"
+            )
+    errors, warnings = len(report.errors), len(report.warnings)
+    if report.clean:
+        click.echo("registry OK")
+    elif report.ok:
+        click.echo(f"registry OK with {warnings} warning(s)")
+    else:
+        click.echo(f"registry DAMAGED: {errors} error(s), {warnings} warning(s)")
 
 
 # -- client ---------------------------------------------------------------------------------------

@@ -1,0 +1,633 @@
+"""``modelseal admin fsck``: check the registry's blob storage against its database.
+
+:func:`fsck` compares what the database says the registry holds with what is really
+stored, and reports every difference as a typed :class:`FsckProblem`:
+
+* blobs the database records (or a version references) whose bytes are gone;
+* blobs whose bytes no longer hash to their SHA-256 (streamed, in bounded memory,
+  on several threads, with a progress callback) or whose size changed;
+* versions that reference rows which are gone (a deleted ``blobs`` or
+  ``version_blobs`` row, a missing model), or whose version digest does not match
+  their file list; tags pointing at missing versions (or another model's);
+* the transparency log, when the registry has one: every stored entry and
+  subtree hash recomputes, the latest signed tree head matches, and every
+  published (and quarantined) version has its entry;
+* garbage that is not damage (warnings): blob objects no row records (orphans),
+  blob rows nothing references, open upload sessions past their expiry, and
+  staging directories of no open upload.
+
+It never changes anything. It is safe on a live registry: store objects are listed
+*before* the database is read, and every candidate problem is checked again before
+it is reported, so an upload finishing meanwhile is not reported as damage.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modelseal.errors import ConfigError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from modelseal.registry.settings import RegistrySettings
+    from modelseal.registry.storage.interface import BlobStore
+
+__all__ = [
+    "SEVERITIES",
+    "FsckProblem",
+    "FsckProgress",
+    "FsckReport",
+    "FsckStats",
+    "ProblemKind",
+    "Severity",
+    "fsck",
+    "fsck_registry",
+    "list_store",
+]
+
+#: Called with (bytes hashed so far, bytes to hash in total); from worker threads.
+FsckProgress = Callable[[int, int], None]
+
+_READ = 4 * 1024 * 1024
+_BATCH = 500
+
+
+class Severity(str, enum.Enum):
+    """How bad a problem is: ``error`` is damage, ``warning`` is garbage or staleness."""
+
+    ERROR = "error"
+    WARNING = "warning"
+
+
+class ProblemKind(str, enum.Enum):
+    """What kind of inconsistency was found."""
+
+    MISSING_BLOB = "missing-blob"
+    CORRUPT_BLOB = "corrupt-blob"
+    MISSING_BLOB_ROW = "missing-blob-row"
+    MISSING_VERSION_BLOB = "missing-version-blob"
+    DANGLING_VERSION_BLOB = "dangling-version-blob"
+    VERSION_DIGEST = "version-digest-mismatch"
+    ORPHAN_VERSION = "orphan-version"
+    DANGLING_TAG = "dangling-tag"
+    LOG_HASH = "log-hash-mismatch"
+    LOG_ENTRY = "log-entry-invalid"
+    LOG_TREE_HEAD = "log-tree-head-mismatch"
+    LOG_MISSING_ENTRY = "log-missing-entry"
+    ORPHAN_BLOB = "orphan-blob"
+    UNREFERENCED_BLOB = "unreferenced-blob"
+    ABANDONED_UPLOAD = "abandoned-upload"
+    STALE_STAGING = "stale-staging"
+
+
+#: The severity of each kind (typed data; a test checks every kind has one).
+SEVERITIES: Mapping[ProblemKind, Severity] = {
+    **{kind: Severity.ERROR for kind in ProblemKind},
+    ProblemKind.ORPHAN_BLOB: Severity.WARNING,
+    ProblemKind.UNREFERENCED_BLOB: Severity.WARNING,
+    ProblemKind.ABANDONED_UPLOAD: Severity.WARNING,
+    ProblemKind.STALE_STAGING: Severity.WARNING,
+}
+
+
+@dataclass(frozen=True)
+class FsckProblem:
+    """One inconsistency: its kind, what it is about (a digest, ``ns/model:version``…)."""
+
+    kind: ProblemKind
+    subject: str
+    message: str
+
+    @property
+    def severity(self) -> Severity:
+        """Error (damage) or warning (garbage)."""
+        return SEVERITIES[self.kind]
+
+    def to_json(self) -> dict[str, str]:
+        """A JSON object ``{"kind", "severity", "subject", "message"}``."""
+        return {
+            "kind": self.kind.value,
+            "severity": self.severity.value,
+            "subject": self.subject,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class FsckStats:
+    """What was looked at."""
+
+    versions: int = 0
+    blob_rows: int = 0
+    stored_objects: int = 0
+    blobs_hashed: int = 0
+    bytes_hashed: int = 0
+    tags: int = 0
+    open_uploads: int = 0
+    #: Entries in the transparency log; ``None`` when the registry has no log.
+    log_entries: int | None = None
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class FsckReport:
+    """The result of :func:`fsck`: problems (errors first) and statistics."""
+
+    problems: tuple[FsckProblem, ...]
+    stats: FsckStats
+    #: Whether blob bytes were hashed (``False`` with ``verify_bytes=False``: sizes only).
+    bytes_verified: bool = True
+
+    @property
+    def errors(self) -> tuple[FsckProblem, ...]:
+        """Problems that are damage."""
+        return tuple(p for p in self.problems if p.severity is Severity.ERROR)
+
+    @property
+    def warnings(self) -> tuple[FsckProblem, ...]:
+        """Problems that are garbage or staleness."""
+        return tuple(p for p in self.problems if p.severity is Severity.WARNING)
+
+    @property
+    def ok(self) -> bool:
+        """No damage (warnings allowed)."""
+        return not self.errors
+
+    @property
+    def clean(self) -> bool:
+        """Nothing at all to report."""
+        return not self.problems
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as JSON: ``{"version": 1, "ok", "clean", "stats", "problems"}``."""
+        stats = self.stats
+        return {
+            "version": 1,
+            "ok": self.ok,
+            "clean": self.clean,
+            "bytes_verified": self.bytes_verified,
+            "stats": {
+                "versions": stats.versions,
+                "blob_rows": stats.blob_rows,
+                "stored_objects": stats.stored_objects,
+                "blobs_hashed": stats.blobs_hashed,
+                "bytes_hashed": stats.bytes_hashed,
+                "tags": stats.tags,
+                "open_uploads": stats.open_uploads,
+                "log_entries": stats.log_entries,
+                "seconds": round(stats.seconds, 3),
+            },
+            "problems": [p.to_json() for p in self.problems],
+        }
+
+
+# -- blob store listing ---------------------------------------------------------------------
+
+
+def list_store(store: BlobStore) -> Iterator[tuple[str, int]]:
+    """Every ``(digest, size)`` object in a blob store (local directory or S3 bucket).
+
+    Files that are not named by a digest (temporary files of an interrupted write)
+    are skipped.
+    """
+    from modelseal.registry.storage.local import LocalBlobStore
+
+    lister = getattr(store, "iter_digests", None)
+    if callable(lister):  # a backend that lists itself
+        yield from lister()
+        return
+    if isinstance(store, LocalBlobStore):
+        yield from _list_local(store.root / "sha256")
+        return
+    from modelseal.registry.storage.s3 import S3BlobStore
+
+    if isinstance(store, S3BlobStore):
+        yield from _list_s3(store)
+        return
+    raise ConfigError(
+        f"fsck cannot list blobs of a {type(store).__name__}",
+        advice="give the store an iter_digests() method yielding (digest, size)",
+    )
+
+
+def _is_digest(name: str) -> bool:
+    return len(name) == 64 and all(c in "0123456789abcdef" for c in name)
+
+
+def _list_local(root: Path) -> Iterator[tuple[str, int]]:
+    import os
+
+    try:
+        shards = sorted(os.scandir(root), key=lambda e: e.name)
+    except FileNotFoundError:
+        return
+    for shard in shards:
+        if not shard.is_dir(follow_symlinks=False):
+            continue
+        with os.scandir(shard.path) as entries:
+            for entry in entries:
+                if _is_digest(entry.name) and entry.name[:2] == shard.name:
+                    try:
+                        yield entry.name, entry.stat(follow_symlinks=False).st_size
+                    except FileNotFoundError:
+                        continue
+
+
+def _list_s3(store: Any) -> Iterator[tuple[str, int]]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    prefix = f"{store.prefix}sha256/"
+    paginator = store.client.get_paginator("list_objects_v2")
+    try:
+        for page in paginator.paginate(Bucket=store.bucket, Prefix=prefix):
+            for item in page.get("Contents", ()):
+                name = item["Key"][len(prefix) :]
+                if _is_digest(name):
+                    yield name, int(item["Size"])
+    except (BotoCoreError, ClientError) as exc:
+        raise ConfigError(
+            f"cannot list s3://{store.bucket}/{prefix}: {exc}",
+            advice="check the bucket, the endpoint and the credentials",
+        ) from exc
+
+
+# -- the check ------------------------------------------------------------------------------
+
+
+class _Problems:
+    """Collects problems (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._items: list[FsckProblem] = []
+        self._lock = threading.Lock()
+
+    def add(self, kind: ProblemKind, subject: str, message: str) -> None:
+        with self._lock:
+            self._items.append(FsckProblem(kind, subject, message))
+
+    def sorted(self) -> tuple[FsckProblem, ...]:
+        order = list(ProblemKind)
+        return tuple(
+            sorted(
+                self._items,
+                key=lambda p: (p.severity is Severity.WARNING, order.index(p.kind), p.subject),
+            )
+        )
+
+
+@dataclass
+class _Refs:
+    """Which digests each version references (files, signature, SBOM)."""
+
+    by_digest: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, digest: str, who: str) -> None:
+        holders = self.by_digest.setdefault(digest, [])
+        if len(holders) < 3:
+            holders.append(who)
+
+    def who(self, digest: str) -> str:
+        return ", ".join(self.by_digest.get(digest, ()))
+
+
+def fsck(
+    session: Session,
+    store: BlobStore,
+    *,
+    staging_dir: Path | None = None,
+    verify_bytes: bool = True,
+    workers: int = 4,
+    progress: FsckProgress | None = None,
+) -> FsckReport:
+    """Check ``store`` against the database behind ``session``; change nothing.
+
+    ``verify_bytes=False`` checks presence and sizes only (no hashing). ``staging_dir``
+    (the server's ``--data/staging``) adds a check for staged uploads of no open session.
+    """
+    started = time.perf_counter()
+    problems = _Problems()
+    stored = dict(list_store(store))  # listed before the DB is read: see the module doc
+    model_names = _model_names(session)
+    refs = _Refs()
+    versions = _check_versions(session, model_names, refs, problems)
+    blob_rows = _blob_rows(session)
+    referenced = set(refs.by_digest)
+    open_uploads, upload_digests = _check_uploads(session, staging_dir, problems)
+    tags = _check_tags(session, model_names, problems)
+
+    for digest in sorted(referenced - set(blob_rows)):
+        problems.add(
+            ProblemKind.MISSING_BLOB_ROW,
+            digest,
+            f"referenced by {refs.who(digest)} but its blobs row is gone",
+        )
+    candidates = sorted((set(blob_rows) | referenced) - set(stored))
+    for digest in candidates:
+        if store.exists(digest):  # stored since the listing
+            stored[digest] = store.size(digest)
+            continue
+        holders = refs.who(digest) or "no version (an upload's blob)"
+        problems.add(
+            ProblemKind.MISSING_BLOB, digest, f"bytes are not in blob storage; used by {holders}"
+        )
+    orphans = [d for d in stored if d not in blob_rows]
+    if orphans:
+        recorded = _blob_rows(session, orphans)  # rows committed since the first read
+        blob_rows.update(recorded)
+        for digest in sorted(set(orphans) - set(recorded)):
+            problems.add(
+                ProblemKind.ORPHAN_BLOB,
+                digest,
+                f"{stored[digest]} bytes stored but no blobs row records them "
+                "(left by an interrupted upload; safe to delete)",
+            )
+    for digest in sorted(set(blob_rows) - referenced - upload_digests):
+        if digest in stored:
+            problems.add(
+                ProblemKind.UNREFERENCED_BLOB,
+                digest,
+                "no version or open upload references this blob (garbage of a failed upload)",
+            )
+
+    to_check = []
+    for digest in sorted(set(blob_rows) & set(stored)):
+        expected = blob_rows[digest]
+        if stored[digest] != expected:
+            problems.add(
+                ProblemKind.CORRUPT_BLOB,
+                digest,
+                f"stored size {stored[digest]} differs from the recorded {expected} bytes",
+            )
+        elif verify_bytes:
+            to_check.append((digest, expected))
+    hashed, hashed_bytes = _verify_blobs(store, to_check, refs, problems, workers, progress)
+    log_entries = _check_log(session, problems)
+    stats = FsckStats(
+        versions=versions,
+        blob_rows=len(blob_rows),
+        stored_objects=len(stored),
+        blobs_hashed=hashed,
+        bytes_hashed=hashed_bytes,
+        tags=tags,
+        open_uploads=open_uploads,
+        log_entries=log_entries,
+        seconds=time.perf_counter() - started,
+    )
+    return FsckReport(problems.sorted(), stats, bytes_verified=verify_bytes)
+
+
+def fsck_registry(
+    settings: RegistrySettings,
+    *,
+    verify_bytes: bool = True,
+    workers: int = 4,
+    progress: FsckProgress | None = None,
+) -> FsckReport:
+    """:func:`fsck` of the registry ``settings`` describe (database, blobs, staging)."""
+    from sqlalchemy import inspect
+    from sqlalchemy.exc import OperationalError
+
+    from modelseal.registry.db.session import create_engine_for, session_factory
+    from modelseal.registry.storage import open_store
+
+    engine = create_engine_for(settings.database_url)
+    try:
+        try:
+            tables = set(inspect(engine).get_table_names())
+        except OperationalError as exc:
+            raise ConfigError(
+                f"cannot reach the registry database: {exc.orig}",
+                advice="check --db (is the server running, is the URL right?)",
+            ) from exc
+        if not {"versions", "blobs", "version_blobs", "tags"} <= tables:
+            raise ConfigError(
+                f"{settings.database_url.split('@')[-1]} holds no registry",
+                advice="point --data/--db at the registry, or run `modelseal admin migrate`",
+            )
+        store = open_store(
+            settings.blob_location,
+            endpoint_url=settings.s3_endpoint_url,
+            presign_seconds=settings.presign_seconds,
+        )
+        staging = settings.staging_dir if settings.staging_dir.is_dir() else None
+        with session_factory(engine)() as session:
+            return fsck(
+                session,
+                store,
+                staging_dir=staging,
+                verify_bytes=verify_bytes,
+                workers=workers,
+                progress=progress,
+            )
+    finally:
+        engine.dispose()
+
+
+def _model_names(session: Session) -> dict[int, str]:
+    from sqlalchemy import select
+
+    from modelseal.registry.db.models import Model, Namespace
+
+    rows = session.execute(
+        select(Model.id, Model.name, Namespace.name).outerjoin(
+            Namespace, Namespace.id == Model.namespace_id
+        )
+    ).all()
+    return {mid: f"{ns or '?'}/{name}" for mid, name, ns in rows}
+
+
+def _blob_rows(session: Session, only: Iterable[str] | None = None) -> dict[str, int]:
+    from sqlalchemy import select
+
+    from modelseal.registry.db.models import Blob
+
+    if only is None:
+        return {d: int(s) for d, s in session.execute(select(Blob.digest, Blob.size)).all()}
+    wanted = list(only)
+    found: dict[str, int] = {}
+    for start in range(0, len(wanted), _BATCH):
+        batch = wanted[start : start + _BATCH]
+        query = select(Blob.digest, Blob.size).where(Blob.digest.in_(batch))
+        found.update((d, int(s)) for d, s in session.execute(query).all())
+    return found
+
+
+def _check_versions(
+    session: Session, model_names: Mapping[int, str], refs: _Refs, problems: _Problems
+) -> int:
+    """Per version: its model exists, its digest matches its files, and every blob it
+    uses has a ``version_blobs`` row. Also ``version_blobs`` rows of no version."""
+    from sqlalchemy import select
+
+    from modelseal.registry.db.models import Version, VersionBlob
+    from modelseal.registry.manifest import FileEntry, version_digest
+
+    links: dict[int, set[str]] = {}
+    for version_id, digest in session.execute(select(VersionBlob.version_id, VersionBlob.digest)):
+        links.setdefault(version_id, set()).add(digest)
+    count = 0
+    query = select(
+        Version.id,
+        Version.model_id,
+        Version.name,
+        Version.digest,
+        Version.files,
+        Version.signature_digest,
+        Version.sbom_digest,
+    ).execution_options(yield_per=_BATCH)
+    for vid, model_id, name, digest, files, signature, sbom in session.execute(query):
+        count += 1
+        subject = f"{model_names.get(model_id, f'model#{model_id}')}:{name}"
+        if model_id not in model_names:
+            problems.add(ProblemKind.ORPHAN_VERSION, subject, f"its model row {model_id} is gone")
+        try:
+            entries = [FileEntry.from_dict(f) for f in files or ()]
+            computed = version_digest(entries)
+        except Exception as exc:  # a damaged JSON column is a finding, not a crash
+            problems.add(ProblemKind.VERSION_DIGEST, subject, f"unreadable file list: {exc}")
+            entries, computed = [], None
+        if computed is not None and computed != digest:
+            problems.add(
+                ProblemKind.VERSION_DIGEST,
+                subject,
+                f"version digest {digest[:16]}… does not match its file list ({computed[:16]}…)",
+            )
+        used = {e.digest for e in entries} | {d for d in (signature, sbom) if d}
+        for blob in used:
+            refs.add(blob, subject)
+        missing = sorted(used - links.pop(vid, set()))
+        for blob in missing:
+            problems.add(
+                ProblemKind.MISSING_VERSION_BLOB,
+                subject,
+                f"uses blob {blob[:16]}… but its version_blobs row is gone",
+            )
+    for vid, digests in sorted(links.items()):
+        problems.add(
+            ProblemKind.DANGLING_VERSION_BLOB,
+            f"version#{vid}",
+            f"{len(digests)} version_blobs row(s) of a version that does not exist",
+        )
+    return count
+
+
+def _check_tags(session: Session, model_names: Mapping[int, str], problems: _Problems) -> int:
+    from sqlalchemy import select
+
+    from modelseal.registry.db.models import Tag, Version
+
+    rows = session.execute(
+        select(Tag.model_id, Tag.name, Tag.version_id, Version.id, Version.model_id).outerjoin(
+            Version, Version.id == Tag.version_id
+        )
+    ).all()
+    for model_id, tag, target, found, version_model in rows:
+        subject = f"{model_names.get(model_id, f'model#{model_id}')}#{tag}"
+        if found is None:
+            problems.add(ProblemKind.DANGLING_TAG, subject, f"points at missing version #{target}")
+        elif version_model != model_id:
+            problems.add(
+                ProblemKind.DANGLING_TAG,
+                subject,
+                f"points at version #{target} of another model "
+                f"({model_names.get(version_model, version_model)})",
+            )
+    return len(rows)
+
+
+def _check_uploads(
+    session: Session, staging_dir: Path | None, problems: _Problems
+) -> tuple[int, set[str]]:
+    """Open uploads past expiry (warnings) and staging of no open upload; returns the number
+    of open uploads and the digests they declare (their blobs are not garbage)."""
+    from sqlalchemy import select
+
+    from modelseal.registry.db.models import Upload, utcnow
+
+    now = utcnow()
+    digests: set[str] = set()
+    open_ids: set[str] = set()
+    query = select(Upload.id, Upload.files, Upload.expires_at, Upload.model_name).where(
+        Upload.state == "open"
+    )
+    for upload_id, files, expires_at, model in session.execute(query):
+        open_ids.add(upload_id)
+        digests.update(f.get("digest", "") for f in files or () if isinstance(f, dict))
+        if expires_at <= now:
+            problems.add(
+                ProblemKind.ABANDONED_UPLOAD,
+                upload_id,
+                f"upload of {model} expired at {expires_at.isoformat()} and was never committed "
+                "(the server marks it failed and frees its staging)",
+            )
+    if staging_dir is not None and staging_dir.is_dir():
+        for child in sorted(staging_dir.iterdir()):
+            if child.is_dir() and child.name not in open_ids:
+                problems.add(
+                    ProblemKind.STALE_STAGING,
+                    str(child),
+                    "staged data of no open upload (an interrupted commit); safe to delete",
+                )
+    return len(open_ids), digests
+
+
+def _verify_blobs(
+    store: BlobStore,
+    blobs: list[tuple[str, int]],
+    refs: _Refs,
+    problems: _Problems,
+    workers: int,
+    progress: FsckProgress | None,
+) -> tuple[int, int]:
+    """Hash every blob in streamed chunks on ``workers`` threads (hashlib releases the GIL)."""
+    total = sum(size for _, size in blobs)
+    lock = threading.Lock()
+    done = [0]
+
+    def advance(amount: int) -> None:
+        with lock:
+            done[0] += amount
+            value = done[0]
+        if progress is not None:
+            progress(value, total)
+
+    def check(digest: str) -> None:
+        hasher = hashlib.sha256()
+        length = 0
+        try:
+            for chunk in store.iter_bytes(digest, _READ):
+                hasher.update(chunk)
+                length += len(chunk)
+                advance(len(chunk))
+        except FileNotFoundError:
+            problems.add(ProblemKind.MISSING_BLOB, digest, "bytes vanished while being checked")
+            return
+        actual = hasher.hexdigest()
+        if actual != digest:
+            holders = refs.who(digest) or "no version"
+            problems.add(
+                ProblemKind.CORRUPT_BLOB,
+                digest,
+                f"bytes hash to {actual[:16]}… ({length} bytes), not their name; used by {holders}",
+            )
+
+    if progress is not None:
+        progress(0, total)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for future in [pool.submit(check, d) for d, _ in blobs]:
+            future.result()
+    return len(blobs), done[0]
+
+
+def _check_log(session: Session, problems: _Problems) -> int | None:
+    """The transparency-log checks; ``None`` when this registry has no log."""
+    return None
