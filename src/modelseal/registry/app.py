@@ -34,6 +34,7 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     from modelseal.registry.publish import Staging
     from modelseal.registry.routers import ROUTERS
     from modelseal.registry.storage import open_store
+    from modelseal.registry.transparency_store import RegistryLog
 
     settings = settings or get_settings()
     app = FastAPI(
@@ -53,6 +54,7 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     )
     app.state.staging = Staging(settings.staging_dir)
     app.state.identity = TokenIdentityProvider()
+    app.state.log = RegistryLog.for_settings(settings)
 
     @app.exception_handler(ModelsealError)
     async def _modelseal_error(request: Request, exc: ModelsealError) -> JSONResponse:

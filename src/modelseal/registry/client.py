@@ -10,6 +10,12 @@ SHA-256, the version digest, the signature against the namespace's trusted keys
 only then renames the directory to ``DEST``. Pulling by tag refuses a version older
 than the newest this client has seen for that tag (TUF-style rollback protection);
 what was seen is kept in ``$MODELSEAL_HOME/registry-state.json``.
+
+Every pull (and push) also checks the registry's transparency log: the newest signed
+tree head must verify with the log key (pinned on first contact) and extend the last
+tree head this client accepted (a consistency proof; a rewritten or forked history
+raises :class:`~modelseal.transparency.errors.SplitViewError`), and the version's
+publish entry must be in it (an inclusion proof) with the same name and digest.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelseal._io import atomic_write
 from modelseal.errors import (
@@ -46,6 +52,11 @@ from modelseal.registry.errors import (
 from modelseal.registry.manifest import FileEntry, check_file_list, version_digest, walk_model
 from modelseal.registry.names import ModelRef, check_file_path, parse_ref
 
+if TYPE_CHECKING:
+    from modelseal.transparency.audit import AuditReport
+    from modelseal.transparency.client import LogMonitor, TreeHeadState
+    from modelseal.transparency.sth import SignedTreeHead
+
 __all__ = [
     "ClientState",
     "Progress",
@@ -63,6 +74,9 @@ _READ = 4 * 1024 * 1024
 _RETRIES = 5
 _SEND_BLOCK = 1024 * 1024
 _SEVERITIES = ("info", "low", "medium", "high", "critical")
+#: Key of the pinned transparency-log public key under a registry URL in the state file.
+_LOG_KEY = "transparency-log-key"
+_LOG_PAGE = 1000
 
 
 def modelseal_home() -> Path:
@@ -121,6 +135,27 @@ class ClientState:
         entry = data.get("registries", {}).get(url, {})
         return url, entry.get("token") if isinstance(entry, dict) else None
 
+    @property
+    def tree_heads(self) -> TreeHeadState:
+        """The last transparency-log tree head accepted per registry (same file and lock)."""
+        from modelseal.transparency.client import TreeHeadState
+
+        return TreeHeadState(self.state_path, lock=self._lock)
+
+    def log_key_pem(self, url: str) -> str | None:
+        """The transparency-log public key pinned for ``url`` (PEM), if any."""
+        section = self._read(self.state_path).get(url, {})
+        pem = section.get(_LOG_KEY) if isinstance(section, dict) else None
+        return pem if isinstance(pem, str) else None
+
+    def pin_log_key(self, url: str, pem: str) -> None:
+        """Remember ``url``'s transparency-log public key (trust on first use)."""
+        with self._lock:
+            data = self._read(self.state_path)
+            data.setdefault(url, {})[_LOG_KEY] = pem
+            self.home.mkdir(parents=True, exist_ok=True)
+            atomic_write(self.state_path, json.dumps(data, indent=2, sort_keys=True), mode=0o600)
+
     def seen(self, url: str, key: str) -> dict[str, Any] | None:
         """The newest version recorded for ``key`` (``ns/model:tag``) at ``url``."""
         entry = self._read(self.state_path).get(url, {}).get(key)
@@ -150,6 +185,8 @@ class PushResult:
     bytes_uploaded: int
     bytes_skipped: int
     seconds: float
+    #: What the transparency-log check found (the publish entry and the tree head).
+    logged: str = ""
 
 
 @dataclass(frozen=True)
@@ -176,7 +213,10 @@ class RegistryClient:
         workers: int = 4,
         chunk_size: int = _CHUNK,
         timeout: float = 300.0,
+        log_key: str | os.PathLike[str] | None = None,
     ) -> None:
+        """``log_key`` pins the registry's transparency-log public key (PEM file); without
+        it the key is fetched on first contact and remembered in the client state."""
         import httpx
 
         self.url = url.rstrip("/")
@@ -185,6 +225,9 @@ class RegistryClient:
         self.workers = max(1, workers)
         self.chunk_size = max(1, chunk_size)
         self._timeout = timeout
+        self._log_key_path = log_key
+        self._monitor: LogMonitor | None = None
+        self._monitor_lock = threading.RLock()
         headers = {"user-agent": "modelseal-client", "accept-encoding": "identity"}
         if token:
             headers["authorization"] = f"Bearer {token}"
@@ -278,6 +321,155 @@ class RegistryClient:
         """The keys the namespace trusts, as published by the registry."""
         return list(self._request("GET", f"/namespaces/{namespace}/keys")["items"])
 
+    # -- transparency log ----------------------------------------------------------------------
+
+    def log_public_key(self) -> Any:
+        """The log's tree-head key: pinned by ``log_key``, else remembered, else fetched
+        from the registry and remembered (trust on first use)."""
+        from modelseal.transparency.errors import LogVerificationError
+
+        if self._log_key_path is not None:
+            from modelseal.integrity.signing.keys import load_public_key
+
+            return load_public_key(self._log_key_path)
+        pem = self.state.log_key_pem(self.url)
+        if pem is not None:
+            return _public_key_from_pem(pem, f"the log key remembered for {self.url}")
+        served = self._request("GET", "/log/key")
+        key = _public_key_from_pem(str(served.get("public_key_pem", "")), "the registry's log key")
+        from modelseal.integrity.signing.keys import key_hint
+
+        if key_hint(key) != served.get("key_id"):
+            raise LogVerificationError("the registry's log key does not match its key id")
+        self.state.pin_log_key(self.url, served["public_key_pem"])
+        return key
+
+    def log_monitor(self) -> LogMonitor:
+        """The client-side checker of this registry's log (state in the client state file)."""
+        from modelseal.transparency.client import LogMonitor
+
+        with self._monitor_lock:
+            if self._monitor is None:
+                self._monitor = LogMonitor(
+                    _HttpLogSource(self), self.log_public_key(), self.state.tree_heads, self.url
+                )
+            return self._monitor
+
+    def log_tree_head(self) -> SignedTreeHead:
+        """Fetch the newest tree head, check it extends the last one seen, and remember it.
+
+        Raises :class:`~modelseal.transparency.errors.SplitViewError` if the registry's
+        history contradicts what it showed this client before.
+        """
+        monitor = self.log_monitor()
+        with self._monitor_lock:
+            return monitor.update()
+
+    def verify_logged(self, doc: dict[str, Any]) -> str:
+        """Check that the version ``doc`` has its publish entry in the log; a check message.
+
+        The newest tree head is accepted first (:meth:`log_tree_head`); the entry must
+        name the same namespace, model, version and digest, and its inclusion proof must
+        verify against that head.
+        """
+        from modelseal.transparency.entries import EntryKind, LogEntry
+        from modelseal.transparency.errors import LogVerificationError
+
+        sth = self.log_tree_head()
+        subject = f"{doc['namespace']}/{doc['model']}:{doc['version']}"
+        if sth.tree_size == 0:
+            raise LogVerificationError(f"{subject} is not in the registry's (empty) log")
+        found = self._request(
+            "GET",
+            f"/log/versions/{doc['namespace']}/{doc['model']}/{doc['version']}",
+            params={"tree_size": sth.tree_size},
+        )
+        data = str(found.get("entry", "")).encode("utf-8")
+        entry = LogEntry.from_bytes(data)
+        expected = {
+            "namespace": doc["namespace"],
+            "model": doc["model"],
+            "version": doc["version"],
+            "digest": doc["digest"],
+        }
+        actual = {k: entry.fields.get(k) for k in expected}
+        if entry.kind is not EntryKind.PUBLISH or actual != expected:
+            raise LogVerificationError(
+                f"the transparency log records {entry.kind.value} {actual}, "
+                f"not the publication of {subject} with digest {doc['digest'][:16]}",
+                advice="the registry serves something it did not log; do not use it",
+            )
+        index = found.get("index")
+        if not isinstance(index, int):
+            raise LogVerificationError("the registry's log answer has no entry index")
+        with self._monitor_lock:
+            self.log_monitor().verify_entry(data, index)
+        return (
+            f"publish entry {index} is in the transparency log (tree size {sth.tree_size}, "
+            "consistent with the last tree head seen)"
+        )
+
+    def log_export(self) -> dict[str, Any]:
+        """The whole log as an export document (:func:`modelseal.transparency.audit_export`).
+
+        Holds every entry up to the newest tree head (accepted as in
+        :meth:`log_tree_head`), every tree head the server issued up to it, and the
+        last head this client had accepted before, so an audit also checks the
+        registry's history against what it showed this client.
+        """
+        from modelseal.transparency.log import EXPORT_FORMAT
+
+        previous = self.state.tree_heads.get(self.url)
+        sth = self.log_tree_head()
+        entries: list[str] = []
+        start: int | None = 0
+        while start is not None and start < sth.tree_size:
+            page = self._request(
+                "GET",
+                "/log/entries",
+                params={"start": start, "end": sth.tree_size, "limit": _LOG_PAGE},
+            )
+            items = page.get("items") or []
+            for item in items:
+                if item.get("index") != len(entries):
+                    raise RegistryError("the registry's log entries came out of order")
+                entries.append(str(item["entry"]))
+            start = page.get("next") if items else None
+        heads = self._request("GET", "/log/tree-heads", params={"max_size": sth.tree_size})
+        tree_heads = list(heads.get("items") or [])
+        for own in (previous, sth):
+            if own is not None and own.to_json() not in tree_heads:
+                tree_heads.append(own.to_json())
+        return {
+            "format": EXPORT_FORMAT,
+            "registry": self.url,
+            "entries": entries,
+            "tree_heads": tree_heads,
+        }
+
+    def audit_log(self) -> AuditReport:
+        """Fetch the whole log (:meth:`log_export`) and audit it with the log's key.
+
+        A split view against this client's last accepted head is reported as a
+        problem of the audit rather than raised.
+        """
+        import dataclasses
+
+        from modelseal.transparency.audit import AuditProblem, AuditReport, audit_export
+        from modelseal.transparency.errors import LogVerificationError
+
+        key = self.log_public_key()
+        try:
+            export = self.log_export()
+        except LogVerificationError as exc:
+            problem = AuditProblem("latest tree head", exc.message)
+            return AuditReport(0, 0, b"", (problem,), None)
+        report = audit_export(export, key)
+        if len(export["entries"]) != (report.latest.tree_size if report.latest else 0):
+            extra = AuditProblem("export", "the entries do not end at the latest tree head")
+            report = dataclasses.replace(report, problems=(*report.problems, extra))
+        return report
+
     # -- push ----------------------------------------------------------------------------------
 
     def push(
@@ -342,13 +534,15 @@ class RegistryClient:
         version: dict[str, Any] = self._request(
             "POST", f"/uploads/{status['id']}/commit", json=commit
         )
-        result = PushResult(version, done.value - skipped, skipped, time.perf_counter() - started)
         if version["state"] != "published":
             raise QuarantinedError(
                 f"{ref} was stored but QUARANTINED:\n  - " + "\n  - ".join(version["reasons"]),
                 advice="fix the reasons above and push a new version",
             )
-        return result
+        logged = self.verify_logged(version)
+        return PushResult(
+            version, done.value - skipped, skipped, time.perf_counter() - started, logged
+        )
 
     def _signature_for(
         self,
@@ -463,6 +657,7 @@ class RegistryClient:
             raise UsageError(f"{destination} exists", advice="pull into a new directory")
         doc = self.resolve(ref)
         checks = self._check_document(ref, doc, allow_rollback)
+        checks.append(self.verify_logged(doc))
         files = [FileEntry.from_dict(f) for f in doc["files"]]
         destination.parent.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=f".{destination.name}.pull-", dir=destination.parent))
@@ -760,6 +955,53 @@ class RegistryClient:
         return (
             f"scan verdict {doc.get('scan_verdict')}; local re-scan clean at threshold {threshold}"
         )
+
+
+class _HttpLogSource:
+    """The registry's log endpoints as a :class:`~modelseal.transparency.client.LogSource`."""
+
+    def __init__(self, client: RegistryClient) -> None:
+        self._client = client
+
+    def tree_head(self) -> SignedTreeHead:
+        from modelseal.transparency.sth import SignedTreeHead
+
+        return SignedTreeHead.from_json(self._client._request("GET", "/log/tree-head"))
+
+    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        answer = self._client._request(
+            "GET", "/log/proof/consistency", params={"first": old_size, "second": new_size}
+        )
+        return _hashes(answer.get("proof"))
+
+    def inclusion_proof(self, index: int, tree_size: int) -> list[bytes]:
+        answer = self._client._request(
+            "GET", "/log/proof/inclusion", params={"index": index, "tree_size": tree_size}
+        )
+        return _hashes(answer.get("audit_path"))
+
+
+def _hashes(value: Any) -> list[bytes]:
+    """Hex hashes from a proof answer (a malformed answer is a failed verification)."""
+    from modelseal.transparency.errors import LogVerificationError
+
+    if not isinstance(value, list) or len(value) > 128:
+        raise LogVerificationError("the registry answered a malformed log proof")
+    try:
+        return [bytes.fromhex(h) for h in value]
+    except (TypeError, ValueError):
+        raise LogVerificationError("the registry answered a malformed log proof") from None
+
+
+def _public_key_from_pem(pem: str, what: str) -> Any:
+    from cryptography.hazmat.primitives import serialization
+
+    from modelseal.transparency.errors import LogError
+
+    try:
+        return serialization.load_pem_public_key(pem.encode("utf-8"))
+    except (ValueError, TypeError) as exc:
+        raise LogError(f"{what} is not a PEM public key") from exc
 
 
 class _Counter:

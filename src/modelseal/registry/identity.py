@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING
 
 from modelseal.registry.errors import BadRequestError, ConflictError, NotFoundError
 from modelseal.registry.names import check_name
+from modelseal.registry.transparency_store import log_event
+from modelseal.transparency.entries import EntryKind
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -42,6 +44,7 @@ __all__ = [
     "get_user",
     "hash_token",
     "key_fingerprint",
+    "revoke_key",
     "revoke_token",
     "set_role",
     "trust_identity",
@@ -283,6 +286,7 @@ def revoke_token(session: Session, token_id: int, *, user: User | None = None) -
         raise NotFoundError(f"no token {token_id}")
     if token.revoked_at is None:
         token.revoked_at = utcnow()
+        log_event(session, EntryKind.TOKEN_REVOKE, user=token.user.name, token=token.id)
         session.commit()
     return token
 
@@ -316,8 +320,10 @@ def trust_key(session: Session, namespace: Namespace, public_key_pem: str, name:
         )
     ).one_or_none()
     if existing is not None:
-        existing.revoked_at = None
-        session.commit()
+        if existing.revoked_at is not None:
+            existing.revoked_at = None
+            _log_key(session, EntryKind.KEY_TRUST, namespace, existing)
+            session.commit()
         return existing
     key = TrustedKey(
         namespace_id=namespace.id,
@@ -327,6 +333,7 @@ def trust_key(session: Session, namespace: Namespace, public_key_pem: str, name:
         fingerprint=fingerprint,
     )
     session.add(key)
+    _log_key(session, EntryKind.KEY_TRUST, namespace, key)
     session.commit()
     return key
 
@@ -349,5 +356,40 @@ def trust_identity(
         fingerprint=fingerprint,
     )
     session.add(key)
+    _log_key(session, EntryKind.KEY_TRUST, namespace, key, identity=identity, issuer=issuer)
     session.commit()
     return key
+
+
+def revoke_key(session: Session, namespace: Namespace, fingerprint: str) -> TrustedKey:
+    """Stop trusting a key or identity in ``namespace``; versions it signed stay as they are."""
+    from sqlalchemy import select
+
+    from modelseal.registry.db.models import TrustedKey, utcnow
+
+    key = session.scalars(
+        select(TrustedKey).where(
+            TrustedKey.namespace_id == namespace.id, TrustedKey.fingerprint == fingerprint[:64]
+        )
+    ).one_or_none()
+    if key is None:
+        raise NotFoundError(f"no trusted key {fingerprint[:16]} in {namespace.name!r}")
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+        _log_key(session, EntryKind.KEY_REVOKE, namespace, key)
+        session.commit()
+    return key
+
+
+def _log_key(
+    session: Session, kind: EntryKind, namespace: Namespace, key: TrustedKey, **extra: str
+) -> None:
+    log_event(
+        session,
+        kind,
+        namespace=namespace.name,
+        name=key.name,
+        fingerprint=key.fingerprint,
+        key_kind=key.kind,
+        **extra,
+    )

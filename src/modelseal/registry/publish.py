@@ -6,7 +6,8 @@ server's offset, which is what makes uploads resumable across cut connections an
 server restarts). When a blob is complete its SHA-256 is checked, then it moves into
 the blob store. A version row is created only by :func:`commit_upload`, in one
 transaction, after every blob is present and the publish gate has run, so a crash
-at any point leaves either no version or a whole one.
+at any point leaves either no version or a whole one. Its ``publish`` (or
+``quarantine``) transparency-log entry is appended in that same transaction.
 """
 
 from __future__ import annotations
@@ -387,6 +388,8 @@ def commit_upload(
     )
     from modelseal.registry.gate import TrustedKeyInfo, run_gate
     from modelseal.registry.routers.tags import move_tag
+    from modelseal.registry.transparency_store import log_event
+    from modelseal.transparency.entries import EntryKind
 
     if upload.state != "open":
         raise ConflictError(f"upload {upload.id} is {upload.state}")
@@ -454,6 +457,17 @@ def commit_upload(
     )
     session.add(version)
     session.flush()
+    log_event(
+        session,
+        EntryKind.PUBLISH if result.published else EntryKind.QUARANTINE,
+        namespace=namespace.name,
+        model=model.name,
+        version=version.name,
+        digest=version.digest,
+        serial=version.id,
+        signer=version.signed_by,
+        uploader=principal.name,
+    )
     for digest in sorted(digests | {d for d in (signature_digest, sbom_digest) if d}):
         session.add(VersionBlob(version_id=version.id, digest=digest))
     if result.published:

@@ -49,6 +49,9 @@ class RegistrySettings:
     #: Namespace names whose anonymous read is allowed are those marked public;
     #: this switches anonymous access off entirely.
     allow_anonymous_read: bool = True
+    #: The transparency log's tree-head signing key (PEM private key); ``None`` means
+    #: ``data_dir/log-key.priv.pem``, generated on first start. Replicas must share one.
+    log_key: Path | None = None
     #: Extra settings for tests and operators, as (name, value) pairs.
     extra: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
@@ -78,6 +81,9 @@ class RegistrySettings:
             db_url=env.get("MODELSEAL_REGISTRY_DB") or None,
             blobs=env.get("MODELSEAL_REGISTRY_BLOBS") or None,
             s3_endpoint_url=env.get("MODELSEAL_REGISTRY_S3_ENDPOINT") or None,
+            log_key=Path(env["MODELSEAL_REGISTRY_LOG_KEY"])
+            if env.get("MODELSEAL_REGISTRY_LOG_KEY")
+            else None,
         )
 
 

@@ -53,12 +53,13 @@ class TreeHeadState:
 
     Layout: ``{URL: {"transparency-log": {"tree_head": {...}}}}``, the layout of the
     registry client's ``registry-state.json``, so both can share that file. Writes are
-    atomic (:func:`modelseal._io.atomic_write`) and leave other keys untouched.
+    atomic (:func:`modelseal._io.atomic_write`) and leave other keys untouched; pass the
+    ``lock`` of the other writer of the same file so read-modify-writes do not interleave.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, lock: threading.Lock | None = None) -> None:
         self.path = Path(path)
-        self._lock = threading.Lock()
+        self._lock = lock or threading.Lock()
 
     def _read(self) -> dict[str, Any]:
         try:

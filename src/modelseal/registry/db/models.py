@@ -4,8 +4,9 @@ Versions are immutable rows: a version appears in one transaction at commit time
 already carrying its state (published or quarantined), file list, signature, scan
 report and SBOM reference. Tags move; every move is appended to ``tag_events``.
 ``auth_events`` is an append-only audit of refused requests (it also drives the
-failed-authentication rate limit, so it works across replicas). A transparency-log
-table can be added beside these by a new migration.
+failed-authentication rate limit, so it works across replicas). The transparency
+log (``log_entries``, ``log_nodes``, ``log_state``, ``log_tree_heads``) is append-only
+and written only through :mod:`modelseal.registry.transparency_store`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -32,6 +34,10 @@ __all__ = [
     "AuthEvent",
     "Base",
     "Blob",
+    "LogEntryRow",
+    "LogNodeRow",
+    "LogState",
+    "LogTreeHeadRow",
     "Membership",
     "Model",
     "Namespace",
@@ -282,3 +288,51 @@ class AuthEvent(Base):
     kind: Mapped[str] = mapped_column(String(32))
     user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     detail: Mapped[str] = mapped_column(String(500))
+
+
+class LogEntryRow(Base):
+    """One entry of the transparency log: its canonical bytes and leaf hash (append-only)."""
+
+    __tablename__ = "log_entries"
+    __table_args__ = (
+        Index("ix_log_entries_leaf_hash", "leaf_hash"),
+        Index("ix_log_entries_kind_subject", "kind", "subject"),
+    )
+    #: Position in the log (0-based); assigned under the log lock, never reused.
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    #: SHA-256(0x00 || data).
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    kind: Mapped[str] = mapped_column(String(32))
+    #: What the entry is about (``ns/model:version``, ``ns/model#tag``...), for lookups.
+    subject: Mapped[str] = mapped_column(String(400))
+    #: The canonical JSON bytes that are hashed into the log.
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class LogNodeRow(Base):
+    """The hash of a complete subtree of ``2**level`` entries (a cache; recomputable)."""
+
+    __tablename__ = "log_nodes"
+    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class LogState(Base):
+    """The single row (``id = 1``) holding the log size; locked by every append."""
+
+    __tablename__ = "log_state"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class LogTreeHeadRow(Base):
+    """A signed tree head the server issued (kept for exports and audits)."""
+
+    __tablename__ = "log_tree_heads"
+    key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tree_size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    root_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    #: Milliseconds since the Unix epoch.
+    timestamp: Mapped[int] = mapped_column(BigInteger)
+    signature: Mapped[bytes] = mapped_column(LargeBinary)

@@ -51,10 +51,18 @@ def create_engine_for(url: str) -> Engine:
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
-    """A session maker whose objects stay readable after commit."""
+    """A session maker whose objects stay readable after commit.
+
+    Its sessions append the transparency-log entries recorded with
+    :func:`~modelseal.registry.transparency_store.log_event` when they commit.
+    """
     from sqlalchemy.orm import sessionmaker
 
-    return sessionmaker(engine, expire_on_commit=False)
+    from modelseal.registry.transparency_store import install_log_hook
+
+    factory = sessionmaker(engine, expire_on_commit=False)
+    install_log_hook(factory)
+    return factory
 
 
 def migrate(url: str, revision: str = "head") -> str:

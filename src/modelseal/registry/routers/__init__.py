@@ -14,4 +14,5 @@ ROUTERS: tuple[str, ...] = (
     "blobs",
     "tokens",
     "keys",
+    "log",
 )

@@ -9,9 +9,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from modelseal.registry.auth import MaybePrincipal, RequiredPrincipal, SessionDep, authorize
-from modelseal.registry.db.models import TrustedKey, utcnow
-from modelseal.registry.errors import BadRequestError, NotFoundError
-from modelseal.registry.identity import trust_identity, trust_key
+from modelseal.registry.db.models import TrustedKey
+from modelseal.registry.errors import BadRequestError
+from modelseal.registry.identity import revoke_key, trust_identity, trust_key
 
 __all__ = ["router"]
 
@@ -80,13 +80,5 @@ def remove_key(
 ) -> Response:
     """Stop trusting a key (namespace admins); versions it signed stay as they are."""
     row = authorize(request, session, principal, namespace, "admin")
-    key = session.scalars(
-        select(TrustedKey).where(
-            TrustedKey.namespace_id == row.id, TrustedKey.fingerprint == fingerprint[:64]
-        )
-    ).one_or_none()
-    if key is None:
-        raise NotFoundError(f"no trusted key {fingerprint[:16]} in {namespace!r}")
-    key.revoked_at = utcnow()
-    session.commit()
+    revoke_key(session, row, fingerprint)
     return Response(status_code=204)

@@ -14,6 +14,8 @@ from modelseal.registry.errors import ConflictError
 from modelseal.registry.names import check_version
 from modelseal.registry.routers._shared import get_model
 from modelseal.registry.routers.versions import resolve_version
+from modelseal.registry.transparency_store import log_event
+from modelseal.transparency.entries import EntryKind
 
 __all__ = ["move_tag", "router"]
 
@@ -27,7 +29,8 @@ class TagIn(BaseModel):
 
 
 def move_tag(session: SessionDep, version: Version, tag: str, user_id: int | None) -> None:
-    """Point ``tag`` at ``version`` (published only) and record the move."""
+    """Point ``tag`` at ``version`` (published only) and record the move (tag history and
+    a ``tag-move`` transparency-log entry, committed with the caller's transaction)."""
     check_version(tag, "tag")
     if version.state != "published":
         raise ConflictError(
@@ -43,6 +46,17 @@ def move_tag(session: SessionDep, version: Version, tag: str, user_id: int | Non
         existing.updated_at = utcnow()
     session.add(
         TagEvent(model_id=version.model_id, tag=tag, version_id=version.id, user_id=user_id)
+    )
+    model = version.model
+    log_event(
+        session,
+        EntryKind.TAG_MOVE,
+        namespace=model.namespace.name,
+        model=model.name,
+        tag=tag,
+        version=version.name,
+        digest=version.digest,
+        serial=version.id,
     )
 
 

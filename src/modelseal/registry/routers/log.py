@@ -1,0 +1,173 @@
+"""The transparency log: signed tree heads, proofs, entries and the log's public key.
+
+Tree heads, proofs and the key are hashes and signatures only, so they are public.
+Entry contents name namespaces, models and users: listing them needs a token, and
+the publish entry of a version needs read access to its namespace.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+
+from modelseal.registry.auth import MaybePrincipal, RequiredPrincipal, SessionDep, authorize
+from modelseal.registry.errors import BadRequestError, NotFoundError
+from modelseal.registry.names import check_name, check_version
+from modelseal.registry.transparency_store import (
+    RegistryLog,
+    find_entry,
+    open_log,
+    stored_tree_heads,
+)
+from modelseal.transparency.entries import EntryKind
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/log", tags=["transparency log"])
+
+
+def _service(request: Request) -> RegistryLog:
+    service: RegistryLog = request.app.state.log
+    return service
+
+
+def _check_size(size: int, current: int, what: str) -> None:
+    if size > current:
+        raise BadRequestError(
+            f"{what} {size} is beyond the log's size {current}",
+            advice="ask for a size the log has reached (see GET /v1/log/tree-head)",
+        )
+
+
+@router.get("/key")
+def log_key(request: Request) -> dict[str, Any]:
+    """The public key that signs the tree heads, and its key id."""
+    signer = _service(request).signer
+    return {"key_id": signer.key_id, "public_key_pem": signer.public_key_pem()}
+
+
+@router.get("/tree-head")
+def tree_head(request: Request, session: SessionDep) -> dict[str, Any]:
+    """The latest signed tree head (size, root hash, timestamp, signature)."""
+    return _service(request).tree_head(session).to_json()
+
+
+@router.get("/tree-heads")
+def tree_heads(
+    request: Request,
+    session: SessionDep,
+    max_size: int | None = Query(None, ge=0, description="Only heads of at most this size."),
+) -> dict[str, Any]:
+    """Every tree head the server issued with its current key, oldest first."""
+    key_id = _service(request).signer.key_id
+    heads = stored_tree_heads(session, key_id=key_id, max_size=max_size)
+    return {"items": [sth.to_json() for sth in heads]}
+
+
+@router.get("/proof/inclusion")
+def inclusion_proof(
+    session: SessionDep,
+    index: int = Query(..., ge=0, description="The entry's index."),
+    tree_size: int = Query(..., ge=1, description="The size of the tree the proof is for."),
+) -> dict[str, Any]:
+    """The audit path of entry ``index`` in the tree of ``tree_size`` entries."""
+    log = open_log(session)
+    _check_size(tree_size, log.size, "tree size")
+    if index >= tree_size:
+        raise BadRequestError(f"entry {index} is not in a tree of size {tree_size}")
+    path = log.inclusion_proof(index, tree_size)
+    return {"index": index, "tree_size": tree_size, "audit_path": [h.hex() for h in path]}
+
+
+@router.get("/proof/consistency")
+def consistency_proof(
+    session: SessionDep,
+    first: int = Query(..., ge=0, description="The older tree size."),
+    second: int = Query(..., ge=0, description="The newer tree size."),
+) -> dict[str, Any]:
+    """The proof that the tree of ``second`` entries extends the one of ``first``."""
+    log = open_log(session)
+    _check_size(second, log.size, "tree size")
+    if first > second:
+        raise BadRequestError(f"no consistency proof from size {first} down to {second}")
+    proof = log.consistency_proof(first, second)
+    return {"first": first, "second": second, "proof": [h.hex() for h in proof]}
+
+
+@router.get("/entries")
+def entries(
+    session: SessionDep,
+    principal: RequiredPrincipal,
+    start: int = Query(0, ge=0, description="First index."),
+    end: int | None = Query(None, ge=0, description="Stop before this index (default: size)."),
+    limit: int = Query(500, ge=1, le=1000, description="Entries per page."),
+) -> dict[str, Any]:
+    """Entries ``[start, min(end, start + limit))`` as canonical JSON text (signed-in users)."""
+    log = open_log(session)
+    size = log.size
+    stop = min(size if end is None else end, start + limit, size)
+    items = []
+    if start < stop:
+        items = [
+            {"index": start + i, "entry": data.decode("utf-8")}
+            for i, data in enumerate(log.iter_entries(start, stop))
+        ]
+    last = size if end is None else min(end, size)
+    return {"tree_size": size, "items": items, "next": stop if stop < last else None}
+
+
+@router.get("/entries/{index}")
+def entry(
+    index: int, session: SessionDep, principal: RequiredPrincipal, tree_size: int | None = None
+) -> dict[str, Any]:
+    """One entry with its audit path (in the tree of ``tree_size``, default: the whole log)."""
+    log = open_log(session)
+    size = log.size if tree_size is None else tree_size
+    _check_size(size, log.size, "tree size")
+    if not 0 <= index < size:
+        raise NotFoundError(f"no log entry {index} in a tree of size {size}")
+    return {
+        "index": index,
+        "entry": log.entry_bytes(index).decode("utf-8"),
+        "tree_size": size,
+        "audit_path": [h.hex() for h in log.inclusion_proof(index, size)],
+    }
+
+
+@router.get("/versions/{namespace}/{model}/{version}")
+def version_entry(
+    namespace: str,
+    model: str,
+    version: str,
+    request: Request,
+    session: SessionDep,
+    principal: MaybePrincipal,
+    tree_size: int | None = Query(None, ge=1, description="Prove against this tree size."),
+) -> dict[str, Any]:
+    """The publish (or quarantine) entry of a version and its audit path."""
+    authorize(request, session, principal, namespace, "read")
+    check_name(model, "model name")
+    check_version(version)
+    subject = f"{namespace}/{model}:{version}"
+    log = open_log(session)
+    size = log.size if tree_size is None else tree_size
+    _check_size(size, log.size, "tree size")
+    found = None
+    for kind in (EntryKind.PUBLISH, EntryKind.QUARANTINE):
+        found = find_entry(session, kind, subject)
+        if found is not None:
+            break
+    if found is None or found[0] >= size:
+        raise NotFoundError(
+            f"{subject} has no entry in the transparency log"
+            + (f" of size {size}" if found is not None else ""),
+            advice="a version the log does not hold must not be trusted",
+        )
+    index, data = found
+    return {
+        "index": index,
+        "entry": data.decode("utf-8"),
+        "tree_size": size,
+        "audit_path": [h.hex() for h in log.inclusion_proof(index, size)],
+    }
