@@ -96,4 +96,5 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     for name in ROUTERS:
         module = importlib.import_module(f"modelseal.registry.routers.{name}")
         app.include_router(module.router, prefix="/v1")
+    app.include_router(importlib.import_module("modelseal.registry.web").router)
     return app

@@ -1,0 +1,747 @@
+"""The web pages' router: server-rendered HTML over the same data and rights as the API.
+
+Pages reuse the API's authorisation (``auth.authorize`` / ``allowed_actions``) and
+documents (``routers._shared.version_doc``), so a browser sees exactly what the
+same token sees through ``/v1``: private namespaces are invisible without rights,
+quarantine reasons need push rights. Every page answers with a ``Server-Timing``
+header (``app;dur=MS``) and a strict Content-Security-Policy (no scripts at all).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Form, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.routing import APIRoute
+from sqlalchemy import func, select
+from starlette.exceptions import HTTPException
+
+from modelseal.errors import ModelsealError
+from modelseal.registry.auth import SessionDep, allowed_actions, authorize, record_refusal
+from modelseal.registry.db.models import Model, Namespace, Tag, TrustedKey, User, Version
+from modelseal.registry.errors import (
+    ForbiddenError,
+    NotFoundError,
+    UnauthenticatedError,
+)
+from modelseal.registry.identity import Principal
+from modelseal.registry.web import session as web_session
+from modelseal.registry.web import views
+
+__all__ = ["router"]
+
+_HERE = Path(__file__).resolve().parent
+_STATIC = _HERE / "static"
+_PAGE_SIZE = 50
+_MAX_SBOM_VIEW = 8 * 1024 * 1024
+_CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+_STATUS_TEXT = {
+    400: "Bad request",
+    401: "Sign in needed",
+    403: "Forbidden",
+    404: "Not found",
+    409: "Conflict",
+    413: "Too large",
+    429: "Too many attempts",
+    500: "Server error",
+}
+
+
+class _WebRoute(APIRoute):
+    """Times each page, adds security headers, and renders errors as HTML pages."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            start = time.perf_counter()
+            try:
+                response = await handler(request)
+            except ModelsealError as exc:
+                response = _error_page(request, exc)
+            except RequestValidationError:
+                response = _error_page(request, NotFoundError("no such page"))
+            except HTTPException as exc:
+                response = _error_page(
+                    request, ModelsealError(str(exc.detail)), status=exc.status_code
+                )
+            elapsed = (time.perf_counter() - start) * 1000
+            response.headers["Server-Timing"] = f"app;dur={elapsed:.1f}"
+            response.headers.setdefault("Content-Security-Policy", _CSP)
+            response.headers.setdefault("X-Content-Type-Options", "nosniff")
+            response.headers.setdefault("Referrer-Policy", "same-origin")
+            response.headers.setdefault("X-Frame-Options", "DENY")
+            response.headers.setdefault("Cache-Control", "no-store")
+            return response
+
+        return route
+
+
+router = APIRouter(route_class=_WebRoute, include_in_schema=False)
+
+
+def _environment() -> Any:
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    env = Environment(
+        loader=FileSystemLoader(str(_HERE / "templates")),
+        autoescape=True,
+        undefined=StrictUndefined,
+        auto_reload=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals.update(
+        namespace_url=views.namespace_url,
+        model_url=views.model_url,
+        version_url=views.version_url,
+        quote=quote,
+    )
+    env.filters.update(size=_format_size, when=_format_time, short=_short)
+    return env
+
+
+_ENV: Any = None
+
+
+def _templates() -> Any:
+    global _ENV
+    if _ENV is None:
+        _ENV = _environment()
+    return _ENV
+
+
+def _format_size(value: int | None) -> str:
+    size = float(value or 0)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"  # pragma: no cover
+
+
+def _format_time(value: Any) -> str:
+    import datetime as dt
+
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return ""
+
+
+def _short(value: str | None, length: int = 12) -> str:
+    return (value or "")[:length]
+
+
+# --- session and rendering ---------------------------------------------------------
+
+
+def _web_key(request: Request) -> bytes:
+    key: bytes | None = getattr(request.app.state, "web_key", None)
+    if key is None:
+        key = web_session.load_web_key(request.app.state.settings.data_dir)
+        request.app.state.web_key = key
+    return key
+
+
+def _viewer(request: Request, session: SessionDep) -> Principal | None:
+    """The signed-in user of the session cookie (``None`` when anonymous)."""
+    raw = request.cookies.get(web_session.SESSION_COOKIE)
+    principal = None
+    if raw:
+        ref = web_session.read_session(_web_key(request), raw)
+        principal = web_session.principal_for(session, ref) if ref else None
+        if principal is None:
+            request.state.clear_session = True
+    request.state.viewer = principal
+    return principal
+
+
+Viewer = Annotated[Principal | None, Depends(_viewer)]
+
+
+def _secure_cookie(response: Response, name: str, value: str, max_age: int) -> None:
+    response.set_cookie(
+        name, value, max_age=max_age, path="/", secure=True, httponly=True, samesite="strict"
+    )
+
+
+def _nonce(request: Request) -> str:
+    nonce = getattr(request.state, "csrf_nonce", None) or request.cookies.get(
+        web_session.CSRF_COOKIE
+    )
+    if not nonce or len(nonce) > 64:
+        nonce = web_session.new_nonce()
+        request.state.new_csrf_nonce = nonce
+    request.state.csrf_nonce = nonce
+    return str(nonce)
+
+
+def _render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    viewer = getattr(request.state, "viewer", None)
+    try:
+        key = _web_key(request)
+        csrf = web_session.csrf_token(key, _nonce(request))
+    except OSError:  # the data directory is not writable: pages still render
+        csrf = ""
+    html = (
+        _templates()
+        .get_template(template)
+        .render(request_path=request.url.path, viewer=viewer, csrf=csrf, **context)
+    )
+    response = HTMLResponse(html, status_code=status)
+    new_nonce = getattr(request.state, "new_csrf_nonce", None)
+    if new_nonce:
+        _secure_cookie(response, web_session.CSRF_COOKIE, new_nonce, 24 * 3600)
+    if getattr(request.state, "clear_session", False):
+        response.delete_cookie(
+            web_session.SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="strict"
+        )
+    return response
+
+
+def _error_page(request: Request, exc: ModelsealError, status: int | None = None) -> Response:
+    from modelseal.registry.errors import http_status
+
+    if status is None:
+        status = http_status(exc) if hasattr(exc, "code") else 400
+    if isinstance(exc, UnauthenticatedError) and request.method == "GET":
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return _render(
+            request,
+            "error.html",
+            401,
+            title="Sign in needed",
+            message="This page is not public, or does not exist. Sign in to see it if you may.",
+            advice=None,
+            login_next=target,
+        )
+    return _render(
+        request,
+        "error.html",
+        status,
+        title=_STATUS_TEXT.get(status, "Error"),
+        message=exc.message,
+        advice=exc.advice,
+        login_next=None,
+    )
+
+
+def _safe_next(target: str | None) -> str:
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    if any(ord(ch) < 0x20 for ch in target):
+        return "/"
+    return target
+
+
+def _check_form(request: Request, csrf: str) -> None:
+    origin = request.headers.get("origin")
+    if origin and origin != "null":
+        expected = f"{request.url.scheme}://{request.url.netloc}"
+        if origin != expected:
+            raise ForbiddenError("cross-site form post refused", advice="use the registry's page")
+    nonce = request.cookies.get(web_session.CSRF_COOKIE)
+    if not web_session.valid_csrf(_web_key(request), nonce, csrf):
+        raise ForbiddenError(
+            "the form has expired or did not come from this site",
+            advice="reload the page and submit the form again",
+        )
+
+
+def _paged(rows: list[Any], limit: int) -> tuple[list[Any], int | None]:
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (rows[-1].id if more and rows else None)
+
+
+def _authorize(
+    request: Request, session: SessionDep, viewer: Principal | None, namespace: str, action: str
+) -> Namespace:
+    """``auth.authorize`` for a signed-in viewer or a public read.
+
+    An anonymous visitor asking for anything else is asked to sign in without a
+    failed-authentication record: not being signed in is no bad credential, and the
+    record would count towards the address's rate limit.
+    """
+    if viewer is None:
+        row = session.scalars(select(Namespace).where(Namespace.name == namespace)).one_or_none()
+        if row is None or not row.public or action != "read":
+            raise UnauthenticatedError(f"{action} on namespace {namespace!r} needs signing in")
+    return authorize(request, session, viewer, namespace, action)
+
+
+# --- static -------------------------------------------------------------------------
+
+
+@router.get("/static/style.css")
+def stylesheet() -> Response:
+    """The one stylesheet (cached for a day)."""
+    data = (_STATIC / "style.css").read_bytes()
+    return Response(
+        data,
+        media_type="text/css",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
+
+
+# --- sign in and out ----------------------------------------------------------------
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, viewer: Viewer, next: str = "/") -> Response:
+    """The sign-in form: paste an API token."""
+    return _render(request, "login.html", title="Sign in", next=_safe_next(next), error=None)
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(
+    request: Request,
+    session: SessionDep,
+    token: Annotated[str, Form(max_length=300)] = "",
+    csrf: Annotated[str, Form(max_length=100)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "/",
+) -> Response:
+    """Check the token, then set the session cookie and go to ``next``."""
+    from modelseal.registry.auth import _check_rate_limit  # shared failed-login limit
+    from modelseal.registry.db.models import Token
+
+    request.state.viewer = None
+    _check_form(request, csrf)
+    _check_rate_limit(request, session, request.app.state.settings)
+    principal = request.app.state.identity.authenticate(session, token.strip())
+    row = session.get(Token, principal.token_id) if principal and principal.token_id else None
+    if principal is None or row is None:
+        record_refusal(request, "unauthenticated", "web sign-in with an invalid token")
+        return _render(
+            request,
+            "login.html",
+            401,
+            title="Sign in",
+            next=_safe_next(next),
+            error="That token is unknown, expired or revoked.",
+        )
+    value, max_age = web_session.sign_session(_web_key(request), row)
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    _secure_cookie(response, web_session.SESSION_COOKIE, value, max_age)
+    _secure_cookie(response, web_session.CSRF_COOKIE, web_session.new_nonce(), 24 * 3600)
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
+    """End the browser session (the API token itself stays valid)."""
+    _check_form(request, csrf)
+    response = RedirectResponse("/", status_code=303)
+    response.delete_cookie(
+        web_session.SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="strict"
+    )
+    _secure_cookie(response, web_session.CSRF_COOKIE, web_session.new_nonce(), 24 * 3600)
+    return response
+
+
+# --- browsing -----------------------------------------------------------------------
+
+
+def _readable_namespaces(
+    session: SessionDep, viewer: Principal | None, after: int, limit: int
+) -> tuple[list[tuple[Namespace, set[str]]], int | None]:
+    items: list[tuple[Namespace, set[str]]] = []
+    last = after
+    while len(items) <= limit:
+        batch = session.scalars(
+            select(Namespace).where(Namespace.id > last).order_by(Namespace.id).limit(200)
+        ).all()
+        if not batch:
+            break
+        for namespace in batch:
+            last = namespace.id
+            actions = allowed_actions(session, viewer, namespace)
+            if "read" in actions:
+                items.append((namespace, actions))
+    more = len(items) > limit
+    items = items[:limit]
+    return items, (items[-1][0].id if more else None)
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(
+    request: Request,
+    session: SessionDep,
+    viewer: Viewer,
+    after: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    """The namespaces the viewer can read."""
+    items, next_after = _readable_namespaces(session, viewer, after, _PAGE_SIZE)
+    counts = dict(
+        session.execute(
+            select(Model.namespace_id, func.count(Model.id))
+            .where(Model.namespace_id.in_([n.id for n, _ in items]))
+            .group_by(Model.namespace_id)
+        ).all()
+    )
+    rows = [
+        {
+            "name": n.name,
+            "public": n.public,
+            "models": counts.get(n.id, 0),
+            "role": _role_label(actions),
+            "threshold": n.scan_threshold,
+            "require_signature": n.require_signature,
+        }
+        for n, actions in items
+    ]
+    return _render(
+        request, "index.html", title="Namespaces", namespaces=rows, next_after=next_after, q=""
+    )
+
+
+def _role_label(actions: set[str]) -> str:
+    if "admin" in actions:
+        return "admin"
+    if "push" in actions:
+        return "publisher"
+    return "reader"
+
+
+@router.get("/search", response_class=HTMLResponse)
+def search_page(
+    request: Request,
+    session: SessionDep,
+    viewer: Viewer,
+    q: Annotated[str, Query(max_length=100)] = "",
+) -> Response:
+    """Models whose name contains ``q`` in namespaces the viewer can read."""
+    from modelseal.registry.routers.models import search
+
+    results = search(session, viewer, (_PAGE_SIZE, 0), q) if q.strip() else {"items": []}
+    return _render(request, "search.html", title=f"Search: {q}", q=q, results=results["items"])
+
+
+def _keys(session: SessionDep, namespace: Namespace) -> dict[str, TrustedKey]:
+    rows = session.scalars(select(TrustedKey).where(TrustedKey.namespace_id == namespace.id)).all()
+    return {k.fingerprint: k for k in rows}
+
+
+@router.get("/n/{namespace}", response_class=HTMLResponse)
+def namespace_page(
+    namespace: str,
+    request: Request,
+    session: SessionDep,
+    viewer: Viewer,
+    after: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    """A namespace: its models, settings and trusted keys."""
+    row = _authorize(request, session, viewer, namespace, "read")
+    actions = allowed_actions(session, viewer, row)
+    models, next_after = _paged(
+        list(
+            session.scalars(
+                select(Model)
+                .where(Model.namespace_id == row.id, Model.id > after)
+                .order_by(Model.id)
+                .limit(_PAGE_SIZE + 1)
+            ).all()
+        ),
+        _PAGE_SIZE,
+    )
+    ids = [m.id for m in models]
+    latest: dict[int, tuple[str, Any]] = {}
+    if ids:
+        newest = (
+            select(Version.model_id, func.max(Version.id).label("vid"))
+            .where(Version.model_id.in_(ids), Version.state == "published")
+            .group_by(Version.model_id)
+            .subquery()
+        )
+        for model_id, name, created in session.execute(
+            select(Version.model_id, Version.name, Version.created_at).join(
+                newest, Version.id == newest.c.vid
+            )
+        ).all():
+            latest[model_id] = (name, created)
+    counts = dict(
+        session.execute(
+            select(Version.model_id, func.count(Version.id))
+            .where(Version.model_id.in_(ids))
+            .group_by(Version.model_id)
+        ).all()
+    )
+    quarantined = None
+    if "push" in actions:
+        quarantined = _quarantine_query(session, row, viewer, actions, count=True)
+    keys = sorted(_keys(session, row).values(), key=lambda k: (k.revoked_at is not None, k.name))
+    return _render(
+        request,
+        "namespace.html",
+        title=row.name,
+        ns=row,
+        role=_role_label(actions),
+        models=[
+            {
+                "name": m.name,
+                "description": m.description,
+                "latest": latest.get(m.id),
+                "versions": counts.get(m.id, 0),
+            }
+            for m in models
+        ],
+        next_after=next_after,
+        keys=keys,
+        quarantined=quarantined,
+    )
+
+
+def _quarantine_query(
+    session: SessionDep,
+    namespace: Namespace,
+    viewer: Principal | None,
+    actions: set[str],
+    *,
+    count: bool = False,
+) -> Any:
+    """Quarantined versions of a namespace: all for its admins, own uploads for publishers."""
+    where = [Model.namespace_id == namespace.id, Version.state == "quarantined"]
+    if "admin" not in actions:
+        where.append(Version.uploader_id == (viewer.user_id if viewer else -1))
+    if count:
+        return session.scalar(
+            select(func.count(Version.id)).join(Model, Version.model_id == Model.id).where(*where)
+        )
+    return select(Version).join(Model, Version.model_id == Model.id).where(*where)
+
+
+@router.get("/n/{namespace}/-/quarantine", response_class=HTMLResponse)
+def quarantine_page(
+    namespace: str,
+    request: Request,
+    session: SessionDep,
+    viewer: Viewer,
+    before: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    """Quarantined uploads with their reasons (namespace admins; publishers see their own)."""
+    row = _authorize(request, session, viewer, namespace, "push")
+    actions = allowed_actions(session, viewer, row)
+    query = _quarantine_query(session, row, viewer, actions)
+    if before:
+        query = query.where(Version.id < before)
+    versions, next_before = _paged(
+        list(session.scalars(query.order_by(Version.id.desc()).limit(_PAGE_SIZE + 1)).all()),
+        _PAGE_SIZE,
+    )
+    keys = _keys(session, row)
+    items = []
+    for version in versions:
+        doc = _version_doc(session, version, show_reasons=True)
+        items.append(
+            {
+                "doc": doc,
+                "signature": views.signature_status(
+                    doc, keys, require_signature=row.require_signature
+                ),
+            }
+        )
+    return _render(
+        request,
+        "quarantine.html",
+        title=f"Quarantine of {row.name}",
+        ns=row,
+        all_uploads="admin" in actions,
+        items=items,
+        next_before=next_before,
+    )
+
+
+def _version_doc(session: SessionDep, version: Version, *, show_reasons: bool) -> dict[str, Any]:
+    from modelseal.registry.routers._shared import version_doc
+
+    return version_doc(session, version, show_reasons=show_reasons)
+
+
+@router.get("/n/{namespace}/{model}", response_class=HTMLResponse)
+def model_page(
+    namespace: str,
+    model: str,
+    request: Request,
+    session: SessionDep,
+    viewer: Viewer,
+    before: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    """A model: its tags and versions, newest first."""
+    from modelseal.registry.routers._shared import get_model
+
+    row = _authorize(request, session, viewer, namespace, "read")
+    actions = allowed_actions(session, viewer, row)
+    found = get_model(session, row, model)
+    query = select(Version).where(Version.model_id == found.id)
+    if before:
+        query = query.where(Version.id < before)
+    versions, next_before = _paged(
+        list(session.scalars(query.order_by(Version.id.desc()).limit(_PAGE_SIZE + 1)).all()),
+        _PAGE_SIZE,
+    )
+    tags: dict[int, list[str]] = {}
+    tag_rows = session.execute(
+        select(Tag.name, Tag.version_id, Version.name)
+        .join(Version, Tag.version_id == Version.id)
+        .where(Tag.model_id == found.id)
+        .order_by(Tag.name)
+    ).all()
+    for tag, version_id, _ in tag_rows:
+        tags.setdefault(version_id, []).append(tag)
+    uploaders = dict(
+        session.execute(
+            select(User.id, User.name).where(
+                User.id.in_({v.uploader_id for v in versions if v.uploader_id})
+            )
+        ).all()
+    )
+    keys = _keys(session, row)
+    items = []
+    for version in versions:
+        doc = {
+            "signed_by": version.signed_by,
+            "signature_digest": version.signature_digest,
+        }
+        items.append(
+            {
+                "name": version.name,
+                "state": version.state,
+                "verdict": version.scan_verdict,
+                "size": version.total_size,
+                "created_at": version.created_at,
+                "uploader": uploaders.get(version.uploader_id or -1),
+                "tags": tags.get(version.id, []),
+                "signature": views.signature_status(
+                    doc, keys, require_signature=row.require_signature
+                ),
+            }
+        )
+    return _render(
+        request,
+        "model.html",
+        title=f"{row.name}/{found.name}",
+        ns=row,
+        model=found,
+        tags=[(tag, version) for tag, _, version in tag_rows],
+        versions=items,
+        next_before=next_before,
+        can_push="push" in actions,
+    )
+
+
+def _find_version(
+    request: Request,
+    session: SessionDep,
+    viewer: Principal | None,
+    namespace: str,
+    model: str,
+    ref: str,
+) -> tuple[Namespace, Version, set[str]]:
+    from modelseal.registry.routers._shared import get_model
+    from modelseal.registry.routers.versions import resolve_version
+
+    row = _authorize(request, session, viewer, namespace, "read")
+    found, _ = resolve_version(session, get_model(session, row, model).id, ref)
+    return row, found, allowed_actions(session, viewer, row)
+
+
+@router.get("/n/{namespace}/{model}/v/{version}", response_class=HTMLResponse)
+def version_page(
+    namespace: str,
+    model: str,
+    version: str,
+    request: Request,
+    session: SessionDep,
+    viewer: Viewer,
+) -> Response:
+    """A version: state, signature, scan findings, files, SBOM and lineage."""
+    row, found, actions = _find_version(request, session, viewer, namespace, model, version)
+    doc = _version_doc(session, found, show_reasons="push" in actions)
+    keys = _keys(session, row)
+    scan = views.scan_view(found.scan_report, found.scan_verdict)
+    return _render(
+        request,
+        "version.html",
+        title=f"{row.name}/{found.model.name}:{found.name}",
+        ns=row,
+        v=doc,
+        can_push="push" in actions,
+        signature=views.signature_status(doc, keys, require_signature=row.require_signature),
+        scan=scan,
+        file_scan={f.path: f for f in scan.files},
+        lineage=views.lineage(session, viewer, found),
+        max_findings=views.MAX_FINDINGS,
+    )
+
+
+def _sbom_bytes(request: Request, found: Version) -> bytes:
+    if not found.sbom_digest:
+        raise NotFoundError(f"version {found.name!r} has no SBOM")
+    data: bytes = request.app.state.store.read_bytes(found.sbom_digest)
+    return data
+
+
+@router.get("/n/{namespace}/{model}/v/{version}/sbom", response_class=HTMLResponse)
+def sbom_page(
+    namespace: str,
+    model: str,
+    version: str,
+    request: Request,
+    session: SessionDep,
+    viewer: Viewer,
+) -> Response:
+    """The SBOM of a version: its subject, warnings and components."""
+    row, found, _ = _find_version(request, session, viewer, namespace, model, version)
+    data = _sbom_bytes(request, found)
+    view = (
+        views.sbom_view(data)
+        if len(data) <= _MAX_SBOM_VIEW
+        else views.SbomView("", "", "", "", (), (), (), 0, error="too large to show; download it")
+    )
+    return _render(
+        request,
+        "sbom.html",
+        title=f"SBOM of {row.name}/{found.model.name}:{found.name}",
+        ns=row,
+        model=found.model,
+        version=found,
+        sbom=view,
+        size=len(data),
+    )
+
+
+@router.get("/n/{namespace}/{model}/v/{version}/sbom.json")
+def sbom_download(
+    namespace: str,
+    model: str,
+    version: str,
+    request: Request,
+    session: SessionDep,
+    viewer: Viewer,
+) -> Response:
+    """The stored SBOM document, as a download."""
+    row, found, _ = _find_version(request, session, viewer, namespace, model, version)
+    data = _sbom_bytes(request, found)
+    filename = f"{row.name}-{found.model.name}-{found.name}.cdx.json"
+    return Response(
+        data,
+        media_type="application/vnd.cyclonedx+json",
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"; '
+            f"filename*=UTF-8''{quote(filename)}"
+        },
+    )
