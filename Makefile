@@ -36,9 +36,12 @@ format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# The reference tools (picklescan, modelaudit) are installed next to modelseal; the boto stack
+# the registry needs is pinned while they install (modelaudit would otherwise downgrade it).
 bench: install
-	$(PIP) install -q -e '.[bench]'
-	$(PY) -m bench
+	$(PIP) freeze | grep -iE '^(boto3|botocore|s3transfer)==' > $(VENV)/bench-constraints.txt
+	$(PIP) install -q -c $(VENV)/bench-constraints.txt -e '.[bench]'
+	$(PY) -m bench $(BENCH)
 
 clean:
 	rm -rf $(VENV) demo-output test-output .pytest_cache .ruff_cache
