@@ -222,3 +222,64 @@ def test_registry_on_s3_is_listed_and_checked(
     s3.put_object(Bucket="fsck", Key=f"reg/sha256/{weights}", Body=b"X" * size)
     report = fsck_registry(registry.settings)
     assert [(p.kind, p.subject) for p in report.problems] == [(ProblemKind.CORRUPT_BLOB, weights)]
+
+
+def test_log_is_checked_against_versions_and_tags(filled: tuple[Any, dict[str, Any]]) -> None:
+    registry, _ = filled
+    report = run_fsck(registry)
+    # key trust, two publishes, one tag move
+    assert report.clean and report.stats.log_entries == 4
+
+
+def test_rewritten_log_entry_breaks_the_signed_root(filled: tuple[Any, dict[str, Any]]) -> None:
+    from sqlalchemy import select, update
+
+    from modelseal.registry.db.models import LogEntryRow
+    from modelseal.transparency.entries import LogEntry
+    from modelseal.transparency.merkle import leaf_hash
+
+    registry, _ = filled
+    with registry.session() as session:
+        registry.app.state.log.tree_head(session)  # a head the server signed and kept
+        idx, data = session.execute(
+            select(LogEntryRow.idx, LogEntryRow.data).where(LogEntryRow.subject == "alice/m:1.0")
+        ).one()
+        entry = LogEntry.from_bytes(bytes(data))
+        forged = LogEntry(entry.kind, {**entry.fields, "digest": "0" * 64}, entry.time).to_bytes()
+        session.execute(  # a careful forger also fixes the stored leaf hash
+            update(LogEntryRow)
+            .where(LogEntryRow.idx == idx)
+            .values(data=forged, leaf_hash=leaf_hash(forged))
+        )
+        session.commit()
+    report = run_fsck(registry, log_public_key=registry.app.state.log.signer.public_key)
+    found = {(p.kind, p.subject) for p in report.problems}
+    assert (ProblemKind.LOG_TREE_HEAD, "tree head 4") in found
+    assert (ProblemKind.LOG_MISSING_ENTRY, "alice/m:1.0") in found  # digest differs from the DB
+
+
+def test_tampered_log_hashes_and_a_deleted_version(filled: tuple[Any, dict[str, Any]]) -> None:
+    from sqlalchemy import delete, update
+
+    from modelseal.registry.db.models import LogEntryRow, LogNodeRow, Version
+
+    registry, _ = filled
+    with registry.session() as session:
+        session.execute(
+            update(LogEntryRow).where(LogEntryRow.idx == 0).values(leaf_hash=b"\0" * 32)
+        )
+        session.execute(
+            update(LogNodeRow)
+            .where(LogNodeRow.level == 1, LogNodeRow.idx == 1)
+            .values(hash=b"\1" * 32)
+        )
+        session.execute(delete(Version).where(Version.name == "1.1"))  # cascades to its tag
+        session.commit()
+    report = run_fsck(registry)
+    errors = {(p.kind, p.subject) for p in report.errors}
+    assert errors == {
+        (ProblemKind.LOG_HASH, "log entry 0"),
+        (ProblemKind.LOG_HASH, "log node 1/1"),
+        (ProblemKind.LOGGED_VERSION_MISSING, "alice/m:1.1"),
+    }
+    assert {p.kind for p in report.warnings} == {ProblemKind.UNREFERENCED_BLOB}

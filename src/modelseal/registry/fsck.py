@@ -83,6 +83,7 @@ class ProblemKind(str, enum.Enum):
     LOG_ENTRY = "log-entry-invalid"
     LOG_TREE_HEAD = "log-tree-head-mismatch"
     LOG_MISSING_ENTRY = "log-missing-entry"
+    LOGGED_VERSION_MISSING = "logged-version-missing"
     ORPHAN_BLOB = "orphan-blob"
     UNREFERENCED_BLOB = "unreferenced-blob"
     ABANDONED_UPLOAD = "abandoned-upload"
@@ -274,6 +275,10 @@ class _Problems:
         with self._lock:
             self._items.append(FsckProblem(kind, subject, message))
 
+    def has(self, kind: ProblemKind) -> bool:
+        with self._lock:
+            return any(p.kind is kind for p in self._items)
+
     def sorted(self) -> tuple[FsckProblem, ...]:
         order = list(ProblemKind)
         return tuple(
@@ -307,22 +312,26 @@ def fsck(
     verify_bytes: bool = True,
     workers: int = 4,
     progress: FsckProgress | None = None,
+    log_public_key: Any = None,
 ) -> FsckReport:
     """Check ``store`` against the database behind ``session``; change nothing.
 
     ``verify_bytes=False`` checks presence and sizes only (no hashing). ``staging_dir``
     (the server's ``--data/staging``) adds a check for staged uploads of no open session.
+    ``log_public_key`` (the server's tree-head key) also checks the signatures of the
+    stored tree heads; without it their roots are still recomputed.
     """
     started = time.perf_counter()
     problems = _Problems()
     stored = dict(list_store(store))  # listed before the DB is read: see the module doc
     model_names = _model_names(session)
     refs = _Refs()
-    versions = _check_versions(session, model_names, refs, problems)
+    seen = _Seen()
+    versions = _check_versions(session, model_names, refs, problems, seen)
     blob_rows = _blob_rows(session)
     referenced = set(refs.by_digest)
     open_uploads, upload_digests = _check_uploads(session, staging_dir, problems)
-    tags = _check_tags(session, model_names, problems)
+    tags = _check_tags(session, model_names, problems, seen)
 
     for digest in sorted(referenced - set(blob_rows)):
         problems.add(
@@ -370,7 +379,7 @@ def fsck(
         elif verify_bytes:
             to_check.append((digest, expected))
     hashed, hashed_bytes = _verify_blobs(store, to_check, refs, problems, workers, progress)
-    log_entries = _check_log(session, problems)
+    log_entries = _check_log(session, problems, seen, log_public_key)
     stats = FsckStats(
         versions=versions,
         blob_rows=len(blob_rows),
@@ -427,9 +436,30 @@ def fsck_registry(
                 verify_bytes=verify_bytes,
                 workers=workers,
                 progress=progress,
+                log_public_key=_log_public_key(settings),
             )
     finally:
         engine.dispose()
+
+
+def _log_public_key(settings: RegistrySettings) -> Any:
+    """The server's tree-head public key, when this machine has it."""
+    from modelseal.integrity.signing.keys import load_public_key
+    from modelseal.transparency.sth import TreeHeadSigner
+
+    log_key: Path | None = getattr(settings, "log_key", None)
+    if log_key is not None:
+        return TreeHeadSigner.from_file(log_key).public_key
+    public = TreeHeadSigner.public_key_file(settings.data_dir)
+    return load_public_key(public) if public.is_file() else None
+
+
+@dataclass
+class _Seen:
+    """What the log must account for: versions (subject -> state, digest), current tags."""
+
+    versions: dict[str, tuple[str, str]] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 def _model_names(session: Session) -> dict[int, str]:
@@ -462,7 +492,11 @@ def _blob_rows(session: Session, only: Iterable[str] | None = None) -> dict[str,
 
 
 def _check_versions(
-    session: Session, model_names: Mapping[int, str], refs: _Refs, problems: _Problems
+    session: Session,
+    model_names: Mapping[int, str],
+    refs: _Refs,
+    problems: _Problems,
+    seen: _Seen,
 ) -> int:
     """Per version: its model exists, its digest matches its files, and every blob it
     uses has a ``version_blobs`` row. Also ``version_blobs`` rows of no version."""
@@ -483,10 +517,12 @@ def _check_versions(
         Version.files,
         Version.signature_digest,
         Version.sbom_digest,
+        Version.state,
     ).execution_options(yield_per=_BATCH)
-    for vid, model_id, name, digest, files, signature, sbom in session.execute(query):
+    for vid, model_id, name, digest, files, signature, sbom, state in session.execute(query):
         count += 1
         subject = f"{model_names.get(model_id, f'model#{model_id}')}:{name}"
+        seen.versions[subject] = (state, digest)
         if model_id not in model_names:
             problems.add(ProblemKind.ORPHAN_VERSION, subject, f"its model row {model_id} is gone")
         try:
@@ -520,18 +556,22 @@ def _check_versions(
     return count
 
 
-def _check_tags(session: Session, model_names: Mapping[int, str], problems: _Problems) -> int:
+def _check_tags(
+    session: Session, model_names: Mapping[int, str], problems: _Problems, seen: _Seen
+) -> int:
     from sqlalchemy import select
 
     from modelseal.registry.db.models import Tag, Version
 
     rows = session.execute(
-        select(Tag.model_id, Tag.name, Tag.version_id, Version.id, Version.model_id).outerjoin(
-            Version, Version.id == Tag.version_id
-        )
+        select(
+            Tag.model_id, Tag.name, Tag.version_id, Version.id, Version.model_id, Version.name
+        ).outerjoin(Version, Version.id == Tag.version_id)
     ).all()
-    for model_id, tag, target, found, version_model in rows:
+    for model_id, tag, target, found, version_model, version_name in rows:
         subject = f"{model_names.get(model_id, f'model#{model_id}')}#{tag}"
+        if found is not None:
+            seen.tags[subject] = version_name
         if found is None:
             problems.add(ProblemKind.DANGLING_TAG, subject, f"points at missing version #{target}")
         elif version_model != model_id:
@@ -628,6 +668,163 @@ def _verify_blobs(
     return len(blobs), done[0]
 
 
-def _check_log(session: Session, problems: _Problems) -> int | None:
-    """The transparency-log checks; ``None`` when this registry has no log."""
-    return None
+def _check_log(session: Session, problems: _Problems, seen: _Seen, public_key: Any) -> int | None:
+    """The transparency log: stored leaf and subtree hashes recompute from the entries,
+    stored tree heads match the recomputed roots (and verify with ``public_key``), every
+    version has its publish/quarantine entry, every tag's latest move names its version,
+    and every logged version exists. ``None`` when this registry has no log."""
+    from sqlalchemy import inspect, select
+
+    from modelseal.transparency.entries import EntryKind, LogEntry
+    from modelseal.transparency.errors import LogError
+    from modelseal.transparency.merkle import leaf_hash
+
+    if "log_state" not in inspect(session.connection()).get_table_names():
+        return None
+    from modelseal.registry.db.models import LogEntryRow, LogState
+    from modelseal.registry.transparency_store import subject_of
+
+    state = session.get(LogState, 1)
+    size = 0 if state is None else int(state.size)
+    leaves: list[bytes] = []
+    logged: dict[str, tuple[str, str]] = {}
+    tag_moves: dict[str, str] = {}
+    query = (
+        select(LogEntryRow.idx, LogEntryRow.leaf_hash, LogEntryRow.kind, LogEntryRow.subject)
+        .add_columns(LogEntryRow.data)
+        .order_by(LogEntryRow.idx)
+        .execution_options(yield_per=_BATCH)
+    )
+    for idx, stored_leaf, kind, subject, data in session.execute(query):
+        where = f"log entry {idx}"
+        if idx != len(leaves):
+            problems.add(
+                ProblemKind.LOG_ENTRY, where, f"entries {len(leaves)}..{idx - 1} are missing"
+            )
+            break
+        leaf = leaf_hash(bytes(data))
+        leaves.append(leaf)
+        if bytes(stored_leaf) != leaf:
+            problems.add(ProblemKind.LOG_HASH, where, "its stored leaf hash does not recompute")
+        try:
+            entry = LogEntry.from_bytes(bytes(data))
+        except LogError as exc:
+            problems.add(ProblemKind.LOG_ENTRY, where, f"not a canonical entry: {exc}")
+            continue
+        if entry.kind.value != kind or subject_of(entry.kind, entry.fields)[:400] != subject:
+            problems.add(ProblemKind.LOG_ENTRY, where, "its kind/subject columns disagree")
+        fields = entry.fields
+        if entry.kind in (EntryKind.PUBLISH, EntryKind.QUARANTINE):
+            state_name = "published" if entry.kind is EntryKind.PUBLISH else "quarantined"
+            logged[subject] = (state_name, str(fields["digest"]))
+        elif entry.kind is EntryKind.TAG_MOVE:
+            tag_moves[subject] = str(fields["version"])
+    if len(leaves) != size and not problems.has(ProblemKind.LOG_ENTRY):
+        problems.add(
+            ProblemKind.LOG_ENTRY,
+            "log",
+            f"the log size is {size} but {len(leaves)} entries are stored",
+        )
+    levels = _check_log_nodes(session, leaves, problems)
+    _check_tree_heads(session, levels, len(leaves), problems, public_key)
+    for subject, (state_name, digest) in sorted(seen.versions.items()):
+        entry_state = logged.get(subject)
+        if entry_state is None:
+            problems.add(ProblemKind.LOG_MISSING_ENTRY, subject, f"{state_name} but never logged")
+        elif entry_state != (state_name, digest):
+            problems.add(
+                ProblemKind.LOG_MISSING_ENTRY,
+                subject,
+                f"the log records it {entry_state[0]} with digest {entry_state[1][:16]}…, "
+                f"the database {state_name} with {digest[:16]}…",
+            )
+    for subject in sorted(set(logged) - set(seen.versions)):
+        problems.add(
+            ProblemKind.LOGGED_VERSION_MISSING,
+            subject,
+            f"the log records it {logged[subject][0]} but its version row is gone",
+        )
+    for subject, version in sorted(seen.tags.items()):
+        if tag_moves.get(subject) != version:
+            problems.add(
+                ProblemKind.LOG_MISSING_ENTRY,
+                subject,
+                f"points at {version} but the log's last move of it names "
+                f"{tag_moves.get(subject, 'nothing')}",
+            )
+    return len(leaves)
+
+
+def _check_log_nodes(
+    session: Session, leaves: list[bytes], problems: _Problems
+) -> list[list[bytes]]:
+    """Recompute every complete subtree level from the leaves; compare the cached ones."""
+    from sqlalchemy import select
+
+    from modelseal.registry.db.models import LogNodeRow
+    from modelseal.transparency.merkle import node_hash
+
+    stored: dict[tuple[int, int], bytes] = {
+        (int(level), int(idx)): bytes(value)
+        for level, idx, value in session.execute(
+            select(LogNodeRow.level, LogNodeRow.idx, LogNodeRow.hash)
+        )
+    }
+    levels = [leaves]
+    while len(levels[-1]) >= 2:
+        below = levels[-1]
+        levels.append([node_hash(below[i], below[i + 1]) for i in range(0, len(below) - 1, 2)])
+    for (level, idx), value in sorted(stored.items()):
+        if level >= len(levels) or idx >= len(levels[level]):
+            problems.add(
+                ProblemKind.LOG_HASH, f"log node {level}/{idx}", "a subtree beyond the log's end"
+            )
+        elif levels[level][idx] != value:
+            problems.add(
+                ProblemKind.LOG_HASH,
+                f"log node {level}/{idx}",
+                f"cached hash of entries {idx << level}..{((idx + 1) << level) - 1} "
+                "does not recompute",
+            )
+    return levels
+
+
+def _check_tree_heads(
+    session: Session, levels: list[list[bytes]], size: int, problems: _Problems, public_key: Any
+) -> None:
+    from modelseal.registry.transparency_store import stored_tree_heads
+    from modelseal.transparency.errors import LogVerificationError
+    from modelseal.transparency.merkle import EMPTY_ROOT, node_hash, split_point
+    from modelseal.transparency.sth import verify_tree_head
+
+    def range_hash(start: int, end: int) -> bytes:
+        width = end - start
+        if width & (width - 1) == 0 and start % width == 0:
+            level = width.bit_length() - 1
+            return levels[level][start >> level]
+        k = split_point(width)
+        return node_hash(range_hash(start, start + k), range_hash(start + k, end))
+
+    key_id = None
+    if public_key is not None:
+        from modelseal.integrity.signing.keys import key_hint
+
+        key_id = key_hint(public_key)
+    for sth in stored_tree_heads(session):
+        where = f"tree head {sth.tree_size}"
+        if sth.tree_size > size:
+            problems.add(ProblemKind.LOG_TREE_HEAD, where, f"larger than the log ({size})")
+            continue
+        root = EMPTY_ROOT if sth.tree_size == 0 else range_hash(0, sth.tree_size)
+        if root != sth.root_hash:
+            problems.add(
+                ProblemKind.LOG_TREE_HEAD,
+                where,
+                "its signed root differs from the root of the stored entries: "
+                "the log was rewritten after this head was issued",
+            )
+        if key_id is not None and sth.key_id == key_id:
+            try:
+                verify_tree_head(sth, public_key)
+            except LogVerificationError as exc:
+                problems.add(ProblemKind.LOG_TREE_HEAD, where, str(exc))
