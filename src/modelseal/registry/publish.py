@@ -36,7 +36,7 @@ from modelseal.registry.names import check_name, check_version
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from modelseal.registry.db.models import Namespace, Upload, Version
+    from modelseal.registry.db.models import Model, Namespace, Upload, Version
     from modelseal.registry.identity import Principal
     from modelseal.registry.settings import RegistrySettings
     from modelseal.registry.storage.interface import BlobStore
@@ -365,6 +365,31 @@ def _materialise(store: BlobStore, files: list[dict[str, Any]], target: Path) ->
                 handle.write(chunk)
 
 
+def _get_or_create_model(session: Session, namespace_id: int, name: str) -> Model:
+    """The model row, created in its own short transaction if missing.
+
+    Concurrent first pushes of one model would otherwise race on the unique
+    (namespace, name) row and all but one fail at commit.
+    """
+    from sqlalchemy import select
+    from sqlalchemy.exc import IntegrityError
+    from sqlalchemy.orm import Session as PlainSession
+
+    from modelseal.registry.db.models import Model
+
+    query = select(Model).where(Model.namespace_id == namespace_id, Model.name == name)
+    model = session.scalars(query).one_or_none()
+    if model is not None:
+        return model
+    with PlainSession(session.get_bind()) as own:
+        own.add(Model(namespace_id=namespace_id, name=name))
+        try:
+            own.commit()
+        except IntegrityError:  # another push created it first
+            own.rollback()
+    return session.scalars(query).one()
+
+
 def commit_upload(
     session: Session,
     store: BlobStore,
@@ -380,7 +405,6 @@ def commit_upload(
 
     from modelseal.registry.db.models import (
         Blob,
-        Model,
         Namespace,
         TrustedKey,
         Version,
@@ -429,13 +453,7 @@ def commit_upload(
             require_signature=namespace.require_signature,
             require_sbom=settings.require_sbom,
         )
-    model = session.scalars(
-        select(Model).where(Model.namespace_id == namespace.id, Model.name == upload.model_name)
-    ).one_or_none()
-    if model is None:
-        model = Model(namespace_id=namespace.id, name=upload.model_name)
-        session.add(model)
-        session.flush()
+    model = _get_or_create_model(session, namespace.id, upload.model_name)
     entries = [FileEntry.from_dict(f) for f in upload.files]
     signature_digest = _store_small(session, store, signature) if signature else None
     sbom_digest = _store_small(session, store, result.sbom) if result.sbom else None

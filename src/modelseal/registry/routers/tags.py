@@ -6,10 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from modelseal.registry.auth import MaybePrincipal, RequiredPrincipal, SessionDep, authorize
-from modelseal.registry.db.models import Tag, TagEvent, Version, utcnow
+from modelseal.registry.db.models import Model, Tag, TagEvent, Version, utcnow
 from modelseal.registry.errors import ConflictError
 from modelseal.registry.names import check_version
 from modelseal.registry.routers._shared import get_model
@@ -36,6 +36,12 @@ def move_tag(session: SessionDep, version: Version, tag: str, user_id: int | Non
         raise ConflictError(
             f"version {version.name!r} is {version.state}; only published versions can be tagged"
         )
+    # Serialise tag moves of one model until commit (PostgreSQL: this row lock; SQLite:
+    # the write lock), so concurrent moves neither race to create the tag nor reach
+    # the log in another order than the one they were applied in.
+    session.execute(
+        update(Model).where(Model.id == version.model_id).values(description=Model.description)
+    )
     existing = session.scalars(
         select(Tag).where(Tag.model_id == version.model_id, Tag.name == tag)
     ).one_or_none()
