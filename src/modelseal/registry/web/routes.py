@@ -22,7 +22,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy import func, select
 from starlette.exceptions import HTTPException
 
-from modelseal.errors import ModelsealError
+from modelseal.errors import ModelsealError, RegistryError
 from modelseal.registry.auth import SessionDep, allowed_actions, authorize, record_refusal
 from modelseal.registry.db.models import Model, Namespace, Tag, TrustedKey, User, Version
 from modelseal.registry.errors import (
@@ -136,7 +136,7 @@ def _format_time(value: Any) -> str:
         try:
             value = dt.datetime.fromisoformat(value)
         except ValueError:
-            return value
+            return str(value)
     if isinstance(value, dt.datetime):
         return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return ""
@@ -217,7 +217,7 @@ def _error_page(request: Request, exc: ModelsealError, status: int | None = None
     from modelseal.registry.errors import http_status
 
     if status is None:
-        status = http_status(exc) if hasattr(exc, "code") else 400
+        status = http_status(exc) if isinstance(exc, RegistryError) else 400
     if isinstance(exc, UnauthenticatedError) and request.method == "GET":
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return _render(

@@ -245,6 +245,10 @@ def _properties(item: Mapping[str, Any], drop: Iterable[str] = ()) -> tuple[tupl
     return tuple(pairs)
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
 def sbom_view(data: bytes) -> SbomView:
     """Summarise a stored SBOM; a document that is not CycloneDX JSON gives ``error``."""
     try:
@@ -253,8 +257,8 @@ def sbom_view(data: bytes) -> SbomView:
         doc = None
     if not isinstance(doc, Mapping) or doc.get("bomFormat") != "CycloneDX":
         return SbomView("", "", "", "", (), (), (), 0, error="not a CycloneDX JSON document")
-    metadata = doc.get("metadata") if isinstance(doc.get("metadata"), Mapping) else {}
-    subject = metadata.get("component") if isinstance(metadata.get("component"), Mapping) else {}
+    metadata = _mapping(doc.get("metadata"))
+    subject = _mapping(metadata.get("component"))
     warnings = tuple(
         value for name, value in _properties(metadata) if name in ("warning", "modelseal:warning")
     )
