@@ -43,10 +43,30 @@ def test_concurrent_appends_are_serialised(registry: Any) -> None:
                 log_event(session, EntryKind.TOKEN_REVOKE, user=f"t{thread}", token=i)
                 session.commit()
 
-    with ThreadPoolExecutor(THREADS) as pool:
-        list(pool.map(writer, range(THREADS)))
+    def signer(_: int) -> None:
+        for _round in range(COMMITS):
+            with registry.session() as session:
+                registry.app.state.log.tree_head(session)
+
+    with ThreadPoolExecutor(THREADS + 2) as pool:
+        list(pool.map(lambda job: job[0](job[1]), [(writer, t) for t in range(THREADS)]
+                      + [(signer, t) for t in range(2)]))  # fmt: skip
     entries = _check_log(registry)
     assert len(entries) == THREADS * COMMITS
+    # Heads signed while the log grew: issued in size order, each over the real history.
+    from modelseal.registry.transparency_store import open_log, stored_tree_heads
+    from modelseal.transparency.sth import verify_tree_head
+
+    with registry.session() as session:
+        registry.app.state.log.tree_head(session)  # the head of the final size
+        heads = list(stored_tree_heads(session))
+        log = open_log(session)
+        assert len(heads) >= 2
+        for sth in heads:
+            verify_tree_head(sth, registry.app.state.log.signer.public_key)
+            assert sth.root_hash == log.root(sth.tree_size)
+    assert [h.tree_size for h in heads] == sorted({h.tree_size for h in heads})
+    assert [h.timestamp for h in heads] == sorted({h.timestamp for h in heads})
     for thread in range(THREADS):  # each writer's own entries stay in its order
         mine = [e["token"] for e in entries if e["user"] == f"t{thread}"]
         assert mine == list(range(COMMITS))

@@ -303,42 +303,54 @@ class RegistryLog:
         return cls(TreeHeadSigner.in_directory(settings.data_dir))
 
     def tree_head(self, session: Session) -> SignedTreeHead:
-        """A signed head of the log as committed now (reused while the log does not grow)."""
-        from sqlalchemy.exc import IntegrityError
+        """A signed head of the log as committed now (reused while the log does not grow).
+
+        A new head is signed under the log lock, so heads are issued in the order of
+        their sizes with increasing timestamps, whichever replica signs them.
+        """
+        import time
+
+        from sqlalchemy import func, select
 
         from modelseal.registry.db.models import LogTreeHeadRow
 
-        log = open_log(session)
-        size = log.size
+        size = open_log(session).size
         with self._lock:
             cached = self._cache.sth
         if cached is not None and cached.tree_size == size:
             return cached
-        row = session.get(LogTreeHeadRow, (self.signer.key_id, size))
+        key = (self.signer.key_id, size)
+        row = session.get(LogTreeHeadRow, key)
         if row is None:
-            sth = self.signer.sign(size, log.root(size))
-            session.add(
-                LogTreeHeadRow(
-                    key_id=sth.key_id,
-                    tree_size=size,
-                    root_hash=sth.root_hash,
-                    timestamp=sth.timestamp,
-                    signature=sth.signature,
+            _lock_log(session)
+            log = open_log(session)
+            size = log.size
+            key = (self.signer.key_id, size)
+            row = session.get(LogTreeHeadRow, key, populate_existing=True)
+            if row is None:
+                last = session.scalar(
+                    select(func.max(LogTreeHeadRow.timestamp)).where(
+                        LogTreeHeadRow.key_id == self.signer.key_id
+                    )
                 )
-            )
-            try:
-                session.commit()
-            except IntegrityError:  # another replica signed this size first: use its head
-                session.rollback()
-                row = session.get(LogTreeHeadRow, (self.signer.key_id, size))
-        if row is not None:
-            sth = SignedTreeHead(
-                int(row.tree_size),
-                bytes(row.root_hash),
-                int(row.timestamp),
-                row.key_id,
-                bytes(row.signature),
-            )
+                stamp = max(int(time.time() * 1000), int(last or 0) + 1)
+                signed = self.signer.sign(size, log.root(size), stamp)
+                row = LogTreeHeadRow(
+                    key_id=signed.key_id,
+                    tree_size=size,
+                    root_hash=signed.root_hash,
+                    timestamp=signed.timestamp,
+                    signature=signed.signature,
+                )
+                session.add(row)
+            session.commit()
+        sth = SignedTreeHead(
+            int(row.tree_size),
+            bytes(row.root_hash),
+            int(row.timestamp),
+            row.key_id,
+            bytes(row.signature),
+        )
         with self._lock:
             if self._cache.sth is None or self._cache.sth.tree_size <= sth.tree_size:
                 self._cache.sth = sth
