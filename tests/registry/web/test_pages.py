@@ -290,7 +290,7 @@ def test_form_posts_need_the_csrf_token_and_a_same_origin(web: WebApp) -> None:
     token = web.data.tokens["alice"]
     form = client.get("/login")
     missing = client.post("/login", data={"token": token, "csrf": ""})
-    assert missing.status_code == 403 and "did not come from this site" in missing.text
+    assert missing.status_code == 403 and "did not come from this site" in missing.text.lower()
     forged = client.post("/login", data={"token": token, "csrf": "A" * 43})
     assert forged.status_code == 403
     cross = client.post(
@@ -298,7 +298,7 @@ def test_form_posts_need_the_csrf_token_and_a_same_origin(web: WebApp) -> None:
         data={"token": token, "csrf": csrf_of(form.text)},
         headers={"origin": "https://evil.example"},
     )
-    assert cross.status_code == 403 and "cross-site" in cross.text
+    assert cross.status_code == 403 and "cross-site" in cross.text.lower()
     assert "modelseal_session" not in client.cookies
     signed_in = web.signed_in("alice")
     assert signed_in.post("/logout", data={"csrf": "nope"}).status_code == 403
@@ -343,7 +343,7 @@ def test_repeated_bad_sign_ins_are_rate_limited_but_browsing_is_not_counted(
     for _ in range(10):
         assert login(other, "msk_wrong").status_code == 401
     limited = login(other, fresh_web.data.tokens["alice"])
-    assert limited.status_code == 429 and "too many failed authentications" in limited.text
+    assert limited.status_code == 429 and "too many failed authentications" in limited.text.lower()
 
 
 def test_revoking_the_token_ends_the_web_session(fresh_web: WebApp) -> None:
@@ -381,9 +381,9 @@ def test_errors_are_html_pages_and_the_api_stays_json(web: WebApp) -> None:
     client = web.client()
     missing = client.get("/n/open/nosuch")
     assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
-    assert "no model open/nosuch" in missing.text
+    assert "no model open/nosuch" in missing.text.lower()
     bad = client.get("/n/open/Bad..Name")
-    assert bad.status_code == 400 and "invalid model name" in bad.text
+    assert bad.status_code == 400 and "invalid model name" in bad.text.lower()
     check_accessible(bad.text)
     api = client.get("/v1/namespaces/acme")
     assert api.status_code == 401 and api.json()["error"]["code"] == "unauthenticated"

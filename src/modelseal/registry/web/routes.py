@@ -106,7 +106,9 @@ def _environment() -> Any:
         version_url=views.version_url,
         quote=quote,
     )
-    env.filters.update(size=_format_size, when=_format_time, short=_short)
+    env.filters.update(
+        size=_format_size, when=_format_time, short=_short, capfirst=_capfirst, sentence=_sentence
+    )
     return env
 
 
@@ -140,6 +142,16 @@ def _format_time(value: Any) -> str:
     if isinstance(value, dt.datetime):
         return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return ""
+
+
+def _capfirst(value: str | None) -> str:
+    text = value or ""
+    return text[:1].upper() + text[1:]
+
+
+def _sentence(value: str | None) -> str:
+    text = _capfirst(value).rstrip()
+    return text if not text or text[-1] in ".!?)" else text + "."
 
 
 def _short(value: str | None, length: int = 12) -> str:
