@@ -14,8 +14,10 @@ rollback protection is active) doing a random mix of:
 
 Afterwards every published version is pulled again and compared with what was pushed,
 the database is compared with the list of versions the clients were told exist (none
-lost, none extra), and ``modelseal admin fsck`` must find no problem. The figures:
-throughput and p50/p95/p99 latency per operation, as JSON.
+lost, none extra), the transparency log must audit clean with the server's key and
+prove every published version included, and ``modelseal admin fsck`` must find no
+problem. The figures: throughput and p50/p95/p99 latency per operation, and the CPU
+time the server and the (in-process) clients used, as JSON.
 
 Run: ``.venv/bin/python bench/bench_registry_load.py [--clients 50] [--seconds 60]``
 (PostgreSQL from ``--db``, ``$MODELSEAL_TEST_POSTGRES_URL`` or ``scripts/start-postgres.sh``).
@@ -59,6 +61,7 @@ __all__ = [
     "prepare_registry",
     "run_load",
     "summarise",
+    "verify_log",
     "verify_published",
     "write_model",
 ]
@@ -146,6 +149,12 @@ class RegistryServer:
                     return
             time.sleep(0.1)
         raise TimeoutError(f"modelseal serve did not answer within {timeout} s")
+
+    @property
+    def pid(self) -> int:
+        """The server's process id."""
+        assert self.process is not None, "not started"
+        return self.process.pid
 
     def kill(self) -> None:
         """SIGKILL: no shutdown handler runs."""
@@ -273,10 +282,12 @@ class LoadResult:
             self.latencies.setdefault(op, []).append(seconds)
 
 
-def _client(url: str, token: str, home: Path, workers: int) -> Any:
+def _client(url: str, token: str, home: Path, workers: int, log_key: Path | None = None) -> Any:
     from modelseal.registry.client import ClientState, RegistryClient
 
-    return RegistryClient(url, token, state=ClientState(home), workers=workers, timeout=120)
+    return RegistryClient(
+        url, token, state=ClientState(home), workers=workers, timeout=120, log_key=log_key
+    )
 
 
 def run_load(
@@ -296,13 +307,6 @@ def run_load(
         workdir / "shared-source", seed=-1, values=config.shared_values
     ).joinpath("model.safetensors")
     shared_bytes = shared_weights.read_bytes()
-    # The shared model exists before the crowd arrives (the first push of a new model name
-    # by many clients at once is a separate, known race: see tests/registry/test_load.py).
-    with _client(url, tokens[0], workdir / "warm-up", config.workers) as client:
-        _operation(
-            "push_shared", client, 0, 0, random.Random(0), workdir / "warm-up", private_key,
-            shared_bytes, config, result,
-        )  # fmt: skip
     ops = [name for name, _ in config.mix]
     weights = [w for _, w in config.mix]
     started = time.monotonic()
@@ -436,6 +440,26 @@ def verify_published(
     return problems
 
 
+def verify_log(
+    url: str, token: str, published: Sequence[Published], state_dir: Path, log_key: Path
+) -> list[str]:
+    """The transparency log, seen by a client pinning the server's key ``log_key``: the
+    whole log audits clean (every signed root recomputes, every head consistent with the
+    earlier ones) and every published version's publish entry is proven included."""
+    problems: list[str] = []
+    with _client(url, token, state_dir, 2, log_key) as client:
+        report = client.audit_log()
+        problems += [f"log audit: {p.where}: {p.message}" for p in report.problems]
+        if report.entries < len(published):
+            problems.append(f"the log holds {report.entries} entries for {len(published)} versions")
+        for item in published:
+            try:
+                client.verify_logged(client.resolve(item.ref))
+            except Exception as exc:
+                problems.append(f"{item.ref}: {type(exc).__name__}: {exc}")
+    return problems
+
+
 def database_versions(db_url: str) -> dict[str, tuple[str, str]]:
     """Every version in the database: ``ns/model:version`` -> (state, digest)."""
     from sqlalchemy import select
@@ -492,6 +516,12 @@ def summarise(result: LoadResult) -> dict[str, Any]:
     }
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the load, check every invariant, print a JSON report; exit 1 on any failure."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -520,10 +550,21 @@ def main(argv: list[str] | None = None) -> int:
         keys = generate_keypair(base / "release")
         tokens = prepare_registry(db_url, keys.public_key, config.clients)
         with RegistryServer(base / "data", db_url) as server:
+            own_cpu = _cpu_seconds(os.getpid())
+            server_cpu = _cpu_seconds(server.pid)
             result = run_load(server.url, tokens, keys.private_key, base / "work", config)
+            own_cpu = _cpu_seconds(os.getpid()) - own_cpu
+            server_cpu = _cpu_seconds(server.pid) - server_cpu
             verify_started = time.perf_counter()
             lost = verify_published(server.url, tokens[0], result.published, base / "verify")
             verify_seconds = time.perf_counter() - verify_started
+            log_problems = verify_log(
+                server.url,
+                tokens[0],
+                result.published,
+                base / "log-auditor",
+                base / "data" / "log-key.pub.pem",
+            )
         in_db = database_versions(db_url)
         told = {p.ref: p.digest for p in result.published}
         extra = sorted(set(in_db) - set(told))
@@ -534,16 +575,30 @@ def main(argv: list[str] | None = None) -> int:
         "clients": config.clients,
         "verify_seconds": round(verify_seconds, 1),
         "lost_or_corrupted": len(lost) + len(missing),
+        "log_problems": len(log_problems),
         "unexpected_versions": len(extra),
         "fsck": {"ok": report.ok, "clean": report.clean, "problems": len(report.problems)},
         "cpus": os.cpu_count(),
+        "cpu_seconds_during_load": {
+            "server": round(server_cpu, 1),
+            "clients": round(own_cpu, 1),
+        },
+        "load_average_1min_after": round(os.getloadavg()[0], 1),
     }
     print(json.dumps(summary, indent=2))
-    for line in (result.errors + result.mismatches + lost + missing + extra)[:20]:
+    for line in (result.errors + result.mismatches + lost + missing + extra + log_problems)[:20]:
         print("PROBLEM", line, file=sys.stderr)
     if result.errors and "Traceback" in server_log:
         print("server log (tail):\n" + server_log[-6000:], file=sys.stderr)
-    failed = result.errors or result.mismatches or lost or missing or extra or not report.clean
+    failed = (
+        result.errors
+        or result.mismatches
+        or lost
+        or missing
+        or extra
+        or log_problems
+        or not report.clean
+    )
     return 1 if failed else 0
 
 

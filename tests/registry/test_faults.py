@@ -25,6 +25,7 @@ from bench.bench_registry_load import (
     database_versions,
     fresh_database,
     prepare_registry,
+    verify_log,
     verify_published,
     write_model,
 )
@@ -79,6 +80,13 @@ def test_kill_during_concurrent_uploads_then_resume(
             timeout=60,
         )
 
+    # an auditor sees the log before the crash; afterwards it must be consistent with that
+    auditor = tmp_path / "auditor"
+    log_key = server.data / "log-key.pub.pem"
+    with RegistryClient(
+        server.url, served["tokens"][0], state=ClientState(auditor), log_key=log_key
+    ) as watcher:
+        assert watcher.log_tree_head().tree_size >= 1  # the trusted key's entry
     outcome: dict[int, str] = {}
 
     def push(number: int) -> None:
@@ -125,6 +133,8 @@ def test_kill_during_concurrent_uploads_then_resume(
         for n, ref in enumerate(refs)
     ]
     assert verify_published(server.url, served["tokens"][0], published, tmp_path / "v") == []
+    # the log survived the kill: consistent with the head seen before it, every version in it
+    assert verify_log(server.url, served["tokens"][0], published, auditor, log_key) == []
     server.stop()
     report = fsck_registry(settings)
     assert report.ok, [p.to_json() for p in report.errors]
