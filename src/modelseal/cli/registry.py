@@ -552,6 +552,8 @@ def push_command(
         f"sha256:{doc['digest']} ({mb:.1f} MB uploaded, "
         f"{result.bytes_skipped / 1e6:.1f} MB already stored, {result.seconds:.1f} s)"
     )
+    if result.logged:
+        click.echo(f"  ok: {result.logged}")
 
 
 @click.command("pull")
