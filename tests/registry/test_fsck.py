@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -169,7 +170,10 @@ def test_garbage_is_a_warning_not_damage(
         past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)
         session.execute(update(Upload).where(Upload.id == upload["id"]).values(expires_at=past))
         session.commit()
-    (registry.settings.staging_dir / "gate-leftover").mkdir(parents=True)
+    leftover = registry.settings.staging_dir / "gate-leftover"
+    leftover.mkdir(parents=True)
+    (registry.settings.staging_dir / "gate-in-flight").mkdir()  # recent: not reported
+    os.utime(leftover, (time.time() - 3600, time.time() - 3600))
     report = run_fsck(registry, staging_dir=registry.settings.staging_dir)
     assert report.ok and not report.clean
     assert kinds(report) == {
@@ -179,6 +183,9 @@ def test_garbage_is_a_warning_not_damage(
         ProblemKind.STALE_STAGING,
     }
     assert report.stats.open_uploads == 1
+    assert [p.subject for p in report.warnings if p.kind is ProblemKind.STALE_STAGING] == [
+        str(leftover)
+    ]
 
 
 def test_fsck_registry_refuses_an_empty_database(tmp_path: Path) -> None:

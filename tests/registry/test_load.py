@@ -44,8 +44,13 @@ def test_concurrent_clients_lose_and_corrupt_nothing(
     from modelseal.registry.settings import RegistrySettings
 
     server: RegistryServer = served["server"]
+    settings = RegistrySettings(data_dir=server.data, db_url=served["db"])
     config = LoadConfig(clients=20, seconds=15.0)
+    live: list[Any] = []
+    timer = threading.Timer(config.seconds / 2, lambda: live.append(fsck_registry(settings)))
+    timer.start()  # fsck on the live registry, mid-load
     result = run_load(server.url, served["tokens"], keypair.private_key, tmp_path / "w", config)
+    timer.join(60)
     summary = summarise(result)
     assert result.errors == [], result.errors[:5]
     assert result.mismatches == [], result.mismatches[:5]
@@ -64,8 +69,10 @@ def test_concurrent_clients_lose_and_corrupt_nothing(
     auditor = tmp_path / "auditor"
     assert verify_log(server.url, served["tokens"][0], result.published, auditor, log_key) == []
 
+    [during] = live
+    assert during.ok and during.stats.versions > 0, [p.to_json() for p in during.errors]
     server.stop()
-    report = fsck_registry(RegistrySettings(data_dir=server.data, db_url=served["db"]))
+    report = fsck_registry(settings)
     assert report.clean, [p.to_json() for p in report.problems]
     assert report.stats.versions == len(result.published)
 

@@ -14,11 +14,12 @@ stored, and reports every difference as a typed :class:`FsckProblem`:
   published (and quarantined) version has its entry;
 * garbage that is not damage (warnings): blob objects no row records (orphans),
   blob rows nothing references, open upload sessions past their expiry, and
-  staging directories of no open upload.
+  staging directories of no open upload untouched for 10 minutes.
 
 It never changes anything. It is safe on a live registry: store objects are listed
-*before* the database is read, and every candidate problem is checked again before
-it is reported, so an upload finishing meanwhile is not reported as damage.
+*before* the database is read, the database is read as one snapshot, and candidate
+missing or orphan blobs are checked again before they are reported, so an upload
+finishing meanwhile is not reported as damage.
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ FsckProgress = Callable[[int, int], None]
 
 _READ = 4 * 1024 * 1024
 _BATCH = 500
+#: Staging younger than this may belong to a commit or an upload still in flight.
+_STAGING_GRACE_SECONDS = 600
 
 
 class Severity(str, enum.Enum):
@@ -324,6 +327,7 @@ def fsck(
     started = time.perf_counter()
     problems = _Problems()
     stored = dict(list_store(store))  # listed before the DB is read: see the module doc
+    _snapshot(session)
     model_names = _model_names(session)
     refs = _Refs()
     seen = _Seen()
@@ -350,7 +354,7 @@ def fsck(
         )
     orphans = [d for d in stored if d not in blob_rows]
     if orphans:
-        recorded = _blob_rows(session, orphans)  # rows committed since the first read
+        recorded = _recorded_since(session, orphans)
         blob_rows.update(recorded)
         for digest in sorted(set(orphans) - set(recorded)):
             problems.add(
@@ -460,6 +464,22 @@ class _Seen:
 
     versions: dict[str, tuple[str, str]] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+
+
+def _snapshot(session: Session) -> None:
+    """Read the whole database as of one instant (PostgreSQL: REPEATABLE READ; SQLite's
+    read transaction is a snapshot already), so versions, tags and log agree."""
+    if session.in_transaction() or session.get_bind().dialect.name != "postgresql":
+        return
+    session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
+
+def _recorded_since(session: Session, digests: list[str]) -> dict[str, int]:
+    """Blob rows committed after the snapshot was taken (read on a fresh connection)."""
+    from sqlalchemy.orm import Session as _Session
+
+    with _Session(bind=session.get_bind()) as fresh:
+        return _blob_rows(fresh, digests)
 
 
 def _model_names(session: Session) -> dict[int, str]:
@@ -610,12 +630,14 @@ def _check_uploads(
                 "(the server marks it failed and frees its staging)",
             )
     if staging_dir is not None and staging_dir.is_dir():
+        recent = time.time() - _STAGING_GRACE_SECONDS
         for child in sorted(staging_dir.iterdir()):
-            if child.is_dir() and child.name not in open_ids:
+            if child.is_dir() and child.name not in open_ids and child.stat().st_mtime < recent:
                 problems.add(
                     ProblemKind.STALE_STAGING,
                     str(child),
-                    "staged data of no open upload (an interrupted commit); safe to delete",
+                    "staged data of no open upload, untouched for 10 minutes "
+                    "(an interrupted commit); safe to delete",
                 )
     return len(open_ids), digests
 
@@ -651,6 +673,9 @@ def _verify_blobs(
         except FileNotFoundError:
             problems.add(ProblemKind.MISSING_BLOB, digest, "bytes vanished while being checked")
             return
+        except OSError as exc:
+            problems.add(ProblemKind.MISSING_BLOB, digest, f"bytes cannot be read: {exc}")
+            return
         actual = hasher.hexdigest()
         if actual != digest:
             holders = refs.who(digest) or "no version"
@@ -662,9 +687,22 @@ def _verify_blobs(
 
     if progress is not None:
         progress(0, total)
+    slots = threading.BoundedSemaphore(max(1, workers) * 4)  # bounded queue of tasks
+    failures: list[BaseException] = []
+
+    def finished(future: Any) -> None:
+        slots.release()
+        if future.exception() is not None:
+            failures.append(future.exception())
+
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for future in [pool.submit(check, d) for d, _ in blobs]:
-            future.result()
+        for digest, _ in blobs:
+            slots.acquire()
+            if failures:
+                break
+            pool.submit(check, digest).add_done_callback(finished)
+    if failures:
+        raise failures[0]
     return len(blobs), done[0]
 
 
