@@ -8,6 +8,7 @@ database row are reported by the real `modelseal admin fsck` command.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -191,6 +192,13 @@ def test_admin_fsck_reports_a_flipped_byte_and_a_deleted_row(
     assert healthy.returncode == 0, healthy.stdout + healthy.stderr
     assert "registry OK" in healthy.stdout and "2 versions" in healthy.stdout
 
+    stray = b"bytes an interrupted upload left"
+    registry.app.state.store.put_bytes(hashlib.sha256(stray).hexdigest(), stray)
+    garbage = fsck_cli(registry)
+    assert garbage.returncode == 0 and "registry OK with 1 warning(s)" in garbage.stdout
+    assert fsck_cli(registry, "--strict").returncode == 1
+    registry.app.state.store.delete(hashlib.sha256(stray).hexdigest())
+
     weights = next(f["digest"] for f in first["files"] if f["path"] == "model.safetensors")
     blob = registry.app.state.store.local_path(weights)
     os.chmod(blob, 0o644)
@@ -217,3 +225,11 @@ def test_admin_fsck_reports_a_flipped_byte_and_a_deleted_row(
 
     usage = fsck_cli(registry, "--workers", "0")
     assert usage.returncode == 2
+    elsewhere = subprocess.run(
+        [sys.executable, "-m", "modelseal", "admin", "--data", str(tmp_path / "none"), "fsck"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert elsewhere.returncode == 2 and "no registry database" in elsewhere.stderr
+    assert not (tmp_path / "none").exists(), "fsck created nothing"

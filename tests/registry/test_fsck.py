@@ -192,6 +192,10 @@ def test_fsck_registry_refuses_an_empty_database(tmp_path: Path) -> None:
     from modelseal.errors import ConfigError
     from modelseal.registry.settings import RegistrySettings
 
+    with pytest.raises(ConfigError, match="no registry database"):
+        fsck_registry(RegistrySettings(data_dir=tmp_path))
+    assert not (tmp_path / "registry.db").exists(), "fsck creates nothing"
+    (tmp_path / "registry.db").touch()  # an empty SQLite database
     with pytest.raises(ConfigError, match="holds no registry"):
         fsck_registry(RegistrySettings(data_dir=tmp_path))
 

@@ -412,7 +412,13 @@ def fsck_registry(
     from modelseal.registry.db.session import create_engine_for, session_factory
     from modelseal.registry.storage import open_store
 
-    engine = create_engine_for(settings.database_url)
+    url = settings.database_url
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).is_file():
+        raise ConfigError(
+            f"no registry database at {url[len('sqlite:///') :]}",
+            advice="point --data (or --db) at the registry's data",
+        )
+    engine = create_engine_for(url)
     try:
         try:
             tables = set(inspect(engine).get_table_names())
