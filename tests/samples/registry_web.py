@@ -102,6 +102,8 @@ def seed_web_data(
     """
     from modelseal.registry import identity
     from modelseal.registry.db.models import Blob, Model, Tag, TrustedKey, Version
+    from modelseal.registry.transparency_store import log_event
+    from modelseal.transparency.entries import EntryKind
 
     data = WebData()
     now = dt.datetime(2026, 11, 27, 7, 0, tzinfo=dt.timezone.utc)
@@ -135,6 +137,15 @@ def seed_web_data(
                 ),
             ]
         )
+        for name, fingerprint in (("release", _FP_RELEASE), ("old-release", _FP_OLD)):
+            log_event(
+                session, EntryKind.KEY_TRUST, namespace="acme", name=name, fingerprint=fingerprint
+            )
+        log_event(
+            session, EntryKind.KEY_REVOKE, namespace="acme", name="old-release", fingerprint=_FP_OLD
+        )
+        spare, _ = identity.create_token(session, users["carol"])
+        identity.revoke_token(session, spare.id)  # logs a token-revoke entry
 
         def blob(payload: bytes) -> str:
             digest = hashlib.sha256(payload).hexdigest()
@@ -174,14 +185,34 @@ def seed_web_data(
             )
             session.add(row)
             session.flush()
+            log_event(
+                session,
+                EntryKind.PUBLISH if row.state == "published" else EntryKind.QUARANTINE,
+                namespace=m.namespace.name,
+                model=m.name,
+                version=name,
+                digest=digest,
+                serial=row.id,
+            )
             return row
+
+        def tag(m: Model, name: str, target: Version) -> None:
+            session.add(Tag(model_id=m.id, name=name, version_id=target.id))
+            log_event(
+                session,
+                EntryKind.TAG_MOVE,
+                namespace=m.namespace.name,
+                model=m.name,
+                tag=name,
+                version=target.name,
+            )
 
         bert = model(acme, "bert", description=f"Base model {XSS}")
         model(acme, "empty")
         v10 = version(bert, "1.0")
         v11 = version(bert, "1.1", parent="acme/bert:1.0")
-        session.add(Tag(model_id=bert.id, name="latest", version_id=v11.id))
-        session.add(Tag(model_id=bert.id, name="stable", version_id=v10.id))
+        tag(bert, "latest", v11)
+        tag(bert, "stable", v10)
         version(model(acme, "bert-ft"), "2.0", parent="acme/bert:1.1")
         evil_files = _files("config.json", "pytorch_model.bin", f"weights/{XSS}.bin")
         version(

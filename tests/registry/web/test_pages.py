@@ -32,6 +32,11 @@ PAGES = [
     ("alice", "/n/acme/bert/v/1.0/sbom"),
     ("bob", "/n/acme/-/quarantine"),
     ("dave", "/n/acme/evil/v/0.1"),
+    (None, "/log"),
+    (None, "/log/consistency?first=3"),
+    ("alice", "/log"),
+    ("alice", "/log/0"),
+    ("carol", "/log"),
 ]
 
 
@@ -91,12 +96,14 @@ def test_every_page_renders_accessible_html_within_budget(
     web: WebApp, user: str | None, path: str
 ) -> None:
     client = web.signed_in(user) if user else web.client()
-    client.get(path)  # warm: templates compile once per process
-    response = client.get(path)
+    client.get(path)  # warm the database connection and statement caches
+    responses = [client.get(path) for _ in range(3)]
+    response = responses[0]
     assert response.status_code == 200, response.text[:500]
     assert response.headers["content-type"].startswith("text/html")
     check_accessible(response.text)
-    assert server_ms(response) < PAGE_BUDGET_MS
+    # the median of three: one slow sample on a busy shared machine is noise, not the page
+    assert sorted(server_ms(r) for r in responses)[1] < PAGE_BUDGET_MS
     csp = response.headers["content-security-policy"]
     assert "default-src 'none'" in csp and "script-src" not in csp
     assert response.headers["x-content-type-options"] == "nosniff"
@@ -407,3 +414,91 @@ def test_colour_pairs_meet_wcag_aa_contrast(web: WebApp) -> None:
         light, dark = sorted((_luminance(colours[fg]), _luminance(colours[bg])), reverse=True)
         ratio = (light + 0.05) / (dark + 0.05)
         assert ratio >= 4.5, f"{fg} on {bg}: {ratio:.2f}"
+
+
+def test_log_page_shows_the_signed_tree_head_to_everyone_and_entries_to_signed_in_users(
+    web: WebApp,
+) -> None:
+    api = web.client().get("/v1/log/tree-head").json()
+    anonymous = web.client().get("/log").text
+    assert f"{api['tree_size']} entries" in anonymous and api["root_hash"] in anonymous
+    assert "BEGIN PUBLIC KEY" in anonymous
+    assert "sign in</a> to see" in anonymous
+    assert "acme" not in anonymous and "Published</span>" not in anonymous
+    alice = web.signed_in("alice")
+    assert "Older entries" in alice.get("/log").text  # 150+ entries, 50 a page
+    oldest = alice.get("/log?before=20").text
+    assert '<a href="/n/acme/bert/v/1.0">acme/bert:1.0</a>' in oldest
+    assert "acme/bert tag latest → 1.1" in oldest
+    assert "acme: key old-release" in oldest
+
+
+def test_log_entries_of_unreadable_namespaces_are_redacted(web: WebApp) -> None:
+    carol = web.signed_in("carol")
+    pages = "".join(carol.get(f"/log?before={b}").text for b in (50, 100, 150, 200))
+    assert "acme" not in pages and "not visible to you" in pages
+    assert "open/bulk-000:1.0" in pages  # public namespace entries are shown
+    assert "of carol</td>" in pages  # her own token revocation
+    alice = web.signed_in("alice").get("/log?before=100").text
+    assert "acme/many:0." in alice and "of carol" not in alice
+    first_key_entry = 0  # seeded first: acme's key trust
+    assert carol.get(f"/log/{first_key_entry}").status_code == 404
+    assert web.signed_in("alice").get(f"/log/{first_key_entry}").status_code == 200
+
+
+def test_a_version_links_its_log_entry_with_a_verified_inclusion_proof(web: WebApp) -> None:
+    alice = web.signed_in("alice")
+    version = alice.get("/n/acme/bert/v/1.1").text
+    found = re.search(r'<a href="/log/(\d+)">log entry \1</a>', version)
+    assert found, "the version page links its log entry"
+    index = int(found.group(1))
+    entry = alice.get(f"/log/{index}").text
+    assert 'Published: <a href="/n/acme/bert/v/1.1">acme/bert:1.1</a>' in entry
+    assert '<span class="badge ok">Verified</span>' in entry
+    api = alice.get(
+        f"/v1/log/entries/{index}",
+        headers={"authorization": f"Bearer {web.data.tokens['alice']}"},
+    ).json()
+    for hop in api["audit_path"]:
+        assert hop in entry
+    canonical = re.search(r'<pre class="wrap">(.*?)</pre>', entry, re.S)
+    assert canonical and html_unescape(canonical.group(1)) == api["entry"]
+    assert web.client().get(f"/log/{index}").status_code == 401
+    assert alice.get("/log/999999").status_code == 404
+
+
+def html_unescape(text: str) -> str:
+    import html
+
+    return html.unescape(text)
+
+
+def test_consistency_page_proves_growth_and_refuses_impossible_sizes(web: WebApp) -> None:
+    client = web.client()
+    size = client.get("/v1/log/tree-head").json()["tree_size"]
+    html = client.get(f"/log/consistency?first=5&second={size}").text
+    assert '<span class="badge ok">Verified</span>' in html
+    api = client.get(f"/v1/log/proof/consistency?first=5&second={size}").json()
+    assert all(h in html for h in api["proof"])
+    bad = client.get(f"/log/consistency?first={size}&second=3")
+    assert bad.status_code == 400 and "no consistency proof" in bad.text.lower()
+
+
+def test_a_tampered_log_entry_no_longer_verifies(fresh_web: WebApp) -> None:
+    from sqlalchemy import update
+
+    from modelseal.registry.db.models import LogEntryRow
+
+    alice = fresh_web.signed_in("alice")
+    version = alice.get("/n/acme/bert/v/1.0").text
+    found = re.search(r'<a href="/log/(\d+)">log entry', version)
+    assert found
+    index = int(found.group(1))
+    with fresh_web.app.state.sessions() as session:
+        data = session.get(LogEntryRow, index).data
+        forged = bytes(data).replace(b'"version":"1.0"', b'"version":"6.6"')
+        assert forged != data
+        session.execute(update(LogEntryRow).where(LogEntryRow.idx == index).values(data=forged))
+        session.commit()
+    entry = alice.get(f"/log/{index}").text
+    assert '<span class="badge bad">Does not verify</span>' in entry

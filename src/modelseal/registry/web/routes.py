@@ -31,8 +31,8 @@ from modelseal.registry.errors import (
     UnauthenticatedError,
 )
 from modelseal.registry.identity import Principal
+from modelseal.registry.web import logview, views
 from modelseal.registry.web import session as web_session
-from modelseal.registry.web import views
 
 __all__ = ["router"]
 
@@ -109,17 +109,9 @@ def _environment() -> Any:
     env.filters.update(
         size=_format_size, when=_format_time, short=_short, capfirst=_capfirst, sentence=_sentence
     )
+    for name in env.list_templates(extensions=["html"]):
+        env.get_template(name)  # compile every template now, not on some visitor's request
     return env
-
-
-_ENV: Any = None
-
-
-def _templates() -> Any:
-    global _ENV
-    if _ENV is None:
-        _ENV = _environment()
-    return _ENV
 
 
 def _format_size(value: int | None) -> str:
@@ -156,6 +148,14 @@ def _sentence(value: str | None) -> str:
 
 def _short(value: str | None, length: int = 12) -> str:
     return (value or "")[:length]
+
+
+#: Built when the app mounts the router (``create_app`` imports this module).
+_ENV: Any = _environment()
+
+
+def _templates() -> Any:
+    return _ENV
 
 
 # --- session and rendering ---------------------------------------------------------
@@ -697,6 +697,7 @@ def version_page(
         file_scan={f.path: f for f in scan.files},
         lineage=views.lineage(session, viewer, found),
         max_findings=views.MAX_FINDINGS,
+        log_index=logview.version_entry(session, row.name, found.model.name, found.name),
     )
 
 
@@ -756,4 +757,96 @@ def sbom_download(
             "Content-Disposition": f'attachment; filename="{filename}"; '
             f"filename*=UTF-8''{quote(filename)}"
         },
+    )
+
+
+# --- transparency log ---------------------------------------------------------------
+
+
+def _tree_head(request: Request, session: SessionDep) -> Any:
+    return request.app.state.log.tree_head(session)
+
+
+@router.get("/log", response_class=HTMLResponse)
+def log_page(
+    request: Request,
+    session: SessionDep,
+    viewer: Viewer,
+    before: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    """The latest signed tree head, the log's key, recent heads and (signed in) the entries."""
+    from modelseal.registry.db.models import LogTreeHeadRow
+    from modelseal.transparency.sth import SignedTreeHead
+
+    service = request.app.state.log
+    sth = _tree_head(request, session)
+    heads = [
+        logview.tree_head_view(
+            SignedTreeHead(
+                int(h.tree_size), bytes(h.root_hash), int(h.timestamp), h.key_id, bytes(h.signature)
+            )
+        )
+        for h in session.scalars(
+            select(LogTreeHeadRow)
+            .where(LogTreeHeadRow.key_id == service.signer.key_id)
+            .order_by(LogTreeHeadRow.tree_size.desc())
+            .limit(10)
+        ).all()
+    ]
+    entries = None
+    next_before = None
+    if viewer is not None:
+        stop = min(before or sth.tree_size, sth.tree_size)
+        start = max(0, stop - _PAGE_SIZE)
+        entries = logview.entry_rows(session, viewer, start, stop)
+        next_before = start if start > 0 else None
+    return _render(
+        request,
+        "log.html",
+        title="Transparency log",
+        sth=logview.tree_head_view(sth),
+        public_key_pem=service.signer.public_key_pem(),
+        heads=heads,
+        entries=entries,
+        next_before=next_before,
+    )
+
+
+@router.get("/log/consistency", response_class=HTMLResponse)
+def log_consistency_page(
+    request: Request,
+    session: SessionDep,
+    viewer: Viewer,
+    first: Annotated[int, Query(ge=0)] = 0,
+    second: Annotated[int | None, Query(ge=0)] = None,
+) -> Response:
+    """The consistency proof between two tree sizes (hashes only, so public)."""
+    sth = _tree_head(request, session)
+    proof = logview.consistency(session, first, sth.tree_size if second is None else second)
+    return _render(
+        request,
+        "log_consistency.html",
+        title=f"Consistency of tree sizes {proof.first} and {proof.second}",
+        proof=proof,
+        size=sth.tree_size,
+    )
+
+
+@router.get("/log/{index}", response_class=HTMLResponse)
+def log_entry_page(index: int, request: Request, session: SessionDep, viewer: Viewer) -> Response:
+    """One entry with its audit path to the latest signed tree head (signed-in viewers)."""
+    if viewer is None:
+        raise UnauthenticatedError("log entries are shown to signed-in users")
+    rows = logview.entry_rows(session, viewer, index, index + 1) if index >= 0 else []
+    if not rows or not rows[0].visible:
+        raise NotFoundError(f"no log entry {index} visible to {viewer.name}")
+    sth = _tree_head(request, session)
+    row = rows[0]
+    return _render(
+        request,
+        "log_entry.html",
+        title=f"Log entry {index}",
+        entry=row,
+        sth=logview.tree_head_view(sth),
+        proof=logview.inclusion(session, index, bytes.fromhex(row.leaf_hash), sth),
     )
