@@ -307,6 +307,12 @@ def test_form_posts_need_the_csrf_token_and_a_same_origin(web: WebApp) -> None:
     )
     assert cross.status_code == 403 and "cross-site" in cross.text.lower()
     assert "modelseal_session" not in client.cookies
+    same = client.post(
+        "/login",
+        data={"token": token, "csrf": csrf_of(client.get("/login").text)},
+        headers={"origin": "https://testserver"},
+    )
+    assert same.status_code == 303
     signed_in = web.signed_in("alice")
     assert signed_in.post("/logout", data={"csrf": "nope"}).status_code == 403
     assert "Signed in as" in signed_in.get("/").text
@@ -502,3 +508,16 @@ def test_a_tampered_log_entry_no_longer_verifies(fresh_web: WebApp) -> None:
         session.commit()
     entry = alice.get(f"/log/{index}").text
     assert '<span class="badge bad">Does not verify</span>' in entry
+
+
+def test_a_missing_blob_gives_an_html_error_page_not_a_traceback(fresh_web: WebApp) -> None:
+    from modelseal.registry.db.models import Model, Version
+
+    with fresh_web.app.state.sessions() as session:
+        model = session.query(Model).filter_by(name="bert").one()
+        digest = session.query(Version).filter_by(model_id=model.id, name="1.0").one().sbom_digest
+    fresh_web.app.state.store.delete(digest)
+    response = fresh_web.signed_in("alice").get("/n/acme/bert/v/1.0/sbom")
+    assert response.status_code == 500
+    assert response.headers["content-type"].startswith("text/html")
+    assert "Internal server error" in response.text and "Traceback" not in response.text

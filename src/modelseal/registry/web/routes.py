@@ -9,11 +9,12 @@ header (``app;dur=MS``) and a strict Content-Security-Policy (no scripts at all)
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Depends, Form, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -35,6 +36,8 @@ from modelseal.registry.web import logview, views
 from modelseal.registry.web import session as web_session
 
 __all__ = ["router"]
+
+_log = logging.getLogger("modelseal.registry.web")
 
 _HERE = Path(__file__).resolve().parent
 _STATIC = _HERE / "static"
@@ -73,6 +76,13 @@ class _WebRoute(APIRoute):
             except HTTPException as exc:
                 response = _error_page(
                     request, ModelsealError(str(exc.detail)), status=exc.status_code
+                )
+            except Exception:
+                _log.exception("internal error on %s %s", request.method, request.url.path)
+                response = _error_page(
+                    request,
+                    ModelsealError("internal server error", advice="try again later"),
+                    status=500,
                 )
             elapsed = (time.perf_counter() - start) * 1000
             response.headers["Server-Timing"] = f"app;dur={elapsed:.1f}"
@@ -262,10 +272,9 @@ def _safe_next(target: str | None) -> str:
 
 def _check_form(request: Request, csrf: str) -> None:
     origin = request.headers.get("origin")
-    if origin and origin != "null":
-        expected = f"{request.url.scheme}://{request.url.netloc}"
-        if origin != expected:
-            raise ForbiddenError("cross-site form post refused", advice="use the registry's page")
+    # Hosts only: behind a TLS proxy the app may see http while the browser says https.
+    if origin and (origin == "null" or urlsplit(origin).netloc != request.headers.get("host")):
+        raise ForbiddenError("cross-site form post refused", advice="use the registry's page")
     nonce = request.cookies.get(web_session.CSRF_COOKIE)
     if not web_session.valid_csrf(_web_key(request), nonce, csrf):
         raise ForbiddenError(
