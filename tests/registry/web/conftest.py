@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,13 +75,38 @@ def _make(root: Path, **options: Any) -> Iterator[WebApp]:
     app.state.engine.dispose()
 
 
-@pytest.fixture(scope="module")
-def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebApp]:
-    """A seeded app shared by the read-only tests of a module."""
-    yield from _make(tmp_path_factory.mktemp("web"))
+@contextlib.contextmanager
+def _database(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """``None`` (SQLite under the data directory) or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield None
+        return
+    import sqlalchemy as sa
+
+    server: str = request.getfixturevalue("postgres_server_url")
+    name = f"modelseal_web_{secrets.token_hex(4)}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"{server.rpartition('/')[0]}/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
-@pytest.fixture
-def fresh_web(tmp_path: Path) -> Iterator[WebApp]:
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def web(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WebApp]:
+    """A seeded app shared by the read-only tests of a module (SQLite, then PostgreSQL)."""
+    with _database(request) as url:
+        yield from _make(tmp_path_factory.mktemp("web"), db_url=url)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def fresh_web(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[WebApp]:
     """A seeded app of one's own, for tests that revoke tokens or count failures."""
-    yield from _make(tmp_path / "web")
+    with _database(request) as url:
+        yield from _make(tmp_path / "web", db_url=url)
