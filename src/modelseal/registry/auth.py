@@ -38,6 +38,7 @@ __all__ = [
     "SettingsDep",
     "allowed_actions",
     "authorize",
+    "check_rate_limit",
     "current_principal",
     "record_refusal",
     "require_principal",
@@ -66,7 +67,7 @@ def record_refusal(request: Request, kind: str, detail: str, user_id: int | None
         session.commit()
 
 
-def _check_rate_limit(request: Request, session: Session, settings: RegistrySettings) -> None:
+def check_rate_limit(request: Request, session: Session, settings: RegistrySettings) -> None:
     from sqlalchemy import func, select
 
     from modelseal.registry.db.models import AuthEvent, utcnow
@@ -96,7 +97,7 @@ def current_principal(
     header = request.headers.get("authorization")
     if header is None:
         return None
-    _check_rate_limit(request, session, settings)
+    check_rate_limit(request, session, settings)
     scheme, _, credential = header.partition(" ")
     principal: Principal | None = None
     if scheme.lower() == "bearer" and credential:

@@ -74,6 +74,12 @@ def run_gate(
     three publish conditions."""
     from concurrent.futures import ThreadPoolExecutor
 
+    # Import what the workers use before they start: three threads importing the same
+    # modules at once can see a partially initialised module.
+    importlib.import_module("modelseal.integrity.operations")
+    importlib.import_module("modelseal.scan.engine")
+    importlib.import_module("modelseal.sbom")
+
     # The three checks read the same files; hashing releases the GIL, so they overlap.
     with ThreadPoolExecutor(max_workers=3) as pool:
         signature_job = pool.submit(_check_signature, model_dir, files, signature, trusted_keys)

@@ -44,6 +44,7 @@ __all__ = [
     "get_user",
     "hash_token",
     "key_fingerprint",
+    "principal_for_token",
     "revoke_key",
     "revoke_token",
     "set_role",
@@ -107,22 +108,24 @@ class TokenIdentityProvider(IdentityProvider):
         token = session.scalars(
             select(Token).where(Token.token_hash == hash_token(credential))
         ).one_or_none()
-        now = utcnow()
-        if token is None or token.revoked_at is not None:
-            return None
-        if token.expires_at is not None and token.expires_at <= now:
-            return None
-        token.last_used_at = now
-        session.commit()
-        scope = None if "*" in token.namespaces else frozenset(token.namespaces)
-        return Principal(
-            token.user.id,
-            token.user.name,
-            token.user.is_admin,
-            token.id,
-            scope,
-            frozenset(token.actions),
-        )
+        principal = principal_for_token(token) if token is not None else None
+        if principal is not None and token is not None:
+            token.last_used_at = utcnow()
+            session.commit()
+        return principal
+
+
+def principal_for_token(token: Token) -> Principal | None:
+    """Who ``token`` speaks for, or ``None`` once it is revoked or expired."""
+    from modelseal.registry.db.models import utcnow
+
+    if token.revoked_at is not None:
+        return None
+    if token.expires_at is not None and token.expires_at <= utcnow():
+        return None
+    scope = None if "*" in token.namespaces else frozenset(token.namespaces)
+    user = token.user
+    return Principal(user.id, user.name, user.is_admin, token.id, scope, frozenset(token.actions))
 
 
 def hash_token(token: str) -> str:

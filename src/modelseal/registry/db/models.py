@@ -185,6 +185,7 @@ class Version(Base):
     __table_args__ = (
         UniqueConstraint("model_id", "name"),
         Index("ix_versions_digest", "digest"),
+        Index("ix_versions_parent", "parent"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))

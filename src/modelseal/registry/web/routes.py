@@ -337,12 +337,12 @@ def login(
     next: Annotated[str, Form(max_length=2000)] = "/",
 ) -> Response:
     """Check the token, then set the session cookie and go to ``next``."""
-    from modelseal.registry.auth import _check_rate_limit  # shared failed-login limit
+    from modelseal.registry.auth import check_rate_limit  # shared failed-login limit
     from modelseal.registry.db.models import Token
 
     request.state.viewer = None
     _check_form(request, csrf)
-    _check_rate_limit(request, session, request.app.state.settings)
+    check_rate_limit(request, session, request.app.state.settings)
     principal = request.app.state.identity.authenticate(session, token.strip())
     row = session.get(Token, principal.token_id) if principal and principal.token_id else None
     if principal is None or row is None:

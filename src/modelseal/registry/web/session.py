@@ -132,21 +132,15 @@ def read_session(key: bytes, value: str | None, *, now: float | None = None) -> 
 
 def principal_for(session: Session, ref: SessionRef) -> Principal | None:
     """The principal of a session's token if the token is still valid (else ``None``)."""
-    from modelseal.registry.db.models import Token, utcnow
-    from modelseal.registry.identity import Principal
+    from modelseal.registry.db.models import Token
+    from modelseal.registry.identity import principal_for_token
 
     token = session.get(Token, ref.token_id)
     if token is None or not hmac.compare_digest(
         token.token_hash[:_HASH_PREFIX], ref.token_hash_prefix
     ):
         return None
-    if token.revoked_at is not None:
-        return None
-    if token.expires_at is not None and token.expires_at <= utcnow():
-        return None
-    scope = None if "*" in token.namespaces else frozenset(token.namespaces)
-    user = token.user
-    return Principal(user.id, user.name, user.is_admin, token.id, scope, frozenset(token.actions))
+    return principal_for_token(token)
 
 
 def new_nonce() -> str:
