@@ -144,6 +144,78 @@ def test_kill_during_concurrent_uploads_then_resume(
     assert report.stats.versions == CLIENTS and report.stats.open_uploads == 0
 
 
+def test_kill_during_concurrent_commits_leaves_whole_versions_or_none(
+    served: dict[str, Any], keypair: Any, tmp_path: Path
+) -> None:
+    from modelseal.registry.client import ClientState, RegistryClient
+    from modelseal.registry.fsck import fsck_registry
+    from modelseal.registry.settings import RegistrySettings
+
+    server: RegistryServer = served["server"]
+    settings = RegistrySettings(data_dir=server.data, db_url=served["db"])
+    rounds = 3  # each client pushes small versions back to back: commits overlap the kill
+    models = {
+        (n, r): write_model(tmp_path / f"m{n}-{r}", seed=10 * n + r, values=256 * 1024)
+        for n in range(CLIENTS)
+        for r in range(rounds)
+    }
+    outcome: dict[tuple[int, int], str] = {}
+
+    def push(number: int) -> None:
+        state = ClientState(tmp_path / f"home{number}")
+        with RegistryClient(server.url, served["tokens"][number], state=state) as client:
+            for r in range(rounds):
+                try:
+                    client.push(models[number, r], f"load/c{number}:{r}", key=keypair.private_key)
+                    outcome[number, r] = "published"
+                except Exception as exc:
+                    outcome[number, r] = f"{type(exc).__name__}: {exc}"
+
+    threads = [threading.Thread(target=push, args=(n,)) for n in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # a commit materialises its files in staging/gate-*
+        if any((server.data / "staging").glob("gate-*/model/*")) and len(outcome) >= 1:
+            break
+        time.sleep(0.005)
+    server.kill()
+    for thread in threads:
+        thread.join(60)
+    failed = sorted(key for key, result in outcome.items() if result != "published")
+    assert failed, "the kill interrupted at least one push"
+
+    in_db = database_versions(served["db"])
+    for (number, r), result in outcome.items():
+        ref = f"load/c{number}:{r}"
+        if result == "published":
+            assert in_db.get(ref, ("",))[0] == "published", ref
+    report = fsck_registry(settings)  # whole versions only: every blob, row and log entry there
+    assert report.ok, [p.to_json() for p in report.errors]
+    assert {p.kind for p in report.warnings} <= CRASH_LEFTOVERS, report.to_json()
+
+    server.start()
+    # a COMMIT the server sent just before dying may land in PostgreSQL a moment later
+    in_db = database_versions(served["db"])
+    for number, r in failed:  # push again what failed, unless its commit had landed
+        ref = f"load/c{number}:{r}"
+        if ref not in in_db:
+            with RegistryClient(
+                server.url, served["tokens"][number], state=ClientState(tmp_path / "retry")
+            ) as client:
+                client.push(models[number, r], ref, key=keypair.private_key)
+    in_db = database_versions(served["db"])
+    published = [
+        Published(f"load/c{n}:{r}", in_db[f"load/c{n}:{r}"][1], _digests(models[n, r]))
+        for n, r in models
+    ]
+    assert verify_published(server.url, served["tokens"][0], published, tmp_path / "v") == []
+    server.stop()
+    report = fsck_registry(settings)
+    assert report.ok, [p.to_json() for p in report.errors]
+    assert report.stats.versions == len(models)
+
+
 def _digests(root: Path) -> dict[str, str]:
     import hashlib
 
