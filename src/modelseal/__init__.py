@@ -12,8 +12,7 @@ The public API is importable from here; heavy parts load on first use, so
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from modelseal._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -45,16 +44,4 @@ _LAZY: dict[str, str] = {
 
 __all__ = ["__version__", *sorted(_LAZY)]
 
-
-def __getattr__(name: str) -> Any:
-    target = _LAZY.get(name)
-    if target is None:
-        raise AttributeError(f"module 'modelseal' has no attribute {name!r}")
-    module_name, _, attribute = target.partition(":")
-    value = getattr(importlib.import_module(module_name), attribute)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

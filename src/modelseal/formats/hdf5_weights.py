@@ -17,25 +17,11 @@ from modelseal.errors import FormatError
 from modelseal.formats.format import Format
 from modelseal.formats.interface import TensorReader
 from modelseal.formats.inventory import Entry
-from modelseal.formats.tensors import DTYPE_SIZES, TensorInfo
+from modelseal.formats.tensors import DTYPE_SIZES, NUMPY_KINDS, TensorInfo
 
 __all__ = ["Hdf5WeightsReader"]
 
 _MAX_DATASETS = 100_000
-_KINDS = {
-    ("b", 1): "bool",
-    ("u", 1): "uint8",
-    ("i", 1): "int8",
-    ("u", 2): "uint16",
-    ("i", 2): "int16",
-    ("f", 2): "float16",
-    ("u", 4): "uint32",
-    ("i", 4): "int32",
-    ("f", 4): "float32",
-    ("u", 8): "uint64",
-    ("i", 8): "int64",
-    ("f", 8): "float64",
-}
 
 
 class Hdf5WeightsReader(TensorReader):
@@ -85,12 +71,12 @@ class Hdf5WeightsReader(TensorReader):
     ) -> TensorInfo | None:
         assert entry.fs_path is not None and entry.data_offset is not None
         dtype = dataset.dtype
-        if dtype.kind not in "biuf" or (dtype.kind, dtype.itemsize) not in _KINDS:
+        if dtype.kind not in "biuf" or (dtype.kind, dtype.itemsize) not in NUMPY_KINDS:
             return None  # strings, references and compound types are metadata, not weights
         if dtype.byteorder == ">" and dtype.itemsize > 1:
             problems.append(f"{name} (big-endian)")
             return None
-        canonical = _KINDS[(dtype.kind, dtype.itemsize)]
+        canonical = NUMPY_KINDS[(dtype.kind, dtype.itemsize)]
         shape = tuple(int(d) for d in dataset.shape)
         nbytes = int(dataset.size) * DTYPE_SIZES[canonical]
         if nbytes == 0:

@@ -20,29 +20,12 @@ from modelseal.errors import FormatError
 from modelseal.formats.format import Format
 from modelseal.formats.interface import TensorReader
 from modelseal.formats.inventory import Entry, Limits, expand
-from modelseal.formats.tensors import DTYPE_SIZES, TensorInfo
+from modelseal.formats.tensors import DTYPE_SIZES, NUMPY_KINDS, TensorInfo
 
 __all__ = ["NumpyReader", "parse_npy_header"]
 
 _MAGIC = b"\x93NUMPY"
 _MAX_HEADER = 1 << 20
-# numpy type codes (kind, itemsize) -> canonical dtype names
-_KINDS = {
-    ("b", 1): "bool",
-    ("u", 1): "uint8",
-    ("i", 1): "int8",
-    ("u", 2): "uint16",
-    ("i", 2): "int16",
-    ("f", 2): "float16",
-    ("u", 4): "uint32",
-    ("i", 4): "int32",
-    ("f", 4): "float32",
-    ("u", 8): "uint64",
-    ("i", 8): "int64",
-    ("f", 8): "float64",
-    ("c", 8): "complex64",
-    ("c", 16): "complex128",
-}
 
 
 def parse_npy_header(head: bytes, *, path: str) -> tuple[str, tuple[int, ...], bool, int]:
@@ -91,12 +74,12 @@ def _dtype(descr: str, path: str) -> str:
             advice="object arrays run code when loaded with allow_pickle=True: "
             "see `modelseal scan`",
         )
-    if not size_text.isdigit() or (kind, int(size_text)) not in _KINDS:
+    if not size_text.isdigit() or (kind, int(size_text)) not in NUMPY_KINDS:
         raise FormatError(f"{path}: unsupported dtype {descr!r}")
     size = int(size_text)
     if order == ">" and size > 1:
         raise FormatError(f"{path}: big-endian arrays ({descr!r}) are not supported")
-    return _KINDS[(kind, size)]
+    return NUMPY_KINDS[(kind, size)]
 
 
 class NumpyReader(TensorReader):

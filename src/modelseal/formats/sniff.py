@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import BinaryIO
 
 from modelseal.formats.format import Format
+from modelseal.formats.protobuf import ProtobufError, read_varint
 
 __all__ = ["HEAD_BYTES", "classify_tar_names", "classify_zip_names", "detect"]
 
@@ -165,70 +166,52 @@ def _is_safetensors(head: bytes, size: int) -> bool:
     return 2 <= header_len <= size - 8 and head[8:9] == b"{"
 
 
-def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
-    value = 0
-    for shift in range(0, 70, 7):
-        if pos >= len(data):
-            raise IndexError("truncated varint")
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return value, pos
-    raise ValueError("varint too long")
+def _walk_protobuf(head: bytes, size: int) -> tuple[frozenset[int], int | None, str, int]:
+    """Read ``head`` as a protobuf message's top-level fields.
+
+    Returns the numbers of the fields read whole, the number of the field the walk
+    stopped inside (if any), how it ended (``complete``, ``cut`` by the head's end, a
+    field that ``overrun``s the file, or ``invalid``) and where it stopped.
+    """
+    fields: set[int] = set()
+    pos = 0
+    number: int | None = None
+    try:
+        while pos < len(head):
+            number = None
+            key, pos = read_varint(head, pos)
+            number, wire = key >> 3, key & 7
+            if number == 0 or number > 1000 or wire not in (0, 1, 2, 5):
+                return frozenset(), None, "invalid", pos
+            if wire == 0:
+                _, pos = read_varint(head, pos)
+            elif wire == 2:
+                length, pos = read_varint(head, pos)
+                if pos + length > size:
+                    return frozenset(fields), number, "overrun", pos
+                pos += length
+            else:
+                pos += 8 if wire == 1 else 4
+            fields.add(number)
+            number = None
+    except ProtobufError:
+        return frozenset(fields), number, "cut", pos
+    return frozenset(fields), None, "complete", pos
 
 
 def _protobuf_fields(head: bytes, size: int) -> frozenset[int]:
     """Top-level field numbers if ``head`` parses as a protobuf message, else empty."""
-    fields: set[int] = set()
-    pos = 0
-    try:
-        while pos < len(head):
-            key, pos = _read_varint(head, pos)
-            number, wire = key >> 3, key & 7
-            if number == 0 or number > 1000:
-                return frozenset()
-            if wire == 0:
-                _, pos = _read_varint(head, pos)
-            elif wire == 2:
-                length, pos = _read_varint(head, pos)
-                if pos + length > size:
-                    return frozenset()
-                pos += length
-            elif wire == 1:
-                pos += 8
-            elif wire == 5:
-                pos += 4
-            else:
-                return frozenset()
-            fields.add(number)
-    except (IndexError, ValueError):
-        pass
-    return frozenset(fields) if pos >= min(len(head), size) or len(fields) >= 2 else frozenset()
+    fields, _, ending, pos = _walk_protobuf(head, size)
+    if ending in ("invalid", "overrun"):
+        return frozenset()
+    return fields if pos >= min(len(head), size) or len(fields) >= 2 else frozenset()
 
 
 def _truncated_protobuf_fields(head: bytes, size: int) -> frozenset[int]:
     """Top-level field numbers of a protobuf whose last field runs past the file's end."""
-    fields: set[int] = set()
-    pos = 0
-    try:
-        while pos < len(head):
-            key, pos = _read_varint(head, pos)
-            number, wire = key >> 3, key & 7
-            if number == 0 or number > 1000 or wire not in (0, 1, 2, 5):
-                return frozenset()
-            fields.add(number)
-            if wire == 0:
-                _, pos = _read_varint(head, pos)
-            elif wire == 2:
-                length, pos = _read_varint(head, pos)
-                if pos + length > size:
-                    return frozenset(fields)
-                pos += length
-            else:
-                pos += 8 if wire == 1 else 4
-    except (IndexError, ValueError):
-        return frozenset(fields) if len(head) >= size else frozenset()
+    fields, partial, ending, _ = _walk_protobuf(head, size)
+    if ending == "overrun" or (ending == "cut" and len(head) >= size):
+        return fields | ({partial} if partial is not None else set())
     return frozenset()
 
 

@@ -20,7 +20,13 @@ if TYPE_CHECKING:
 
     from modelseal.formats.inventory import Entry
 
-__all__ = ["DTYPE_SIZES", "TensorInfo", "describe_tensors", "tensor_array"]
+__all__ = [
+    "DTYPE_SIZES",
+    "NUMPY_KINDS",
+    "TensorInfo",
+    "describe_tensors",
+    "tensor_array",
+]
 
 #: Bytes per element of the dtypes modelseal names (canonical lowercase names).
 DTYPE_SIZES: dict[str, int] = {
@@ -41,6 +47,24 @@ DTYPE_SIZES: dict[str, int] = {
     "float64": 8,
     "complex64": 8,
     "complex128": 16,
+}
+
+#: numpy (kind, itemsize) -> canonical dtype name, for readers of numpy-typed headers.
+NUMPY_KINDS: dict[tuple[str, int], str] = {
+    ("b", 1): "bool",
+    ("u", 1): "uint8",
+    ("i", 1): "int8",
+    ("u", 2): "uint16",
+    ("i", 2): "int16",
+    ("f", 2): "float16",
+    ("u", 4): "uint32",
+    ("i", 4): "int32",
+    ("f", 4): "float32",
+    ("u", 8): "uint64",
+    ("i", 8): "int64",
+    ("f", 8): "float64",
+    ("c", 8): "complex64",
+    ("c", 16): "complex128",
 }
 
 # How numpy can view each dtype's raw bytes (bfloat16 and fp8 as unsigned ints).

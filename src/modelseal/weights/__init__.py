@@ -15,40 +15,37 @@ Tensors are read only through :mod:`modelseal.formats` (memory maps, chunk by ch
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from modelseal._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from modelseal.weights.stats import TensorStats
 
-# Public name -> module; imported on first use, so that importing a submodule (such as
-# the rule descriptions in ``modelseal.weights.rules``) does not pull in numpy.
+# Public name -> "module:attribute", imported on first use, so that importing a submodule
+# (such as the rule descriptions in ``modelseal.weights.rules``) does not pull in numpy.
 _LAZY: dict[str, str] = {
-    "WEIGHT_RULES": "modelseal.weights.rules",
-    "Fingerprint": "modelseal.weights.lineage",
-    "Match": "modelseal.weights.lineage",
-    "TensorDelta": "modelseal.weights.diff",
-    "TensorStats": "modelseal.weights.stats",
-    "WeightsDiff": "modelseal.weights.diff",
-    "diff_tensors": "modelseal.weights.diff",
-    "diff_weights": "modelseal.weights.diff",
-    "fingerprint": "modelseal.weights.lineage",
-    "identify": "modelseal.weights.lineage",
-    "scan_weights": "modelseal.weights.scanner",
+    "WEIGHT_RULES": "modelseal.weights.rules:WEIGHT_RULES",
+    "Fingerprint": "modelseal.weights.lineage:Fingerprint",
+    "Match": "modelseal.weights.lineage:Match",
+    "TensorDelta": "modelseal.weights.diff:TensorDelta",
+    "TensorStats": "modelseal.weights.stats:TensorStats",
+    "WeightsDiff": "modelseal.weights.diff:WeightsDiff",
+    "diff_tensors": "modelseal.weights.diff:diff_tensors",
+    "diff_weights": "modelseal.weights.diff:diff_weights",
+    "fingerprint": "modelseal.weights.lineage:fingerprint",
+    "identify": "modelseal.weights.lineage:identify",
+    "scan_weights": "modelseal.weights.scanner:scan_weights",
 }
 
 __all__ = [*sorted(_LAZY), "weight_stats"]
+__getattr__, _dir = lazy_exports(__name__, _LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'modelseal.weights' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+def __dir__() -> list[str]:
+    return sorted(__all__)
 
 
 def weight_stats(
