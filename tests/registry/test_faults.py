@@ -33,7 +33,7 @@ from bench.bench_registry_load import (
 
 from modelseal.registry.fsck import ProblemKind
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.load]
 
 CLIENTS = 4
 #: Leftovers a crash may leave that are garbage, not damage (docs/registry.md, "Operations").

@@ -25,7 +25,7 @@ from bench.bench_registry_load import (
     write_model,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.load]
 
 
 @pytest.fixture

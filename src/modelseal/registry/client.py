@@ -267,7 +267,14 @@ class RegistryClient:
         import httpx
 
         try:
-            response = self._http.request(method, path, **kwargs)
+            try:
+                response = self._http.request(method, path, **kwargs)
+            except httpx.TransportError:
+                # A kept-alive connection the server has just closed as idle fails on
+                # reuse; a read is safe to send once more on a fresh connection.
+                if method not in ("GET", "HEAD"):
+                    raise
+                response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
             raise RegistryError(
                 f"cannot reach the registry at {self.url}: {exc}",

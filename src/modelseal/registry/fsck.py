@@ -198,70 +198,8 @@ class FsckReport:
 
 
 def list_store(store: BlobStore) -> Iterator[tuple[str, int]]:
-    """Every ``(digest, size)`` object in a blob store (local directory or S3 bucket).
-
-    Files that are not named by a digest (temporary files of an interrupted write)
-    are skipped.
-    """
-    from modelseal.registry.storage.local import LocalBlobStore
-
-    lister = getattr(store, "iter_digests", None)
-    if callable(lister):  # a backend that lists itself
-        yield from lister()
-        return
-    if isinstance(store, LocalBlobStore):
-        yield from _list_local(store.root / "sha256")
-        return
-    from modelseal.registry.storage.s3 import S3BlobStore
-
-    if isinstance(store, S3BlobStore):
-        yield from _list_s3(store)
-        return
-    raise ConfigError(
-        f"fsck cannot list blobs of a {type(store).__name__}",
-        advice="give the store an iter_digests() method yielding (digest, size)",
-    )
-
-
-def _is_digest(name: str) -> bool:
-    return len(name) == 64 and all(c in "0123456789abcdef" for c in name)
-
-
-def _list_local(root: Path) -> Iterator[tuple[str, int]]:
-    import os
-
-    try:
-        shards = sorted(os.scandir(root), key=lambda e: e.name)
-    except FileNotFoundError:
-        return
-    for shard in shards:
-        if not shard.is_dir(follow_symlinks=False):
-            continue
-        with os.scandir(shard.path) as entries:
-            for entry in entries:
-                if _is_digest(entry.name) and entry.name[:2] == shard.name:
-                    try:
-                        yield entry.name, entry.stat(follow_symlinks=False).st_size
-                    except FileNotFoundError:
-                        continue
-
-
-def _list_s3(store: Any) -> Iterator[tuple[str, int]]:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    prefix = f"{store.prefix}sha256/"
-    paginator = store.client.get_paginator("list_objects_v2")
-    try:
-        for page in paginator.paginate(Bucket=store.bucket, Prefix=prefix):
-            for item in page.get("Contents", ()):
-                name = item["Key"][len(prefix) :]
-                if _is_digest(name):
-                    yield name, int(item["Size"])
-    except (BotoCoreError, ClientError) as exc:
-        raise ConfigError(
-            f"cannot list s3://{store.bucket}/{prefix}: {exc}",
-            advice="check the bucket, the endpoint and the credentials",
-        ) from exc
+    """Every ``(digest, size)`` object in a blob store (temporary files are skipped)."""
+    return store.iter_digests()
 
 
 # -- the check ------------------------------------------------------------------------------

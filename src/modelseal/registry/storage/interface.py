@@ -13,7 +13,12 @@ from pathlib import Path
 
 from modelseal.errors import ConfigError
 
-__all__ = ["BlobStore", "open_store"]
+__all__ = ["BlobStore", "is_digest", "open_store"]
+
+
+def is_digest(name: str) -> bool:
+    """Whether ``name`` is a lowercase hex SHA-256 (how blobs are named)."""
+    return len(name) == 64 and all(c in "0123456789abcdef" for c in name)
 
 
 class BlobStore(ABC):
@@ -45,6 +50,11 @@ class BlobStore(ABC):
     @abstractmethod
     def delete(self, digest: str) -> None:
         """Remove a blob (no error when absent)."""
+
+    @abstractmethod
+    def iter_digests(self) -> Iterator[tuple[str, int]]:
+        """Every stored ``(digest, size)``; objects not named by a digest (temporary
+        files of an interrupted write) are skipped."""
 
     def local_path(self, digest: str) -> Path | None:
         """A path on this machine holding the blob, when the backend has one."""

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from modelseal._io import atomic_output, atomic_write
 from modelseal.registry.names import check_digest
-from modelseal.registry.storage.interface import BlobStore
+from modelseal.registry.storage.interface import BlobStore, is_digest
 
 __all__ = ["LocalBlobStore"]
 
@@ -63,6 +63,21 @@ class LocalBlobStore(BlobStore):
         """Unlink the file."""
         with contextlib.suppress(FileNotFoundError):
             self._path(digest).unlink()
+
+    def iter_digests(self) -> Iterator[tuple[str, int]]:
+        """Every blob file (``sha256/<2 hex>/<digest>``) with its size."""
+        try:
+            shards = sorted(os.scandir(self.root / "sha256"), key=lambda e: e.name)
+        except FileNotFoundError:
+            return
+        for shard in shards:
+            if not shard.is_dir(follow_symlinks=False):
+                continue
+            with os.scandir(shard.path) as entries:
+                for entry in entries:
+                    if is_digest(entry.name) and entry.name[:2] == shard.name:
+                        with contextlib.suppress(FileNotFoundError):
+                            yield entry.name, entry.stat(follow_symlinks=False).st_size
 
     def local_path(self, digest: str) -> Path | None:
         """The blob file itself (served with sendfile by the API)."""

@@ -15,7 +15,7 @@ from typing import Any
 
 from modelseal.errors import ConfigError
 from modelseal.registry.names import check_digest
-from modelseal.registry.storage.interface import BlobStore
+from modelseal.registry.storage.interface import BlobStore, is_digest
 
 __all__ = ["S3BlobStore"]
 
@@ -105,6 +105,24 @@ class S3BlobStore(BlobStore):
     def delete(self, digest: str) -> None:
         """DELETE the object."""
         self.client.delete_object(Bucket=self.bucket, Key=self._key(digest))
+
+    def iter_digests(self) -> Iterator[tuple[str, int]]:
+        """Every object under ``<prefix>sha256/`` with its size (paginated listing)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        prefix = f"{self.prefix}sha256/"
+        paginator = self.client.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                for item in page.get("Contents", ()):
+                    name = item["Key"][len(prefix) :]
+                    if is_digest(name):
+                        yield name, int(item["Size"])
+        except (BotoCoreError, ClientError) as exc:
+            raise ConfigError(
+                f"cannot list s3://{self.bucket}/{prefix}: {exc}",
+                advice="check the bucket, the endpoint and the credentials",
+            ) from exc
 
     def download_url(self, digest: str, *, filename: str | None = None) -> str | None:
         """A presigned GET URL valid for ``presign_seconds``."""
