@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -11,7 +13,13 @@ from modelseal._io import atomic_write
 from modelseal.render import OutputFormat, renderer_for
 from modelseal.scan.model import ScanReport
 
-__all__ = ["emit", "emit_report", "format_option", "output_option"]
+__all__ = [
+    "emit",
+    "emit_report",
+    "format_option",
+    "output_option",
+    "table_or_json_option",
+]
 
 format_option = click.option(
     "--format",
@@ -22,6 +30,22 @@ format_option = click.option(
     show_default=True,
     help="Output: a table for people, JSON (stable contract) or SARIF 2.1.0 for code scanning.",
 )
+
+
+def table_or_json_option(
+    help: str = "A table for people, or JSON for tools.",
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--format table|json`` for commands whose results are not scan-shaped."""
+    return click.option(
+        "--format",
+        "-f",
+        "output_format",
+        type=click.Choice(["table", "json"]),
+        default="table",
+        show_default=True,
+        help=help,
+    )
+
 
 output_option = click.option(
     "--output",

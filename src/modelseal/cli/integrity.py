@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from modelseal.cli._common import table_or_json_option
 from modelseal.errors import UsageError
 
 __all__ = [
@@ -234,8 +235,7 @@ def sign_command(
 @click.option("--expect-base-model", metavar="ID[@DIGEST]", help="Required base model.")
 @click.option("--expect-dataset", multiple=True, metavar="NAME[@DIGEST]",
               help="Required dataset (repeatable).")  # fmt: skip
-@click.option("--format", "-f", "output_format", type=click.Choice(["table", "json"]),
-              default="table", show_default=True, help="Output format.")  # fmt: skip
+@table_or_json_option()
 @_progress_option
 def verify_command(
     path: Path,
@@ -338,8 +338,7 @@ def provenance_group() -> None:
 @click.argument("attestation", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--key", "-k", type=click.Path(dir_okay=False, path_type=Path),
               help="Public key to authenticate it (else shown as unverified).")  # fmt: skip
-@click.option("--format", "-f", "output_format", type=click.Choice(["table", "json"]),
-              default="table", show_default=True)  # fmt: skip
+@table_or_json_option()
 def provenance_show(attestation: Path, key: Path | None, output_format: str) -> int:
     """Print the lineage recorded in a provenance attestation."""
     from modelseal.integrity.operations import make_verifier, read_bundle

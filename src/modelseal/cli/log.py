@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from modelseal.cli._common import emit, output_option
+from modelseal.cli._common import emit, output_option, table_or_json_option
 
 if TYPE_CHECKING:
     from modelseal.transparency.audit import AuditReport
@@ -36,8 +36,7 @@ def log_group() -> None:
                    "on first contact.")  # fmt: skip
 @click.option("--registry", "online", default=None, metavar="URL",
               help="Audit this running registry instead of an export.")  # fmt: skip
-@click.option("--format", "-f", "output_format", type=click.Choice(["table", "json"]),
-              default="table", show_default=True, help="Output format.")  # fmt: skip
+@table_or_json_option()
 @output_option
 def verify_command(
     export: Path | None,

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from modelseal.cli._common import emit, output_option
+from modelseal.cli._common import emit, output_option, table_or_json_option
 
 __all__ = ["monitor_group"]
 
@@ -124,15 +124,7 @@ def calibrate_command(
     help="Baseline written by `modelseal monitor calibrate`.",
 )
 @_inputs
-@click.option(
-    "--format",
-    "-f",
-    "output_format",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="A table of the anomalous inputs for people, or JSON with every score.",
-)
+@table_or_json_option("A table of the anomalous inputs for people, or JSON with every score.")
 @output_option
 @click.option(
     "--threshold",

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from modelseal.cli._common import table_or_json_option
 from modelseal.registry.settings import DEFAULT_DATA_DIR, RegistrySettings
 
 if TYPE_CHECKING:
@@ -54,14 +55,7 @@ _registry_option = click.option(
     envvar="MODELSEAL_REGISTRY",
     help="Registry URL (default: the last one you logged in to).",
 )
-_format_option = click.option(
-    "--format",
-    "-f",
-    "output_format",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-)
+_format_option = table_or_json_option()
 
 
 @click.command("serve")

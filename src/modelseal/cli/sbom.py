@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from modelseal.cli._common import emit, output_option
+from modelseal.cli._common import emit, output_option, table_or_json_option
 from modelseal.errors import UsageError
 
 __all__ = ["sbom_group"]
@@ -152,14 +152,7 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
     type=click.Path(path_type=Path),
     help="OSV advisories: a JSON file or a directory of them.",
 )
-@click.option(
-    "--format",
-    "-f",
-    "output_format",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-)
+@table_or_json_option()
 @click.option(
     "--strict",
     is_flag=True,
@@ -206,14 +199,7 @@ def audit_command(
 @sbom_group.command("diff")
 @click.argument("old", type=click.Path(path_type=Path))
 @click.argument("new", type=click.Path(path_type=Path))
-@click.option(
-    "--format",
-    "-f",
-    "output_format",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-)
+@table_or_json_option()
 @output_option
 def diff_command(old: Path, new: Path, output_format: str, output: Path | None) -> int:
     """Show what changed between two BOMs (any mix of CycloneDX and SPDX 3).

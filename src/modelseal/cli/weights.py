@@ -7,7 +7,13 @@ from pathlib import Path
 
 import click
 
-from modelseal.cli._common import emit, emit_report, format_option, output_option
+from modelseal.cli._common import (
+    emit,
+    emit_report,
+    format_option,
+    output_option,
+    table_or_json_option,
+)
 from modelseal.errors import UsageError
 from modelseal.scan.model import Severity
 
@@ -74,15 +80,7 @@ def scan_command(
 @weights_group.command("diff")
 @click.argument("base", type=click.Path(path_type=Path))
 @click.argument("new", type=click.Path(path_type=Path))
-@click.option(
-    "--format",
-    "-f",
-    "output_format",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="A table for people or JSON (stable contract).",
-)
+@table_or_json_option("A table for people or JSON (stable contract).")
 @output_option
 @_fail_on_option
 @_workers_option
@@ -148,14 +146,7 @@ def fingerprint_command(paths: tuple[Path, ...], output: Path | None, label: str
     type=click.Path(file_okay=False, path_type=Path),
     help="Directory of fingerprint files (*.json) of known models.",
 )
-@click.option(
-    "--format",
-    "-f",
-    "output_format",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-)
+@table_or_json_option()
 @output_option
 def identify_command(
     paths: tuple[Path, ...], against: Path, output_format: str, output: Path | None
