@@ -84,7 +84,7 @@ def run_gate(
     with ThreadPoolExecutor(max_workers=3) as pool:
         signature_job = pool.submit(_check_signature, model_dir, files, signature, trusted_keys)
         scan_job = pool.submit(_check_scan, model_dir, scan_threshold)
-        sbom_job = pool.submit(_make_sbom, model_dir)
+        sbom_job = pool.submit(_make_sbom, model_dir, files)
         signed_by, signature_reasons = signature_job.result()
         report, verdict, scan_reasons = scan_job.result()
         sbom, sbom_reasons = sbom_job.result()
@@ -199,16 +199,22 @@ def _check_scan(model_dir: Path, threshold: str) -> tuple[dict[str, Any], str, l
     return document, worst, reasons
 
 
-def _make_sbom(model_dir: Path) -> tuple[bytes | None, list[str]]:
+def _make_sbom(model_dir: Path, files: Sequence[FileEntry]) -> tuple[bytes | None, list[str]]:
     """The SBOM bytes, or why there are none."""
     try:
         module = importlib.import_module("modelseal.sbom")
-        generate = module.generate_sbom
+        build = module.build_sbom
     except (ImportError, AttributeError):
         return None, ["no SBOM: the SBOM generator is not available on this server"]
     try:
-        # The gate scans on its own; the SBOM need not scan again.
-        document = generate(model_dir, format="cyclonedx", scan=False)
+        # The gate scans on its own, and every file's SHA-256 is already verified:
+        # the SBOM needs neither a second scan nor a second hash pass.
+        document = build(
+            model_dir,
+            format="cyclonedx",
+            scan=False,
+            known_sha256={f.path: f.digest for f in files},
+        ).document
     except ModelsealError as exc:
         return None, [f"no SBOM: {exc.message}"]
     return _sbom_bytes(document), []

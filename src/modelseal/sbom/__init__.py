@@ -16,6 +16,7 @@ import datetime as _dt
 import hashlib
 import os
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,13 +93,15 @@ def build_sbom(
     scan: bool = True,
     repo_id: str | None = None,
     created: _dt.datetime | None = None,
+    known_sha256: Mapping[str, str] | None = None,
 ) -> SbomResult:
     """Collect the model at ``path`` and write it as a ``format`` document.
 
     ``scan`` runs the static scanner and records its findings; ``signature`` and
     ``key`` check the model's signature and record the outcome. ``created`` fixes
     the timestamp; the document id is derived from the file hashes and that time,
-    so a fixed ``created`` gives an identical document.
+    so a fixed ``created`` gives an identical document. ``known_sha256`` (relative
+    path -> verified digest) spares hashing files again.
     """
     emitter = emitter_for(format)
     version = spec_version or emitter.spec_versions[0]
@@ -107,7 +110,7 @@ def build_sbom(
             f"{format} spec version {version!r} is not supported",
             advice=f"use one of: {', '.join(emitter.spec_versions)}",
         )
-    facts = collect(path, sha512=sha512, repo_id=repo_id)
+    facts = collect(path, sha512=sha512, repo_id=repo_id, known_sha256=known_sha256)
     warnings = list(facts.warnings)
     report = None
     if scan:

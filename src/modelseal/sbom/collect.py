@@ -288,9 +288,10 @@ ProgressCallback = Callable[[int, int, str], None]
 class _Collector:
     """Mutable state of one collection (the result is frozen at the end)."""
 
-    def __init__(self, root: Path, sha512: bool) -> None:
+    def __init__(self, root: Path, sha512: bool, known_sha256: Mapping[str, str]) -> None:
         self.root = root
         self.sha512 = sha512
+        self.known_sha256 = known_sha256
         self.warnings: list[str] = []
         self.files: list[FileFacts] = []
         self.card = CardFacts()
@@ -316,15 +317,18 @@ def collect(
     sha512: bool = False,
     repo_id: str | None = None,
     progress: ProgressCallback | None = None,
+    known_sha256: Mapping[str, str] | None = None,
 ) -> ModelFacts:
     """Collect the facts of the model at ``path`` (a directory or one file).
 
     ``repo_id`` names the Hugging Face repository when it cannot be read from the
-    path (a Hugging Face cache snapshot path names it). Raises
+    path (a Hugging Face cache snapshot path names it). ``known_sha256`` maps
+    relative paths to digests the caller has already verified (the registry has),
+    so those files are not hashed again. Raises
     :class:`~modelseal.errors.UsageError` only when ``path`` does not exist.
     """
     root = Path(path)
-    state = _Collector(root, sha512)
+    state = _Collector(root, sha512, known_sha256 or {})
     entries = list(walk_files(root))
     for done, entry in enumerate(entries, start=1):
         state.files.append(_file_facts(entry, state))
@@ -351,7 +355,10 @@ def _file_facts(entry: Entry, state: _Collector) -> FileFacts:
         state.warn(f"{rel}: {entry.problem}")
     else:
         try:
-            sha256, sha512 = _hash(entry, state.sha512)
+            known = state.known_sha256.get(rel)
+            sha256, sha512 = (
+                (known, None) if known and not state.sha512 else _hash(entry, state.sha512)
+            )
         except (OSError, ModelsealError) as exc:
             state.warn(f"{rel}: cannot hash ({exc})")
     role = "other"
