@@ -60,8 +60,9 @@ def upgrade() -> None:
 
 def _backfill() -> None:
     """Log what the registry already holds, so the log covers every existing version."""
-    from modelseal.registry.transparency_store import backfill
     from sqlalchemy.orm import Session
+
+    from modelseal.registry.transparency_store import backfill
 
     session = Session(bind=op.get_bind())
     backfill(session)
