@@ -142,3 +142,15 @@ def test_file_in_a_signed_directory_is_verified_with_it(tmp_path: Path) -> None:
         safetensors.torch.load_file(model / "model.safetensors")
     guard.uninstall()
     assert "encoder.weight" in load_file(model / "model.safetensors")
+
+
+def test_uninstall_restores_class_dispatch_of_from_pretrained() -> None:
+    transformers = pytest.importorskip("transformers")
+    base = transformers.PreTrainedModel
+    before = vars(base).get("from_pretrained")
+    guard.install("permissive")
+    guard.uninstall()
+    assert vars(base).get("from_pretrained") is before
+    # A subclass must still receive itself as ``cls``, not the base class.
+    bound = transformers.BertModel.from_pretrained
+    assert bound.__self__ is transformers.BertModel

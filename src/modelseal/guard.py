@@ -22,6 +22,7 @@ import functools
 import hashlib
 import importlib
 import importlib.util
+import inspect
 import os
 import tempfile
 import threading
@@ -53,6 +54,7 @@ class GuardError(PolicyError):
 class _Guard:
     policy: Policy
     keys: tuple[Path, ...]
+    #: (owner, name, what owner.__dict__ held or _ABSENT) for every wrapped loader.
     originals: list[tuple[Any, str, Any]] = field(default_factory=list)
     _digests: dict[tuple[str, int, int, int], str] = field(default_factory=dict)
     _decisions: dict[str, Decision] = field(default_factory=dict)
@@ -117,6 +119,7 @@ class _Guard:
 
 
 _active: _Guard | None = None
+_ABSENT = object()
 
 
 def install(
@@ -143,8 +146,10 @@ def install(
         owner, name = _resolve_owner(module, attribute)
         if owner is None:
             continue
-        original = getattr(owner, name)
-        guard.originals.append((owner, name, original))
+        # The raw attribute (a classmethod object, not a method bound to ``owner``):
+        # restoring a bound method would make subclasses call it with the wrong class.
+        original = inspect.getattr_static(owner, name)
+        guard.originals.append((owner, name, vars(owner).get(name, _ABSENT)))
         setattr(owner, name, _WRAPPERS[kind](guard, original))
     _active = guard
 
@@ -155,7 +160,10 @@ def uninstall() -> None:
     if _active is None:
         return
     for owner, name, original in reversed(_active.originals):
-        setattr(owner, name, original)
+        if original is _ABSENT:  # it was inherited: drop our override
+            delattr(owner, name)
+        else:
+            setattr(owner, name, original)
     _active = None
 
 

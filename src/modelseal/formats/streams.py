@@ -6,6 +6,7 @@ import bz2
 import io
 import lzma
 import os
+import zipfile
 import zlib
 from typing import IO, Any, BinaryIO, cast
 
@@ -96,7 +97,17 @@ class BoundedReader(io.RawIOBase):
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         view = memoryview(buffer)
-        data = self._inner.read(len(view))
+        try:
+            data = self._inner.read(len(view))
+        except (
+            zlib.error,
+            lzma.LZMAError,
+            zipfile.BadZipFile,
+            EOFError,
+            NotImplementedError,
+        ) as exc:
+            # A corrupt compressed member: a property of the input, not a crash.
+            raise FormatError(f"{self._what}: cannot be read ({exc})") from exc
         self._count += len(data)
         if self._count > self._limit:
             raise LimitExceededError(

@@ -59,6 +59,9 @@ def _scan_tree(entry: Entry, rules: Sequence[Rule], options: ScanOptions) -> lis
                     worst = result.own_verdict
     except ModelsealError as exc:
         own = FileResult(own.path, own.format, own.findings, own.error or exc.message)
+    except Exception as exc:  # an inventory bug on hostile input must fail safe, not crash
+        message = f"internal error while listing members: {exc!r}"
+        own = FileResult(own.path, own.format, own.findings, own.error or message)
     if worst is not None and worst is not Verdict.CLEAN:
         own = FileResult(own.path, own.format, own.findings, own.error, worst)
     return [own, *members]
