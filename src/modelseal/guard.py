@@ -4,7 +4,7 @@
 
     import modelseal.guard
     modelseal.guard.install(policy="strict", keys=["publisher.pub"])
-    torch.load("model.pt")          # checked first; raises GuardError if denied
+    torch.load("model.pt", weights_only=True)   # checked first; GuardError if denied
 
 or, without code changes, ``MODELSEAL_POLICY=policy.yaml`` in the environment plus
 ``import modelseal.guard`` (e.g. in ``sitecustomize.py``) installs the guard on import.
