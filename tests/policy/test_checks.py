@@ -90,3 +90,12 @@ def test_sbom_fields_and_lineage(model: Path) -> None:
         "the SBOM has no base model",
         "the SBOM has no datasets",
     }
+
+
+def test_required_origin_denies_a_model_that_was_not_pulled(model: Path) -> None:
+    policy = Policy.from_mapping({"registry": {"required_origin": "http://127.0.0.1:8600/"}})
+    decision = check(model, policy)
+    assert not decision.allowed
+    assert decision.reasons[0][1].message == (
+        "not pulled from a registry (required: http://127.0.0.1:8600)"
+    )

@@ -109,6 +109,16 @@ def test_cli_workflow_against_a_served_registry(server: Server, tmp_path: Path) 
     assert (tmp_path / "out" / "model.safetensors").read_bytes() == (
         model / "model.safetensors"
     ).read_bytes()
+    # The deploy gate accepts what was pulled from the required registry, unchanged.
+    origin = tmp_path / "origin.yaml"
+    origin.write_text(f"name: origin\nregistry: {{required_origin: '{server.url}'}}\n")
+    assert run("check", str(tmp_path / "out"), "--policy", str(origin)).returncode == 0
+    elsewhere = tmp_path / "elsewhere.yaml"
+    elsewhere.write_text("registry: {required_origin: 'http://127.0.0.1:1'}\n")
+    assert run("check", str(tmp_path / "out"), "-p", str(elsewhere), check=False).returncode == 1
+    (tmp_path / "out" / "config.json").write_text("{}")
+    changed = run("check", str(tmp_path / "out"), "--policy", str(origin), check=False)
+    assert changed.returncode == 1 and "files changed since alice/tiny:1.0" in changed.stdout
     info = json.loads(run("info", "alice/tiny:1.0", "-f", "json").stdout)
     assert info["state"] == "published" and info["tags"] == ["latest"]
     found = json.loads(run("search", "tin", "-f", "json").stdout)

@@ -76,6 +76,8 @@ _SEND_BLOCK = 1024 * 1024
 _SEVERITIES = ("info", "low", "medium", "high", "critical")
 #: Key of the pinned transparency-log public key under a registry URL in the state file.
 _LOG_KEY = "transparency-log-key"
+#: Section of the state file recording pulled destinations.
+_PULLS = "pulled-into"
 _LOG_PAGE = 1000
 
 
@@ -155,6 +157,24 @@ class ClientState:
             data.setdefault(url, {})[_LOG_KEY] = pem
             self.home.mkdir(parents=True, exist_ok=True)
             atomic_write(self.state_path, json.dumps(data, indent=2, sort_keys=True), mode=0o600)
+
+    def record_pull(self, destination: Path, url: str, doc: dict[str, Any]) -> None:
+        """Remember where the model at ``destination`` was pulled from (read by the deploy
+        gate's ``registry.required_origin``)."""
+        with self._lock:
+            data = self._read(self.state_path)
+            data.setdefault(_PULLS, {})[str(destination.resolve())] = {
+                "registry": url,
+                "model": f"{doc['namespace']}/{doc['model']}:{doc['version']}",
+                "digest": doc["digest"],
+            }
+            self.home.mkdir(parents=True, exist_ok=True)
+            atomic_write(self.state_path, json.dumps(data, indent=2, sort_keys=True), mode=0o600)
+
+    def pulled(self, destination: Path) -> dict[str, str] | None:
+        """What was pulled into ``destination``: registry URL, model reference, version digest."""
+        entry = self._read(self.state_path).get(_PULLS, {}).get(str(destination.resolve()))
+        return entry if isinstance(entry, dict) else None
 
     def seen(self, url: str, key: str) -> dict[str, Any] | None:
         """The newest version recorded for ``key`` (``ns/model:tag``) at ``url``."""
@@ -689,6 +709,7 @@ class RegistryClient:
             shutil.rmtree(work, ignore_errors=True)
         if doc.get("resolved_by") == "tag" and ref.reference:
             self.state.record(self.url, f"{ref.namespace}/{ref.model}:{ref.reference}", doc)
+        self.state.record_pull(destination, self.url, doc)
         return PullResult(
             doc, destination, downloaded, signed_by, time.perf_counter() - started, tuple(checks)
         )

@@ -6,6 +6,7 @@ from modelseal.policy.checks.formats import FormatsCheck
 from modelseal.policy.checks.interface import Check
 from modelseal.policy.checks.license import LicenseCheck
 from modelseal.policy.checks.lineage import LineageCheck
+from modelseal.policy.checks.registry import RegistryOriginCheck
 from modelseal.policy.checks.sbom import SbomCheck
 from modelseal.policy.checks.scan import ScanCheck
 from modelseal.policy.checks.signature import SignatureCheck
@@ -19,4 +20,5 @@ ALL_CHECKS: tuple[Check, ...] = (
     LicenseCheck(),
     SbomCheck(),
     LineageCheck(),
+    RegistryOriginCheck(),
 )
