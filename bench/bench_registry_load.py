@@ -109,9 +109,10 @@ def _free_port() -> int:
 
 
 class RegistryServer:
-    """`modelseal serve` as a subprocess on 127.0.0.1 that can be killed and restarted."""
+    """`modelseal serve` as a subprocess on 127.0.0.1 that can be killed and restarted
+    (SQLite under ``data`` unless ``db_url`` names another database)."""
 
-    def __init__(self, data: Path, db_url: str, *, port: int | None = None) -> None:
+    def __init__(self, data: Path, db_url: str | None = None, *, port: int | None = None) -> None:
         self.data = data
         self.db_url = db_url
         self.port = port or _free_port()
@@ -130,8 +131,7 @@ class RegistryServer:
                     "serve",
                     "--data",
                     str(self.data),
-                    "--db",
-                    self.db_url,
+                    *(["--db", self.db_url] if self.db_url else []),
                     "--port",
                     str(self.port),
                     "--log-level",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,8 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from bench.bench_registry_load import RegistryServer
 
-from tests.registry.conftest import free_port, wait_port
 from tests.samples.registry import write_model, write_pickle_model
 
 EXE = [sys.executable, "-m", "modelseal"]
@@ -28,60 +27,17 @@ def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return result
 
 
-class Server:
-    """A `modelseal serve` subprocess that can be killed and restarted on the same data."""
-
-    def __init__(self, data: Path) -> None:
-        self.data = data
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen[bytes] | None = None
-        self.log = data.parent / "server.log"
-
-    def start(self) -> None:
-        with open(self.log, "ab") as log:
-            self.process = subprocess.Popen(
-                [
-                    *EXE,
-                    "serve",
-                    "--data",
-                    str(self.data),
-                    "--port",
-                    str(self.port),
-                    "--log-level",
-                    "warning",
-                ],
-                stdout=log,
-                stderr=log,
-            )
-        wait_port(self.port)
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-
-
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
+def server(tmp_path: Path) -> Iterator[RegistryServer]:
     data = tmp_path / "data"
     run("admin", "--data", str(data), "create-user", "alice", "--admin")
-    instance = Server(data)
+    instance = RegistryServer(data)
     instance.start()
     yield instance
     instance.stop()
 
 
-def test_cli_workflow_against_a_served_registry(server: Server, tmp_path: Path) -> None:
+def test_cli_workflow_against_a_served_registry(server: RegistryServer, tmp_path: Path) -> None:
     data = str(server.data)
     token = run(
         "admin", "--data", data, "token", "create", "alice", "-a", "read", "-a", "push"
@@ -143,7 +99,7 @@ def test_cli_workflow_against_a_served_registry(server: Server, tmp_path: Path) 
 
 
 def test_server_killed_mid_upload_leaves_no_version_and_resumes(
-    server: Server, tmp_path: Path
+    server: RegistryServer, tmp_path: Path
 ) -> None:
     import httpx
 
