@@ -76,15 +76,51 @@ def test_dangerous_finding_names_the_call_and_argument(tmp_path: Path) -> None:
     assert finding.location == "offset 2"
 
 
-def test_unknown_global_is_suspicious_then_critical_under_strict(tmp_path: Path) -> None:
-    path = sklearn_joblib(tmp_path)
+def test_unknown_global_is_a_low_finding_then_critical_under_strict(tmp_path: Path) -> None:
+    path = tmp_path / "custom.pkl"
+    path.write_bytes(call_pickle("mycorp.models", "Net", "small"))
     report = _scan(path)
-    assert report.results[0].verdict is Verdict.SUSPICIOUS
-    rules = {rule for rule, _, _ in _findings(report)}
-    assert rules == {"MS-PICKLE-UNKNOWN-GLOBAL"}
-    assert "sklearn.linear_model._base.LinearRegression" in _text(report)
+    assert report.results[0].verdict is Verdict.CLEAN
+    assert _findings(report) == [
+        (
+            "MS-PICKLE-UNKNOWN-GLOBAL",
+            "low",
+            "calls mycorp.models.Net('small') — not a known-safe global",
+        )
+    ]
     strict = _scan(path, strict=True)
     assert strict.results[0].verdict is Verdict.MALICIOUS
+
+
+def test_scikit_learn_joblib_is_clean_even_under_strict(tmp_path: Path) -> None:
+    path = sklearn_joblib(tmp_path)
+    assert _findings(_scan(path)) == []
+    assert _findings(_scan(path, strict=True)) == []
+
+
+def test_instantiate_only_class_called_with_arguments_is_unknown(tmp_path: Path) -> None:
+    """``lightgbm.Booster(model_file=...)`` reads a file: pickle never saves a booster
+    that way, so a stream calling it is not the known-safe rebuild."""
+    bad = tmp_path / "booster_call.pkl"
+    bad.write_bytes(call_pickle("lightgbm.basic", "Booster", "/etc/hostname"))
+    findings = _findings(_scan(bad))
+    assert [(r, s) for r, s, _ in findings] == [("MS-PICKLE-UNKNOWN-GLOBAL", "low")]
+    assert "called with arguments" in findings[0][2]
+    assert _scan(bad, strict=True).results[0].verdict is Verdict.MALICIOUS
+    good = tmp_path / "booster_rebuild.pkl"  # what pickle writes: NEWOBJ + BUILD
+    good.write_bytes(
+        asm.proto(2)
+        + asm.global_("lightgbm.basic", "Booster")
+        + asm.EMPTY_TUPLE
+        + asm.NEWOBJ
+        + asm.EMPTY_DICT
+        + asm.binunicode("_handle")
+        + asm.binunicode("tree\nversion=v4\n")
+        + asm.SETITEM
+        + asm.BUILD
+        + asm.STOP
+    )
+    assert _findings(_scan(good, strict=True)) == []
 
 
 def test_user_safe_globals_make_a_known_estimator_clean(tmp_path: Path) -> None:
@@ -104,7 +140,7 @@ def test_user_safe_globals_never_silence_builtin_dangerous(tmp_path: Path) -> No
 def test_user_dangerous_globals_extend_the_list(tmp_path: Path) -> None:
     path = tmp_path / "x.pkl"
     path.write_bytes(call_pickle("mycorp.tools", "deploy", "now"))
-    assert _scan(path).results[0].verdict is Verdict.SUSPICIOUS
+    assert _scan(path).results[0].verdict is Verdict.CLEAN
     settings = Settings(dangerous_globals={"mycorp": "*"}, safe_globals={"mycorp.tools": "*"})
     report = _scan(path, settings=settings)
     assert report.results[0].verdict is Verdict.MALICIOUS
@@ -115,7 +151,7 @@ def test_torchscript_names_are_safe_only_inside_torchscript(tmp_path: Path) -> N
     path = tmp_path / "fake.pkl"
     path.write_bytes(call_pickle("__torch__.model", "Net") + b"")
     report = _scan(path)
-    assert report.results[0].verdict is Verdict.SUSPICIOUS
+    assert [r for r, _, _ in _findings(report)] == ["MS-PICKLE-UNKNOWN-GLOBAL"]
     assert "__torch__.model.Net" in _text(report)
 
 

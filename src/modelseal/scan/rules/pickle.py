@@ -42,9 +42,11 @@ DANGEROUS = RuleInfo(
 UNKNOWN = RuleInfo(
     "MS-PICKLE-UNKNOWN-GLOBAL",
     "Pickle imports a global outside the known-safe list",
-    "Loading this pickle imports a class or function modelseal does not know to be "
-    "harmless; its code runs during loading. Critical under --strict.",
-    Severity.MEDIUM,
+    "Loading this pickle imports a class or function that is neither known-dangerous "
+    "nor on the curated known-safe list; its code runs during loading. Listed so it "
+    "can be reviewed, but kept out of the verdict by default (low); critical under "
+    "--strict (deny by default).",
+    Severity.LOW,
 )
 DYNAMIC = RuleInfo(
     "MS-PICKLE-DYNAMIC-CALL",
@@ -182,16 +184,18 @@ def _findings(entry: Entry, report: StreamReport, options: ScanOptions) -> Itera
             user_safe=settings.safe_globals,
             torchscript=torchscript,
         )
-        if verdict.kind == "safe":
+        made = calls.get((module, name), [])
+        called = [c for c in made if c.opcode in _RUNS_INIT]
+        if verdict.kind == "safe" and not (verdict.instantiate_only and called):
             continue
-        shown[verdict.kind] = shown.get(verdict.kind, 0) + 1
-        if shown[verdict.kind] > _MAX_PER_KIND:
+        kind = "dangerous" if verdict.kind == "dangerous" else "unknown"
+        shown[kind] = shown.get(kind, 0) + 1
+        if shown[kind] > _MAX_PER_KIND:
             continue
         first = refs[0]
-        made = calls.get((module, name), [])
         what = _what_runs(Global(module, name), made, refs)
         where = f"offset {first.offset}"
-        if verdict.kind == "dangerous":
+        if kind == "dangerous":
             yield Finding(
                 verdict.rule or DANGEROUS.id,
                 Severity.CRITICAL,
@@ -199,11 +203,15 @@ def _findings(entry: Entry, report: StreamReport, options: ScanOptions) -> Itera
                 where,
             )
         else:
+            why = (
+                "known-safe only when rebuilt by pickle; called with arguments, its __init__ runs"
+                if verdict.kind == "safe"
+                else "not a known-safe global"
+            )
             yield Finding(
                 UNKNOWN.id,
                 Severity.CRITICAL if options.strict else UNKNOWN.default_severity,
-                f"{what} — not a known-safe global"
-                + (" (deny by default: --strict)" if options.strict else ""),
+                f"{what} — {why}" + (" (deny by default: --strict)" if options.strict else ""),
                 where,
             )
     for kind, count in shown.items():
@@ -250,3 +258,5 @@ def _what_runs(target: Global, calls: list[Call], refs: list[Reference]) -> str:
 
 
 _OPCODES = frozenset({"GLOBAL", "STACK_GLOBAL", "INST", "EXT"})
+# Calls that run a class's __init__ (NEWOBJ and the copyreg reconstructors do not).
+_RUNS_INIT = frozenset({"REDUCE", "OBJ", "INST", "operator.call"})
