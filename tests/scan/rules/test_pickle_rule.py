@@ -300,3 +300,45 @@ def test_findings_are_capped_on_hostile_streams(tmp_path: Path) -> None:
     findings = _findings(_scan(path))
     assert len(findings) == 51
     assert findings[-1][2] == "... and 250 more unknown globals (not listed)"
+
+
+def _built(state: bytes) -> bytes:
+    """A fresh ``collections.OrderedDict()`` whose BUILD applies ``state``."""
+    return (
+        asm.proto(2)
+        + asm.global_("collections", "OrderedDict")
+        + asm.EMPTY_TUPLE
+        + asm.REDUCE
+        + state
+        + asm.BUILD
+        + asm.STOP
+    )
+
+
+def _dict_state(key: str) -> bytes:
+    return asm.EMPTY_DICT + asm.binunicode(key) + asm.binint1(1) + asm.SETITEM
+
+
+@pytest.mark.parametrize("key", ["__setstate__", "__reduce_ex__", "__dict__", "__code__"])
+def test_state_key_that_changes_behaviour_is_tampering(tmp_path: Path, key: str) -> None:
+    path = tmp_path / "tamper.pkl"
+    path.write_bytes(_built(_dict_state(key)))
+    findings = _findings(_scan(path))
+    assert [(r, s) for r, s, _ in findings] == [("MS-PICKLE-STATE-TAMPERING", "high")]
+    assert f"sets {key} on collections.OrderedDict()" in findings[0][2]
+
+
+def test_slot_state_class_swap_is_tampering(tmp_path: Path) -> None:
+    path = tmp_path / "slots.pkl"
+    path.write_bytes(_built(asm.NONE + _dict_state("__class__") + asm.TUPLE2))
+    findings = _findings(_scan(path))
+    assert [r for r, _, _ in findings] == ["MS-PICKLE-STATE-TAMPERING"]
+    assert "swaps the object's class" in findings[0][2]
+
+
+@pytest.mark.parametrize("key", ["__model_bytes__", "__version__", "__doc__"])
+def test_dunder_shaped_data_key_is_not_tampering(tmp_path: Path, key: str) -> None:
+    """A CRF tagger's state keeps its model under a dunder-shaped key: that is data."""
+    path = tmp_path / "crf.pkl"
+    path.write_bytes(_built(_dict_state(key)))
+    assert _findings(_scan(path)) == []

@@ -49,6 +49,7 @@ from modelseal.scan.pickle.safe_lists import BUILTIN_SAFE, TORCHSCRIPT_SAFE, Nam
 __all__ = [
     "BUILTIN_DANGEROUS",
     "BUILTIN_SAFE",
+    "DANGEROUS_ATTRIBUTES",
     "DANGEROUS_RULE",
     "TORCHSCRIPT_SAFE",
     "Classification",
@@ -421,6 +422,48 @@ BUILTIN_DANGEROUS: tuple[DangerEntry, ...] = (
         "calls an attribute or reads an item looked up by name (like getattr)",
     ),
 )
+
+#: State keys that change what an object *does* when ``BUILD`` writes them into its
+#: ``__dict__`` or sets them as slots: pickle, copy and the attribute machinery look
+#: these up on the instance, so the value replaces behaviour (or the object's
+#: class or dict). Any other dunder-shaped key is ordinary data (a CRF tagger keeps
+#: ``__model_bytes__``-style keys) and is not reported.
+DANGEROUS_ATTRIBUTES: Mapping[str, str] = {
+    "__reduce__": "replaces how the object pickles: code runs when it is saved again",
+    "__reduce_ex__": "replaces how the object pickles: code runs when it is saved again",
+    "__getstate__": "replaces how the object pickles: code runs when it is saved again",
+    "__setstate__": "a later BUILD calls it with the next state (pickle looks it up "
+    "on the instance)",
+    "__class__": "swaps the object's class",
+    "__dict__": "swaps the object's whole attribute dict",
+    "__code__": "replaces a function's code",
+    "__globals__": "reaches or replaces a function's module namespace",
+    "__closure__": "replaces a function's closure cells",
+    "__defaults__": "replaces a function's default arguments",
+    "__kwdefaults__": "replaces a function's default arguments",
+    "__builtins__": "replaces the builtins a function's code sees",
+    "__getattr__": "intercepts attribute lookups",
+    "__getattribute__": "intercepts attribute lookups",
+    "__setattr__": "intercepts attribute writes",
+    "__delattr__": "intercepts attribute deletes",
+    "__call__": "replaces what calling the object does",
+    "__init__": "replaces the constructor",
+    "__new__": "replaces the constructor",
+    "__del__": "runs when the object is garbage-collected",
+    "__import__": "replaces the import function",
+    "__loader__": "replaces a module's loader",
+    "__spec__": "replaces a module's import spec",
+    "__bases__": "swaps a class's base classes",
+    "__mro__": "swaps a class's method resolution order",
+    "__subclasses__": "reaches every subclass (sandbox-escape gadget)",
+    "__init_subclass__": "runs for every later subclass",
+    "__class_getitem__": "runs on subscription of the class",
+    "__get__": "turns the value into a descriptor",
+    "__set__": "turns the value into a descriptor",
+    "__func__": "replaces a bound method's function",
+    "__self__": "replaces a bound method's receiver",
+    "__wrapped__": "changes what inspect and functools unwrap to",
+}
 
 # Attribute names that lead from an object to interpreter internals.
 _DUNDER_TRAVERSAL = "attribute traversal through a dunder (reaches interpreter internals)"

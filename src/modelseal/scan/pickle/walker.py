@@ -174,10 +174,13 @@ class Call:
 
 @dataclass(frozen=True)
 class Mutation:
-    """``BUILD`` applied to something that is not a freshly built object."""
+    """``BUILD`` applied to something that is not a freshly built object, or state
+    that sets a dunder attribute (the rule judges which dunders matter)."""
 
     text: str
     offset: int
+    #: The dunder state key, when that is what the mutation is.
+    attribute: str | None = None
 
 
 @dataclass
@@ -630,11 +633,15 @@ class Walker:
         """``BUILD``: ``obj.__setstate__(state)`` or an attribute update."""
         if isinstance(obj, Obj):
             obj.states.append(state)
-            if isinstance(state, SymDict):
-                for key, _value in state.pairs:
+            # A (dict_state, slot_state) pair: the second part goes through setattr.
+            parts = state if isinstance(state, tuple) and len(state) == 2 else (state,)
+            for part in parts:
+                if not isinstance(part, SymDict):
+                    continue
+                for key, _value in part.pairs:
                     if isinstance(key, str) and key.startswith("__") and key.endswith("__"):
                         self.analysis.mutations.append(
-                            Mutation(f"sets {key} on {render(obj)} through BUILD", offset)
+                            Mutation(f"sets {key} on {render(obj)} through BUILD", offset, key)
                         )
         elif isinstance(obj, Global | ModuleRef | _Attr):
             self.analysis.mutations.append(

@@ -20,7 +20,7 @@ from modelseal.formats.inventory import Entry
 from modelseal.formats.streams import decompressing
 from modelseal.scan.interface import Rule, ScanOptions
 from modelseal.scan.model import Finding, RuleInfo, Severity
-from modelseal.scan.pickle.globals import DANGEROUS_RULE, classify
+from modelseal.scan.pickle.globals import DANGEROUS_ATTRIBUTES, DANGEROUS_RULE, classify
 from modelseal.scan.pickle.streams import (
     StreamKind,
     StreamReport,
@@ -58,8 +58,10 @@ DYNAMIC = RuleInfo(
 TAMPERING = RuleInfo(
     "MS-PICKLE-STATE-TAMPERING",
     "Pickle overwrites attributes of an imported object",
-    "BUILD is applied to a class, function or module (or sets dunder attributes): "
-    "loading modifies the running program.",
+    "BUILD is applied to a class, function or module, or its state sets an attribute "
+    "that changes behaviour (__reduce__, __setstate__, __class__, a __dict__ swap, "
+    "__code__, __globals__...): loading modifies the running program. Other "
+    "dunder-shaped state keys are data and are not reported.",
     Severity.HIGH,
 )
 TRAILING = RuleInfo(
@@ -235,9 +237,16 @@ def _findings(entry: Entry, report: StreamReport, options: ScanOptions) -> Itera
             f"calls {call.text}",
             f"offset {call.offset}",
         )
-    for mutation in analysis.mutations[:_MAX_PER_KIND]:
+    tampering = [
+        m for m in analysis.mutations if m.attribute is None or m.attribute in DANGEROUS_ATTRIBUTES
+    ]
+    for mutation in tampering[:_MAX_PER_KIND]:
+        why = DANGEROUS_ATTRIBUTES.get(mutation.attribute or "")
         yield Finding(
-            TAMPERING.id, TAMPERING.default_severity, mutation.text, f"offset {mutation.offset}"
+            TAMPERING.id,
+            TAMPERING.default_severity,
+            mutation.text + (f": {why}" if why else ""),
+            f"offset {mutation.offset}",
         )
     if report.trailing_offset is not None:
         yield Finding(
