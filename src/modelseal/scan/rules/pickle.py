@@ -241,11 +241,11 @@ def _findings(entry: Entry, report: StreamReport, options: ScanOptions) -> Itera
         m for m in analysis.mutations if m.attribute is None or m.attribute in DANGEROUS_ATTRIBUTES
     ]
     for mutation in tampering[:_MAX_PER_KIND]:
-        why = DANGEROUS_ATTRIBUTES.get(mutation.attribute or "")
+        effect = DANGEROUS_ATTRIBUTES.get(mutation.attribute or "")
         yield Finding(
             TAMPERING.id,
             TAMPERING.default_severity,
-            mutation.text + (f": {why}" if why else ""),
+            mutation.text + (f": {effect}" if effect else ""),
             f"offset {mutation.offset}",
         )
     if report.trailing_offset is not None:
