@@ -20,10 +20,11 @@ import math
 import re
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 from modelseal.errors import FormatError, LimitExceededError
+from modelseal.scan.pickle.expansion import Expansion, find_expansions
 from modelseal.scan.pickle.walker import (
     Global,
     Limits,
@@ -95,6 +96,8 @@ class StreamReport:
     pickles: int = 0
     #: Offset of bytes after the last pickle that are not a pickle, if any.
     trailing_offset: int | None = None
+    #: Values that expand far beyond the stream (see :mod:`.expansion`).
+    expansions: list[Expansion] = field(default_factory=list)
 
 
 def storage_element_size(storage_type: Any) -> int | None:
@@ -134,6 +137,7 @@ def analyse_stream(
         # Hostile input the checks above did not foresee: fail safe, keep the facts.
         report.analysis.error = f"malformed pickle ({type(exc).__name__}: {exc})"
     report.analysis.end_offset = walker.src.pos
+    report.expansions = find_expansions(report.analysis, walker.src.pos - base)
     return report
 
 

@@ -64,6 +64,15 @@ TAMPERING = RuleInfo(
     "dunder-shaped state keys are data and are not reported.",
     Severity.HIGH,
 )
+EXPANSION = RuleInfo(
+    "MS-PICKLE-EXPANSION",
+    "Pickle expands far beyond its size (billion laughs)",
+    "Memo references (GET/DUP) repeat the same values so that the loaded object "
+    "expands exponentially when it is traversed, printed or copied, or a call "
+    "multiplies, raises to a power or materialises a value of billions of elements "
+    "while loading: a denial of service. Estimated from the opcodes; nothing is built.",
+    Severity.HIGH,
+)
 TRAILING = RuleInfo(
     "MS-PICKLE-TRAILING-DATA",
     "Data after the last pickle",
@@ -98,7 +107,7 @@ class PickleRule(Rule):
     """Finds what would run when a pickle-based file is loaded."""
 
     formats = _FORMATS
-    infos = (DANGEROUS, UNKNOWN, DYNAMIC, TAMPERING, TRAILING, OBJECT_NPY)
+    infos = (DANGEROUS, UNKNOWN, DYNAMIC, TAMPERING, EXPANSION, TRAILING, OBJECT_NPY)
 
     def applies_to(self, entry: Entry, options: ScanOptions) -> bool:
         """Pickle formats, plus unknown or text files that are LZMA-alone compressed
@@ -248,6 +257,16 @@ def _findings(entry: Entry, report: StreamReport, options: ScanOptions) -> Itera
             mutation.text + (f": {effect}" if effect else ""),
             f"offset {mutation.offset}",
         )
+    for expansion in report.expansions[:_MAX_PER_KIND]:
+        size = _size_text(expansion.size)
+        if expansion.kind == "allocation":
+            text = f"builds a value of ~{size} elements or bytes while loading: {expansion.text}"
+        else:
+            text = (
+                f"the loaded object expands to ~{size} elements when traversed: memo "
+                f"references repeat the same values ({expansion.text})"
+            )
+        yield Finding(EXPANSION.id, EXPANSION.default_severity, text, f"offset {expansion.offset}")
     if report.trailing_offset is not None:
         yield Finding(
             TRAILING.id,
@@ -255,6 +274,10 @@ def _findings(entry: Entry, report: StreamReport, options: ScanOptions) -> Itera
             f"non-pickle data follows the last pickle ({report.pickles} pickle(s) read)",
             f"offset {report.trailing_offset}",
         )
+
+
+def _size_text(size: int) -> str:
+    return f"{size:,}" if size < 10**15 else f"2^{size.bit_length() - 1}"
 
 
 def _what_runs(target: Global, calls: list[Call], refs: list[Reference]) -> str:
