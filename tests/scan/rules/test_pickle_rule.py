@@ -342,3 +342,31 @@ def test_dunder_shaped_data_key_is_not_tampering(tmp_path: Path, key: str) -> No
     path = tmp_path / "crf.pkl"
     path.write_bytes(_built(_dict_state(key)))
     assert _findings(_scan(path)) == []
+
+
+@pytest.mark.parametrize("name", ["cut.pkl", "cut.txt", "cut"])
+def test_truncated_text_pickle_naming_exec_is_malicious(tmp_path: Path, name: str) -> None:
+    """A protocol 0 payload cut off after its global looks like text; it is a broken
+    payload (malicious, with the break as error), whatever the file is called."""
+    full = b"cbuiltins\nexec\n(Vprint(1)\ntR."
+    path = tmp_path / name
+    path.write_bytes(full[:-4])
+    result = _scan(path).results[0]
+    assert result.verdict is Verdict.MALICIOUS, (result, _findings(_scan(path)))
+    assert "imports builtins.exec" in _text(_scan(path))
+    assert "pickle stream broken" in (result.error or "")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"cos\nthis is just a note, not a pickle\n",
+        b"cmy notes\nabout things\nand more\n",
+        b"cbuiltins\nexec is a builtin I read about\n",
+    ],
+)
+def test_text_that_starts_like_a_global_stays_clean(tmp_path: Path, text: bytes) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_bytes(text)
+    result = _scan(path).results[0]
+    assert result.verdict is Verdict.CLEAN, _findings(_scan(path))

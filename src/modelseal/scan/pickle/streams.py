@@ -25,6 +25,7 @@ from typing import IO, Any
 
 from modelseal.errors import FormatError, LimitExceededError
 from modelseal.scan.pickle.expansion import Expansion, find_expansions
+from modelseal.scan.pickle.globals import classify
 from modelseal.scan.pickle.walker import (
     Global,
     Limits,
@@ -385,10 +386,13 @@ def read_npy_header(stream: IO[bytes]) -> NpyHeader:
 
 
 def looks_like_pickle(head: bytes, *, truncated: bool) -> bool:
-    """True if ``head`` starts with a complete pickle (at least two opcodes), or with
-    eight valid opcodes when it is only the head of a longer stream.
+    """True if ``head`` starts with a complete pickle (at least two opcodes), with
+    eight valid opcodes when it is only the head of a longer stream, or with a stream
+    that imports a known-dangerous global before it breaks.
 
-    Catches pickles that do not start with ``PROTO`` (``pickle.loads`` accepts them).
+    Catches pickles that do not start with ``PROTO`` (``pickle.loads`` accepts them;
+    a protocol 0 pickle is text), truncated ones included: a cut-off
+    ``cbuiltins\nexec\n...`` is a broken payload, not a text file.
     """
     import io
 
@@ -396,5 +400,20 @@ def looks_like_pickle(head: bytes, *, truncated: bool) -> bool:
     try:
         walker.walk_pickle()
     except (FormatError, LimitExceededError, ValueError, TypeError, OverflowError, struct.error):
-        return truncated and walker.opcodes >= 8
+        return (truncated and walker.opcodes >= 8) or _names_dangerous(walker.analysis)
     return walker.opcodes >= 2
+
+
+def _names_dangerous(analysis: PickleAnalysis) -> bool:
+    """Whether a (broken) stream imported a known-dangerous global whose module and
+    name are importable identifiers (text that merely starts with ``c`` is not)."""
+    return any(
+        _dotted(ref.module)
+        and _dotted(ref.name)
+        and classify(ref.module, ref.name).kind == "dangerous"
+        for ref in analysis.references
+    )
+
+
+def _dotted(text: str) -> bool:
+    return all(part.isidentifier() for part in text.split("."))
