@@ -370,3 +370,24 @@ def test_text_that_starts_like_a_global_stays_clean(tmp_path: Path, text: bytes)
     path.write_bytes(text)
     result = _scan(path).results[0]
     assert result.verdict is Verdict.CLEAN, _findings(_scan(path))
+
+
+def test_newline_or_zero_padding_after_stop_is_not_trailing_data(tmp_path: Path) -> None:
+    for padding in (b"\n", b"\r\n", b"\x00" * 512):
+        path = tmp_path / "padded.pkl"
+        path.write_bytes(call_pickle("collections", "OrderedDict") + padding)
+        assert _findings(_scan(path)) == [], padding
+    path = tmp_path / "hidden.pkl"  # padding that hides a second pickle is not padding
+    path.write_bytes(
+        call_pickle("collections", "OrderedDict") + b"\n" + call_pickle("os", "system", "true")
+    )
+    assert _scan(path).results[0].verdict is not Verdict.CLEAN
+
+
+def test_python2_npy_header_with_long_literals_parses(tmp_path: Path) -> None:
+    header = b"{'descr': '<f8', 'fortran_order': False, 'shape': (2L,), }"
+    header += b" " * (-(10 + len(header) + 1) % 64) + b"\n"
+    path = tmp_path / "py2.npy"
+    path.write_bytes(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + b"\0" * 16)
+    result = _scan(path).results[0]
+    assert result.error is None and result.verdict is Verdict.CLEAN

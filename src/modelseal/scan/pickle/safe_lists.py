@@ -99,6 +99,7 @@ _NP_SCALARS = _n(
     "flexible",
     "ndarray",
     "dtype",
+    "matrix",
 )
 _BIT_GENERATORS = "numpy bit generators and seed sequences: state is integers only"
 _OMEGACONF = (
@@ -128,6 +129,16 @@ _THIRD_PARTY: tuple[SafeEntry, ...] = (
         "numpy.ma",
         _n("MaskedArray", "MaskedConstant", "masked_array"),
         "masked array rebuild: arrays and a mask",
+    ),
+    SafeEntry(
+        "numpy.core._internal",
+        _n("_reconstruct"),
+        "numpy < 1.0 array rebuild: ndarray.__new__(subtype, shape, dtype)",
+    ),
+    SafeEntry(
+        "numpy.matrixlib.defmatrix",
+        _n("matrix"),
+        "ndarray subclass: __new__ converts data, __array_finalize__ checks the shape",
     ),
     SafeEntry("numpy.random._mt19937", _n("MT19937"), _BIT_GENERATORS),
     SafeEntry("numpy.random._pcg64", _n("PCG64", "PCG64DXSM"), _BIT_GENERATORS),

@@ -159,6 +159,15 @@ def _pickles(walker: Walker, report: StreamReport) -> None:
     analysis = walker.analysis
     while not walker.at_eof():
         start = walker.src.pos
+        rest = walker.peek(_MAX_PADDING + 1)
+        if len(rest) <= _MAX_PADDING and not rest.strip(_PADDING):
+            # A newline or zero padding after STOP (Python 2 era numpy and text-mode
+            # writers add one) is not trailing data -- if it really ends the stream
+            # (peek may stop at a buffer boundary). None of these bytes is an opcode.
+            walker.skip(len(rest), "padding")
+            if not walker.at_eof():
+                report.trailing_offset = start
+            return
         facts = _fact_count(analysis)
         try:
             _walk(walker, report)
@@ -170,6 +179,10 @@ def _pickles(walker: Walker, report: StreamReport) -> None:
                 report.trailing_offset = start
                 return
             raise
+
+
+_PADDING = b" \t\r\n\x00"
+_MAX_PADDING = 4096
 
 
 def _fact_count(analysis: PickleAnalysis) -> int:
@@ -350,6 +363,9 @@ def _descr_has_object(descr: Any, depth: int = 0) -> bool:
     return False
 
 
+_PY2_LONG = re.compile(r"\b(\d+)L\b")
+
+
 def read_npy_header(stream: IO[bytes]) -> NpyHeader:
     """Parse a ``.npy`` header (``ast.literal_eval`` only) or raise :class:`FormatError`."""
     prefix = stream.read(8)
@@ -374,7 +390,11 @@ def read_npy_header(stream: IO[bytes]) -> NpyHeader:
         raise FormatError("truncated .npy header")
     try:
         text = raw.decode("utf-8" if major == 3 else "latin-1")
-        header = ast.literal_eval(text.strip())
+        try:
+            header = ast.literal_eval(text.strip())
+        except SyntaxError:
+            # Python 2 writers put long literals in the shape: ``(2L,)``.
+            header = ast.literal_eval(_PY2_LONG.sub(r"\1", text.strip()))
     except (ValueError, SyntaxError, UnicodeDecodeError, MemoryError, RecursionError) as exc:
         raise FormatError(f".npy header is not a Python literal: {exc}") from exc
     if not isinstance(header, dict) or {"descr", "fortran_order", "shape"} - set(header):
