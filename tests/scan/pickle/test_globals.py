@@ -158,3 +158,60 @@ def test_wildcard_safe_module_does_not_vouch_for_attribute_walks() -> None:
     assert classify("torch.nn.modules.linear", "Linear").kind == "safe"
     assert classify("torch.nn.modules.linear", "F.conv2d").kind == "unknown"
     assert classify("torch.nn.modules.module", "torch.load").kind == "dangerous"
+
+
+def test_dangerous_attributes_are_dunders_with_reasons() -> None:
+    from modelseal.scan.pickle.globals import DANGEROUS_ATTRIBUTES
+
+    assert DANGEROUS_ATTRIBUTES
+    for name, reason in DANGEROUS_ATTRIBUTES.items():
+        assert name.startswith("__") and name.endswith("__") and _valid_dotted(name), name
+        assert reason.strip(), name
+
+
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+# Names that exist only in other versions or on other platforms than this one.
+_NOT_HERE = {
+    ("torch.storage", "_TypedStorage"): "in pickles written by torch < 2.0",
+    ("numpy", "float96"): "32-bit platforms",
+    ("numpy", "complex192"): "32-bit platforms",
+}
+
+
+def test_named_safe_entries_exist_in_the_installed_libraries() -> None:
+    """A misspelt safe row would silently vouch for nothing (or for a look-alike):
+    every named entry of a library installed here must resolve to a real attribute.
+    Imports only -- nothing is unpickled."""
+    import importlib
+    import warnings
+
+    checked = 0
+    for row in BUILTIN_SAFE:
+        if row.names == WILDCARD or not _installed(row.module.split(".")[0]):
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            module = importlib.import_module(row.module)
+        missing = [
+            name
+            for name in sorted(row.names)
+            if not hasattr(module, name) and (row.module, name) not in _NOT_HERE
+        ]
+        assert not missing, (row.module, missing)
+        checked += 1
+    assert checked >= 20
+
+
+def test_instantiate_only_rows_name_classes() -> None:
+    for row in BUILTIN_SAFE:
+        if row.instantiate_only:
+            assert row.names != WILDCARD, row
+            assert all(name[:1].isupper() for name in row.names), row

@@ -391,3 +391,40 @@ def test_python2_npy_header_with_long_literals_parses(tmp_path: Path) -> None:
     path.write_bytes(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + b"\0" * 16)
     result = _scan(path).results[0]
     assert result.error is None and result.verdict is Verdict.CLEAN
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "argument"),
+    [
+        ("_aix_support", "_read_cmd_output", "true"),
+        ("imaplib", "IMAP4_stream", "true"),
+        ("lib2to3.pgen2.driver", "load_grammar", "grammar.pickle"),
+        ("_pyrepl.pager", "pipe_pager", "text"),
+        ("test.support.script_helper", "assert_python_ok", "-c"),
+        ("logging", "FileHandler", "/tmp/x"),
+        ("_interpreters", "run_string", "print(1)"),
+        ("torch", "compile", "model"),
+        ("torch.serialization", "add_safe_globals", "x"),
+        ("copyreg", "add_extension", "os"),
+        ("joblib", "dump", "/tmp/x"),
+        ("uuid", "_popen", "true"),
+    ],
+)
+def test_stdlib_and_library_gadgets_are_critical_by_default(
+    tmp_path: Path, module: str, name: str, argument: str
+) -> None:
+    path = tmp_path / "gadget.pkl"
+    path.write_bytes(call_pickle(module, name, argument))
+    report = _scan(path)
+    assert report.results[0].verdict is Verdict.MALICIOUS, _findings(report)
+    assert f"calls {module}.{name}({argument!r})" in _text(report)
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "argument"),
+    [("builtins", "len", "abc"), ("__future__", "annotations", ""), ("builtins", "abs", "")],
+)
+def test_harmless_builtins_are_safe(tmp_path: Path, module: str, name: str, argument: str) -> None:
+    path = tmp_path / "harmless.pkl"
+    path.write_bytes(call_pickle(module, name, argument) if argument else call_pickle(module, name))
+    assert _findings(_scan(path, strict=True)) == []

@@ -127,7 +127,7 @@ _THIRD_PARTY: tuple[SafeEntry, ...] = (
     ),
     SafeEntry(
         "numpy.ma",
-        _n("MaskedArray", "MaskedConstant", "masked_array"),
+        _n("MaskedArray", "masked_array"),
         "masked array rebuild: arrays and a mask",
     ),
     SafeEntry(
