@@ -280,3 +280,22 @@ def test_global_names_are_read_like_cpython_not_like_pickletools() -> None:
     assert _refs(_analyse(spaced)) == {("my mod", "some name")}
     unicode_name = asm.proto(2) + "cpkg\nnäme\n".encode() + asm.STOP
     assert _refs(_analyse(unicode_name)) == {("pkg", "näme")}
+
+
+def test_large_protocol_0_and_1_strings_parse() -> None:
+    """A valid protocol 0/1 pickle holding its model bytes in one 4 MB string is
+    not an error (the text argument is read in chunks; only its head is kept)."""
+    model = {"weights": "x" * (4 << 20), "raw": b"\x00\xff" * (1 << 20), "name": "m"}
+    for protocol in (0, 1):
+        report = _analyse(pickle.dumps(model, protocol=protocol))
+        assert report.analysis.error is None, (protocol, report.analysis.error)
+        assert report.pickles == 1
+
+
+def test_text_arguments_stay_bounded() -> None:
+    data = pickle.dumps("y" * (3 << 20), protocol=0)
+    report = _analyse(data, Limits(max_text_arg=2 << 20))
+    assert "longer than 2,097,152 bytes" in (report.analysis.error or "")
+    # A string line that never ends is a broken stream, not a hang.
+    report = _analyse(b"V" + b"a" * (3 << 20))
+    assert "no newline" in (report.analysis.error or "")

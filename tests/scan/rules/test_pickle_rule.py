@@ -76,15 +76,51 @@ def test_dangerous_finding_names_the_call_and_argument(tmp_path: Path) -> None:
     assert finding.location == "offset 2"
 
 
-def test_unknown_global_is_suspicious_then_critical_under_strict(tmp_path: Path) -> None:
-    path = sklearn_joblib(tmp_path)
+def test_unknown_global_is_a_low_finding_then_critical_under_strict(tmp_path: Path) -> None:
+    path = tmp_path / "custom.pkl"
+    path.write_bytes(call_pickle("mycorp.models", "Net", "small"))
     report = _scan(path)
-    assert report.results[0].verdict is Verdict.SUSPICIOUS
-    rules = {rule for rule, _, _ in _findings(report)}
-    assert rules == {"MS-PICKLE-UNKNOWN-GLOBAL"}
-    assert "sklearn.linear_model._base.LinearRegression" in _text(report)
+    assert report.results[0].verdict is Verdict.CLEAN
+    assert _findings(report) == [
+        (
+            "MS-PICKLE-UNKNOWN-GLOBAL",
+            "low",
+            "calls mycorp.models.Net('small') — not a known-safe global",
+        )
+    ]
     strict = _scan(path, strict=True)
     assert strict.results[0].verdict is Verdict.MALICIOUS
+
+
+def test_scikit_learn_joblib_is_clean_even_under_strict(tmp_path: Path) -> None:
+    path = sklearn_joblib(tmp_path)
+    assert _findings(_scan(path)) == []
+    assert _findings(_scan(path, strict=True)) == []
+
+
+def test_instantiate_only_class_called_with_arguments_is_unknown(tmp_path: Path) -> None:
+    """``lightgbm.Booster(model_file=...)`` reads a file: pickle never saves a booster
+    that way, so a stream calling it is not the known-safe rebuild."""
+    bad = tmp_path / "booster_call.pkl"
+    bad.write_bytes(call_pickle("lightgbm.basic", "Booster", "/etc/hostname"))
+    findings = _findings(_scan(bad))
+    assert [(r, s) for r, s, _ in findings] == [("MS-PICKLE-UNKNOWN-GLOBAL", "low")]
+    assert "called with arguments" in findings[0][2]
+    assert _scan(bad, strict=True).results[0].verdict is Verdict.MALICIOUS
+    good = tmp_path / "booster_rebuild.pkl"  # what pickle writes: NEWOBJ + BUILD
+    good.write_bytes(
+        asm.proto(2)
+        + asm.global_("lightgbm.basic", "Booster")
+        + asm.EMPTY_TUPLE
+        + asm.NEWOBJ
+        + asm.EMPTY_DICT
+        + asm.binunicode("_handle")
+        + asm.binunicode("tree\nversion=v4\n")
+        + asm.SETITEM
+        + asm.BUILD
+        + asm.STOP
+    )
+    assert _findings(_scan(good, strict=True)) == []
 
 
 def test_user_safe_globals_make_a_known_estimator_clean(tmp_path: Path) -> None:
@@ -104,7 +140,7 @@ def test_user_safe_globals_never_silence_builtin_dangerous(tmp_path: Path) -> No
 def test_user_dangerous_globals_extend_the_list(tmp_path: Path) -> None:
     path = tmp_path / "x.pkl"
     path.write_bytes(call_pickle("mycorp.tools", "deploy", "now"))
-    assert _scan(path).results[0].verdict is Verdict.SUSPICIOUS
+    assert _scan(path).results[0].verdict is Verdict.CLEAN
     settings = Settings(dangerous_globals={"mycorp": "*"}, safe_globals={"mycorp.tools": "*"})
     report = _scan(path, settings=settings)
     assert report.results[0].verdict is Verdict.MALICIOUS
@@ -115,7 +151,7 @@ def test_torchscript_names_are_safe_only_inside_torchscript(tmp_path: Path) -> N
     path = tmp_path / "fake.pkl"
     path.write_bytes(call_pickle("__torch__.model", "Net") + b"")
     report = _scan(path)
-    assert report.results[0].verdict is Verdict.SUSPICIOUS
+    assert [r for r, _, _ in _findings(report)] == ["MS-PICKLE-UNKNOWN-GLOBAL"]
     assert "__torch__.model.Net" in _text(report)
 
 
@@ -264,3 +300,131 @@ def test_findings_are_capped_on_hostile_streams(tmp_path: Path) -> None:
     findings = _findings(_scan(path))
     assert len(findings) == 51
     assert findings[-1][2] == "... and 250 more unknown globals (not listed)"
+
+
+def _built(state: bytes) -> bytes:
+    """A fresh ``collections.OrderedDict()`` whose BUILD applies ``state``."""
+    return (
+        asm.proto(2)
+        + asm.global_("collections", "OrderedDict")
+        + asm.EMPTY_TUPLE
+        + asm.REDUCE
+        + state
+        + asm.BUILD
+        + asm.STOP
+    )
+
+
+def _dict_state(key: str) -> bytes:
+    return asm.EMPTY_DICT + asm.binunicode(key) + asm.binint1(1) + asm.SETITEM
+
+
+@pytest.mark.parametrize("key", ["__setstate__", "__reduce_ex__", "__dict__", "__code__"])
+def test_state_key_that_changes_behaviour_is_tampering(tmp_path: Path, key: str) -> None:
+    path = tmp_path / "tamper.pkl"
+    path.write_bytes(_built(_dict_state(key)))
+    findings = _findings(_scan(path))
+    assert [(r, s) for r, s, _ in findings] == [("MS-PICKLE-STATE-TAMPERING", "high")]
+    assert f"sets {key} on collections.OrderedDict()" in findings[0][2]
+
+
+def test_slot_state_class_swap_is_tampering(tmp_path: Path) -> None:
+    path = tmp_path / "slots.pkl"
+    path.write_bytes(_built(asm.NONE + _dict_state("__class__") + asm.TUPLE2))
+    findings = _findings(_scan(path))
+    assert [r for r, _, _ in findings] == ["MS-PICKLE-STATE-TAMPERING"]
+    assert "swaps the object's class" in findings[0][2]
+
+
+@pytest.mark.parametrize("key", ["__model_bytes__", "__version__", "__doc__"])
+def test_dunder_shaped_data_key_is_not_tampering(tmp_path: Path, key: str) -> None:
+    """A CRF tagger's state keeps its model under a dunder-shaped key: that is data."""
+    path = tmp_path / "crf.pkl"
+    path.write_bytes(_built(_dict_state(key)))
+    assert _findings(_scan(path)) == []
+
+
+@pytest.mark.parametrize("name", ["cut.pkl", "cut.txt", "cut"])
+def test_truncated_text_pickle_naming_exec_is_malicious(tmp_path: Path, name: str) -> None:
+    """A protocol 0 payload cut off after its global looks like text; it is a broken
+    payload (malicious, with the break as error), whatever the file is called."""
+    full = b"cbuiltins\nexec\n(Vprint(1)\ntR."
+    path = tmp_path / name
+    path.write_bytes(full[:-4])
+    result = _scan(path).results[0]
+    assert result.verdict is Verdict.MALICIOUS, (result, _findings(_scan(path)))
+    assert "imports builtins.exec" in _text(_scan(path))
+    assert "pickle stream broken" in (result.error or "")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"cos\nthis is just a note, not a pickle\n",
+        b"cmy notes\nabout things\nand more\n",
+        b"cbuiltins\nexec is a builtin I read about\n",
+    ],
+)
+def test_text_that_starts_like_a_global_stays_clean(tmp_path: Path, text: bytes) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_bytes(text)
+    result = _scan(path).results[0]
+    assert result.verdict is Verdict.CLEAN, _findings(_scan(path))
+
+
+def test_newline_or_zero_padding_after_stop_is_not_trailing_data(tmp_path: Path) -> None:
+    for padding in (b"\n", b"\r\n", b"\x00" * 512):
+        path = tmp_path / "padded.pkl"
+        path.write_bytes(call_pickle("collections", "OrderedDict") + padding)
+        assert _findings(_scan(path)) == [], padding
+    path = tmp_path / "hidden.pkl"  # padding that hides a second pickle is not padding
+    path.write_bytes(
+        call_pickle("collections", "OrderedDict") + b"\n" + call_pickle("os", "system", "true")
+    )
+    assert _scan(path).results[0].verdict is not Verdict.CLEAN
+
+
+def test_python2_npy_header_with_long_literals_parses(tmp_path: Path) -> None:
+    header = b"{'descr': '<f8', 'fortran_order': False, 'shape': (2L,), }"
+    header += b" " * (-(10 + len(header) + 1) % 64) + b"\n"
+    path = tmp_path / "py2.npy"
+    path.write_bytes(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + b"\0" * 16)
+    result = _scan(path).results[0]
+    assert result.error is None and result.verdict is Verdict.CLEAN
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "argument"),
+    [
+        ("_aix_support", "_read_cmd_output", "true"),
+        ("imaplib", "IMAP4_stream", "true"),
+        ("lib2to3.pgen2.driver", "load_grammar", "grammar.pickle"),
+        ("_pyrepl.pager", "pipe_pager", "text"),
+        ("test.support.script_helper", "assert_python_ok", "-c"),
+        ("logging", "FileHandler", "/tmp/x"),
+        ("_interpreters", "run_string", "print(1)"),
+        ("torch", "compile", "model"),
+        ("torch.serialization", "add_safe_globals", "x"),
+        ("copyreg", "add_extension", "os"),
+        ("joblib", "dump", "/tmp/x"),
+        ("uuid", "_popen", "true"),
+    ],
+)
+def test_stdlib_and_library_gadgets_are_critical_by_default(
+    tmp_path: Path, module: str, name: str, argument: str
+) -> None:
+    path = tmp_path / "gadget.pkl"
+    path.write_bytes(call_pickle(module, name, argument))
+    report = _scan(path)
+    assert report.results[0].verdict is Verdict.MALICIOUS, _findings(report)
+    assert f"calls {module}.{name}({argument!r})" in _text(report)
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "argument"),
+    [("builtins", "len", "abc"), ("__future__", "annotations", ""), ("builtins", "abs", "")],
+)
+def test_harmless_builtins_are_safe(tmp_path: Path, module: str, name: str, argument: str) -> None:
+    path = tmp_path / "harmless.pkl"
+    path.write_bytes(call_pickle(module, name, argument) if argument else call_pickle(module, name))
+    assert _findings(_scan(path, strict=True)) == []

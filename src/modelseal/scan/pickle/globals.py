@@ -44,10 +44,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 from modelseal.config import WILDCARD, GlobalsTable
+from modelseal.scan.pickle.safe_lists import BUILTIN_SAFE, TORCHSCRIPT_SAFE, Names, SafeEntry
 
 __all__ = [
     "BUILTIN_DANGEROUS",
     "BUILTIN_SAFE",
+    "DANGEROUS_ATTRIBUTES",
     "DANGEROUS_RULE",
     "TORCHSCRIPT_SAFE",
     "Classification",
@@ -60,7 +62,6 @@ __all__ = [
 #: The rule id every built-in dangerous entry reports under.
 DANGEROUS_RULE = "MS-PICKLE-DANGEROUS-GLOBAL"
 
-Names = frozenset[str] | Literal["*"]
 Kind = Literal["dangerous", "safe", "unknown"]
 
 
@@ -75,15 +76,6 @@ class DangerEntry:
 
 
 @dataclass(frozen=True)
-class SafeEntry:
-    """One row of a safe list."""
-
-    module: str
-    names: Names
-    reason: str
-
-
-@dataclass(frozen=True)
 class Classification:
     """What a global is, and why."""
 
@@ -94,6 +86,9 @@ class Classification:
     name: str
     reason: str = ""
     rule: str = ""
+    #: Safe only when rebuilt without calling ``__init__`` (NEWOBJ, copyreg): a stream
+    #: that calls it with arguments makes it unknown (see ``safe_lists``).
+    instantiate_only: bool = False
 
 
 def _n(*names: str) -> frozenset[str]:
@@ -122,13 +117,84 @@ BUILTIN_DANGEROUS: tuple[DangerEntry, ...] = (
     DangerEntry("platform", WILDCARD, "runs helper commands (platform._syscmd_ver, popen)"),
     DangerEntry("multiprocessing", WILDCARD, _SHELL),
     DangerEntry("_osx_support", WILDCARD, "runs commands (_read_output, _find_build_tool)"),
-    DangerEntry("uuid", _n("_get_command_stdout"), _SHELL),
-    DangerEntry("imaplib", _n("IMAP4_stream"), "IMAP4_stream runs a command"),
-    DangerEntry("asyncio.subprocess", WILDCARD, _SHELL),
-    DangerEntry("asyncio.base_subprocess", WILDCARD, _SHELL),
-    DangerEntry("asyncio.unix_events", WILDCARD, "subprocess transports spawn processes"),
-    DangerEntry("asyncio.windows_events", WILDCARD, "subprocess transports spawn processes"),
-    DangerEntry("asyncio.windows_utils", WILDCARD, "Popen wrapper spawns processes"),
+    DangerEntry(
+        "uuid",
+        _n(
+            "_get_command_stdout",
+            "_popen",
+            "_find_mac",
+            "_find_mac_near_keyword",
+            "_find_mac_under_heading",
+        ),
+        _SHELL,
+    ),
+    DangerEntry("__builtins__", WILDCARD, "not importable; written only by payloads"),
+    DangerEntry("imaplib", WILDCARD, "IMAP4_stream runs a command; the rest " + _NET),
+    DangerEntry("asyncio", WILDCARD, "subprocess transports spawn processes; streams " + _NET),
+    DangerEntry("_aix_support", WILDCARD, "_read_cmd_output runs a shell command"),
+    DangerEntry("_pyrepl", WILDCARD, "pager.pipe_pager/tempfile_pager run a pager command"),
+    DangerEntry("pipes", WILDCARD, "Template pipelines run shell commands"),
+    DangerEntry("pexpect", WILDCARD, _SHELL),
+    DangerEntry("commands", WILDCARD, "Python 2 getoutput: " + _SHELL),
+    DangerEntry("popen2", WILDCARD, "Python 2 popen: " + _SHELL),
+    DangerEntry(
+        "test", WILDCARD, "CPython's tests: script_helper spawns Python processes running code"
+    ),
+    DangerEntry("_interpreters", WILDCARD, "runs source code in a subinterpreter"),
+    DangerEntry("_xxsubinterpreters", WILDCARD, "runs source code in a subinterpreter"),
+    DangerEntry("concurrent.interpreters", WILDCARD, "runs source code in a subinterpreter"),
+    DangerEntry(
+        "concurrent.futures",
+        _n("ProcessPoolExecutor", "ThreadPoolExecutor", "process", "thread"),
+        "runs callables in worker processes or threads",
+    ),
+    DangerEntry("_thread", WILDCARD, "runs a callable on a new thread, after loading returns"),
+    DangerEntry("threading", WILDCARD, "runs a callable on a new thread, after loading returns"),
+    DangerEntry("atexit", WILDCARD, "registers a callable to run at interpreter exit"),
+    DangerEntry("signal", WILDCARD, "installs signal handlers, sends signals, sets alarms"),
+    DangerEntry("_signal", WILDCARD, "installs signal handlers, sends signals, sets alarms"),
+    DangerEntry("gc", WILDCARD, "reaches every live object (get_objects, get_referrers)"),
+    DangerEntry("inspect", WILDCARD, "reads source files; getattr_static: " + _RESOLVE),
+    DangerEntry(
+        "copyreg",
+        _n("add_extension", "remove_extension", "clear_extension_cache", "pickle", "constructor"),
+        "changes how later pickles resolve EXT codes and reduce objects (hides globals "
+        "from scanners)",
+    ),
+    DangerEntry(
+        "warnings",
+        _n("filterwarnings", "simplefilter", "resetwarnings"),
+        "silences the warnings other safety checks raise (torch.load's weights_only...)",
+    ),
+    DangerEntry("lib2to3", WILDCARD, "grammar loaders unpickle files; driver writes pickles"),
+    DangerEntry(
+        "logging",
+        _n("FileHandler", "basicConfig", "handlers", "config"),
+        "FileHandler/basicConfig(filename=...) create and write files",
+    ),
+    DangerEntry("logging.handlers", WILDCARD, "file, socket, SMTP, HTTP and syslog handlers"),
+    DangerEntry("syslog", WILDCARD, "writes to the system log"),
+    DangerEntry("compileall", WILDCARD, "compiles sources and writes .pyc files"),
+    DangerEntry("py_compile", WILDCARD, "compiles sources and writes .pyc files"),
+    DangerEntry("zipapp", WILDCARD, _FILES),
+    DangerEntry("filecmp", WILDCARD, _FILES),
+    DangerEntry("mmap", WILDCARD, "maps files and shared memory"),
+    DangerEntry("_posixshmem", WILDCARD, "opens shared memory files"),
+    DangerEntry("netrc", WILDCARD, "reads credential files (~/.netrc)"),
+    DangerEntry("getpass", WILDCARD, "reads the terminal and the environment"),
+    DangerEntry("readline", WILDCARD, "reads and writes history files"),
+    DangerEntry("mailbox", WILDCARD, _FILES),
+    DangerEntry("gettext", WILDCARD, "reads catalogue files; install() patches builtins"),
+    DangerEntry("xml.sax", WILDCARD, "parse() opens files and URLs"),
+    DangerEntry("xml.dom", WILDCARD, "parse() opens files and URLs"),
+    DangerEntry(
+        "xml.etree.ElementTree", _n("parse", "iterparse", "ElementTree", "XInclude"), _FILES
+    ),
+    DangerEntry("xml.etree.ElementInclude", WILDCARD, "include() reads files and URLs"),
+    DangerEntry("wave", _n("open"), _FILES),
+    DangerEntry("aifc", _n("open"), _FILES),
+    DangerEntry("sunau", _n("open"), _FILES),
+    DangerEntry("_sqlite3", WILDCARD, _FILES),
     DangerEntry("socket", WILDCARD, _NET),
     DangerEntry("_socket", WILDCARD, _NET),
     DangerEntry("ssl", WILDCARD, _NET),
@@ -187,6 +253,10 @@ BUILTIN_DANGEROUS: tuple[DangerEntry, ...] = (
             "quit",
             "reload",
             "memoryview",
+            "apply",
+            "__build_class__",
+            "__loader__",
+            "__spec__",
         ),
         "builtins that run code, import, read input, open files or reach attributes by name",
     ),
@@ -196,7 +266,15 @@ BUILTIN_DANGEROUS: tuple[DangerEntry, ...] = (
     DangerEntry("marshal", WILDCARD, "loads code objects"),
     DangerEntry(
         "types",
-        _n("FunctionType", "CodeType", "LambdaType", "MethodType", "ModuleType", "new_class"),
+        _n(
+            "FunctionType",
+            "CodeType",
+            "LambdaType",
+            "MethodType",
+            "ModuleType",
+            "CellType",
+            "new_class",
+        ),
         "builds functions, code objects or modules from data",
     ),
     DangerEntry("ctypes", WILDCARD, "calls native code"),
@@ -213,15 +291,76 @@ BUILTIN_DANGEROUS: tuple[DangerEntry, ...] = (
     DangerEntry(
         "cloudpickle", WILDCARD, "cloudpickle rebuilds functions, code objects and modules"
     ),
-    DangerEntry("joblib", _n("load"), _LOADS),
+    DangerEntry(
+        "joblib",
+        _n(
+            "load",
+            "dump",
+            "Memory",
+            "Parallel",
+            "parallel_backend",
+            "parallel_config",
+            "register_parallel_backend",
+            "register_store_backend",
+        ),
+        _LOADS + "; dump and Memory write files; Parallel spawns worker processes",
+    ),
     DangerEntry(
         "joblib.numpy_pickle",
-        _n("load", "NumpyUnpickler", "load_compatibility", "_unpickle"),
-        _LOADS,
+        _n("load", "dump", "NumpyUnpickler", "load_compatibility", "_unpickle"),
+        _LOADS + "; dump writes files",
     ),
+    DangerEntry("joblib.memory", WILDCARD, "caches results in files on disk"),
+    DangerEntry("joblib.disk", WILDCARD, "creates and deletes files and folders"),
+    DangerEntry("joblib._store_backends", WILDCARD, _FILES),
+    DangerEntry("joblib.parallel", WILDCARD, "spawns worker processes"),
+    DangerEntry("joblib._parallel_backends", WILDCARD, "spawns worker processes"),
+    DangerEntry("joblib.pool", WILDCARD, "spawns worker processes"),
+    DangerEntry("joblib._memmapping_reducer", WILDCARD, "memory-maps and deletes files"),
+    DangerEntry("joblib.externals", WILDCARD, "loky spawns processes; cloudpickle rebuilds code"),
     DangerEntry("joblib.numpy_pickle_compat", WILDCARD, _LOADS),
-    DangerEntry("torch", _n("load", "from_file"), _LOADS),
-    DangerEntry("torch.serialization", _n("load", "_load", "_legacy_load"), _LOADS),
+    DangerEntry(
+        "torch",
+        _n("load", "from_file", "compile", "ops", "classes", "_dynamo", "_inductor"),
+        _LOADS + "; compile generates, writes and loads code; ops/classes.load_library "
+        "load native code",
+    ),
+    DangerEntry(
+        "torch.serialization",
+        _n(
+            "load",
+            "_load",
+            "_legacy_load",
+            "add_safe_globals",
+            "safe_globals",
+            "_safe_globals",
+            "clear_safe_globals",
+        ),
+        _LOADS + "; add_safe_globals disables torch.load(weights_only=True) checks",
+    ),
+    DangerEntry(
+        "torch._weights_only_unpickler",
+        WILDCARD,
+        "edits the weights_only allowlist (disables torch.load's own check)",
+    ),
+    DangerEntry("torch._ops", WILDCARD, "ops.load_library loads native code"),
+    DangerEntry("torch.utils._config_module", WILDCARD, "load_config unpickles bytes"),
+    DangerEntry("torch.utils.data.datapipes.utils.decoder", WILDCARD, "handlers unpickle bytes"),
+    DangerEntry("torch.compiler", WILDCARD, "compiles, writes and loads generated code"),
+    DangerEntry(
+        "torch.nn.modules.module",
+        _n(
+            "register_module_forward_hook",
+            "register_module_forward_pre_hook",
+            "register_module_backward_hook",
+            "register_module_full_backward_hook",
+            "register_module_full_backward_pre_hook",
+            "register_module_buffer_registration_hook",
+            "register_module_module_registration_hook",
+            "register_module_parameter_registration_hook",
+        ),
+        "registers a process-wide hook that runs a callable on every module call",
+    ),
     DangerEntry("torch.storage", _n("_load_from_bytes"), "unpickles bytes with torch.load"),
     DangerEntry("torch.hub", WILDCARD, "downloads and runs hub code"),
     DangerEntry("torch.package", WILDCARD, "imports packaged Python code"),
@@ -285,6 +424,17 @@ BUILTIN_DANGEROUS: tuple[DangerEntry, ...] = (
         ),
         "YAML loaders that build arbitrary Python objects",
     ),
+    DangerEntry("sklearn.datasets", WILDCARD, "fetchers download URLs; loaders read files"),
+    DangerEntry("sklearn.utils._testing", WILDCARD, "test helpers run Python scripts"),
+    DangerEntry("sklearn.utils.estimator_checks", WILDCARD, "test helpers run estimators"),
+    DangerEntry("sklearn.utils.discovery", WILDCARD, "imports modules by name"),
+    DangerEntry("sklearn.utils._set_output", _n("check_library_installed"), _RESOLVE),
+    DangerEntry("sklearn.utils.parallel", WILDCARD, "joblib Parallel spawns worker processes"),
+    DangerEntry("sklearn.externals", WILDCARD, "vendored code that execs and imports by name"),
+    DangerEntry("sklearn._build_utils", WILDCARD, "build helpers run compilers and templates"),
+    DangerEntry("sklearn.callback", WILDCARD, "callback transport connects to sockets"),
+    DangerEntry("sklearn.tree._export", WILDCARD, "export_graphviz writes to a file path"),
+    DangerEntry("sklearn.tree", _n("export_graphviz", "plot_tree"), "writes or draws to files"),
     DangerEntry("typing", _n("get_type_hints", "_eval_type", "ForwardRef"), "evaluates strings"),
     DangerEntry("dataclasses", _n("_create_fn", "_FuncBuilder"), "executes generated source code"),
     DangerEntry("unittest.mock", WILDCARD, "patches objects and imports them by name"),
@@ -308,218 +458,57 @@ BUILTIN_DANGEROUS: tuple[DangerEntry, ...] = (
     DangerEntry("pkgutil", WILDCARD, "resolve_name: " + _RESOLVE),
     DangerEntry(
         "operator",
-        _n("attrgetter", "methodcaller"),
-        "calls an attribute looked up by name (like getattr)",
+        _n("attrgetter", "methodcaller", "itemgetter"),
+        "calls an attribute or reads an item looked up by name (like getattr)",
     ),
     DangerEntry(
         "_operator",
-        _n("attrgetter", "methodcaller"),
-        "calls an attribute looked up by name (like getattr)",
+        _n("attrgetter", "methodcaller", "itemgetter"),
+        "calls an attribute or reads an item looked up by name (like getattr)",
     ),
 )
 
-_T = "torch rebuild helper: builds tensors and storages from data"
-
-#: Built-in known-safe globals (no finding).
-BUILTIN_SAFE: tuple[SafeEntry, ...] = (
-    SafeEntry(
-        "builtins",
-        _n(
-            "set",
-            "frozenset",
-            "dict",
-            "list",
-            "tuple",
-            "int",
-            "float",
-            "complex",
-            "bool",
-            "str",
-            "bytes",
-            "bytearray",
-            "slice",
-            "range",
-            "object",
-            "Ellipsis",
-            "NotImplemented",
-        ),
-        "plain data types",
-    ),
-    SafeEntry(
-        "collections", _n("OrderedDict", "defaultdict", "Counter", "deque"), "plain containers"
-    ),
-    SafeEntry("_codecs", _n("encode"), "encodes a str to bytes (protocol 2 bytes)"),
-    SafeEntry(
-        "copyreg",
-        _n("_reconstructor", "__newobj__", "__newobj_ex__"),
-        "instantiates a class that is itself classified",
-    ),
-    SafeEntry(
-        "torch",
-        _n(
-            "Size",
-            "device",
-            "Tensor",
-            "dtype",
-            "layout",
-            "memory_format",
-            "float32",
-            "float",
-            "float64",
-            "double",
-            "float16",
-            "half",
-            "bfloat16",
-            "complex32",
-            "chalf",
-            "complex64",
-            "cfloat",
-            "complex128",
-            "cdouble",
-            "uint8",
-            "uint16",
-            "uint32",
-            "uint64",
-            "int8",
-            "int16",
-            "short",
-            "int32",
-            "int",
-            "int64",
-            "long",
-            "bool",
-            "qint8",
-            "quint8",
-            "qint32",
-            "quint4x2",
-            "quint2x4",
-            "float8_e4m3fn",
-            "float8_e5m2",
-            "float8_e4m3fnuz",
-            "float8_e5m2fnuz",
-            "float8_e8m0fnu",
-            "float4_e2m1fn_x2",
-            "bits8",
-            "bits16",
-            "bits1x8",
-            "bits2x4",
-            "bits4x2",
-            *(f"uint{n}" for n in range(1, 8)),
-            *(f"int{n}" for n in range(1, 8)),
-            "strided",
-            "sparse_coo",
-            "sparse_csr",
-            "sparse_csc",
-            "sparse_bsr",
-            "sparse_bsc",
-            "_mkldnn",
-            "jagged",
-            "contiguous_format",
-            "channels_last",
-            "channels_last_3d",
-            "preserve_format",
-            "per_tensor_affine",
-            "per_tensor_symmetric",
-            "per_channel_affine",
-            "per_channel_symmetric",
-            "per_channel_affine_float_qparams",
-            *(
-                f"{kind}Storage"
-                for kind in (
-                    "Float",
-                    "Double",
-                    "Half",
-                    "BFloat16",
-                    "Long",
-                    "Int",
-                    "Short",
-                    "Char",
-                    "Byte",
-                    "Bool",
-                    "ComplexFloat",
-                    "ComplexDouble",
-                    "QInt8",
-                    "QUInt8",
-                    "QInt32",
-                    "QUInt4x2",
-                    "QUInt2x4",
-                )
-            ),
-            *(
-                f"{kind}Tensor"
-                for kind in (
-                    "Float",
-                    "Double",
-                    "Half",
-                    "BFloat16",
-                    "Long",
-                    "Int",
-                    "Short",
-                    "Char",
-                    "Byte",
-                    "Bool",
-                )
-            ),
-        ),
-        "torch dtypes, layouts, devices, sizes, legacy storage and tensor types",
-    ),
-    SafeEntry("torch.storage", _n("UntypedStorage", "TypedStorage", "_TypedStorage"), _T),
-    SafeEntry(
-        "torch._utils",
-        _n(
-            "_rebuild_tensor",
-            "_rebuild_tensor_v2",
-            "_rebuild_tensor_v3",
-            "_rebuild_parameter",
-            "_rebuild_parameter_with_state",
-            "_rebuild_qtensor",
-            "_rebuild_sparse_tensor",
-            "_rebuild_nested_tensor",
-            "_rebuild_device_tensor_from_cpu_tensor",
-            "_rebuild_device_tensor_from_numpy",
-            "_rebuild_meta_tensor_no_storage",
-            "_rebuild_wrapper_subclass",
-            "_element_size",
-        ),
-        _T,
-    ),
-    SafeEntry("torch._tensor", _n("_rebuild_from_type", "_rebuild_from_type_v2"), _T),
-    SafeEntry("torch.serialization", _n("_get_layout", "StorageType"), _T),
-    SafeEntry("torch.nn.parameter", _n("Parameter", "UninitializedParameter", "Buffer"), _T),
-    SafeEntry(
-        "torch.nn.modules",
-        WILDCARD,
-        "torch's own layers: rebuilding one only restores its attribute dict",
-    ),
-    SafeEntry("numpy.core.multiarray", _n("_reconstruct", "scalar"), "numpy array/scalar rebuild"),
-    SafeEntry("numpy._core.multiarray", _n("_reconstruct", "scalar"), "numpy array/scalar rebuild"),
-    SafeEntry("numpy.core.numeric", _n("_frombuffer"), "numpy array rebuild (protocol 5)"),
-    SafeEntry("numpy._core.numeric", _n("_frombuffer"), "numpy array rebuild (protocol 5)"),
-    SafeEntry("numpy", _n("ndarray", "dtype"), "numpy array and dtype types"),
-    SafeEntry("numpy.dtypes", WILDCARD, "numpy dtype classes"),
-    SafeEntry(
-        "numpy.random",
-        _n("__RandomState_ctor"),
-        "random state rebuild (bit generator chosen from a fixed table)",
-    ),
-    SafeEntry(
-        "numpy.random._pickle",
-        _n("__randomstate_ctor", "__bit_generator_ctor", "__generator_ctor"),
-        "random state rebuild (bit generator chosen from a fixed table)",
-    ),
-    SafeEntry(
-        "joblib.numpy_pickle",
-        _n("NumpyArrayWrapper"),
-        "joblib's array placeholder; the array bytes follow in the stream",
-    ),
-)
-
-#: Safe only inside a TorchScript archive: the TorchScript (C++) unpickler resolves
-#: ``__torch__.*`` to compiled TorchScript classes, not Python imports.
-TORCHSCRIPT_SAFE: tuple[SafeEntry, ...] = (
-    SafeEntry("__torch__", WILDCARD, "TorchScript class (compiled, not a Python import)"),
-    SafeEntry("torch.jit._pickle", WILDCARD, "TorchScript list/tensor rebuild helpers"),
-)
+#: State keys that change what an object *does* when ``BUILD`` writes them into its
+#: ``__dict__`` or sets them as slots: pickle, copy and the attribute machinery look
+#: these up on the instance, so the value replaces behaviour (or the object's
+#: class or dict). Any other dunder-shaped key is ordinary data (a CRF tagger keeps
+#: ``__model_bytes__``-style keys) and is not reported.
+DANGEROUS_ATTRIBUTES: Mapping[str, str] = {
+    "__reduce__": "replaces how the object pickles: code runs when it is saved again",
+    "__reduce_ex__": "replaces how the object pickles: code runs when it is saved again",
+    "__getstate__": "replaces how the object pickles: code runs when it is saved again",
+    "__setstate__": "a later BUILD calls it with the next state (pickle looks it up "
+    "on the instance)",
+    "__class__": "swaps the object's class",
+    "__dict__": "swaps the object's whole attribute dict",
+    "__code__": "replaces a function's code",
+    "__globals__": "reaches or replaces a function's module namespace",
+    "__closure__": "replaces a function's closure cells",
+    "__defaults__": "replaces a function's default arguments",
+    "__kwdefaults__": "replaces a function's default arguments",
+    "__builtins__": "replaces the builtins a function's code sees",
+    "__getattr__": "intercepts attribute lookups",
+    "__getattribute__": "intercepts attribute lookups",
+    "__setattr__": "intercepts attribute writes",
+    "__delattr__": "intercepts attribute deletes",
+    "__call__": "replaces what calling the object does",
+    "__init__": "replaces the constructor",
+    "__new__": "replaces the constructor",
+    "__del__": "runs when the object is garbage-collected",
+    "__import__": "replaces the import function",
+    "__loader__": "replaces a module's loader",
+    "__spec__": "replaces a module's import spec",
+    "__bases__": "swaps a class's base classes",
+    "__mro__": "swaps a class's method resolution order",
+    "__subclasses__": "reaches every subclass (sandbox-escape gadget)",
+    "__init_subclass__": "runs for every later subclass",
+    "__class_getitem__": "runs on subscription of the class",
+    "__get__": "turns the value into a descriptor",
+    "__set__": "turns the value into a descriptor",
+    "__func__": "replaces a bound method's function",
+    "__self__": "replaces a bound method's receiver",
+    "__wrapped__": "changes what inspect and functools unwrap to",
+}
 
 # Attribute names that lead from an object to interpreter internals.
 _DUNDER_TRAVERSAL = "attribute traversal through a dunder (reaches interpreter internals)"
@@ -549,14 +538,19 @@ def _match(
         for row in index.get(candidate, ()):
             names = row.names  # type: ignore[attr-defined]
             if names == WILDCARD:
-                if exact_name and "." in name:
+                if exact_name and ("." in name or _is_dunder(name)):
                     # Safe-listing a module does not vouch for whatever its attributes
-                    # lead to (``module.some_import.func``).
+                    # lead to (``module.some_import.func``), nor for its dunder hooks
+                    # (a module ``__getattr__`` imports submodules by name).
                     continue
                 return row
             if cut == len(parts) and (name in names or (not exact_name and head in names)):
                 return row
     return None
+
+
+def _is_dunder(name: str) -> bool:
+    return len(name) > 4 and name.startswith("__") and name.endswith("__")
 
 
 def _user_match(table: GlobalsTable, module: str, name: str, *, exact_name: bool) -> bool:
@@ -623,14 +617,16 @@ def classify(
             return Classification(
                 "dangerous", mod, nm, "listed in dangerous-globals settings", DANGEROUS_RULE
             )
-    if len(parts) > 1 and any(p.startswith("__") and p.endswith("__") for p in parts):
+    if len(parts) > 1 and any(_is_dunder(p) for p in parts):
         return Classification("dangerous", module, name, _DUNDER_TRAVERSAL, DANGEROUS_RULE)
     mod, nm = _normalise(module, name)
     indexes = [_SAFE_INDEX, _TORCHSCRIPT_INDEX] if torchscript else [_SAFE_INDEX]
     for index in indexes:
         row = _match(index, mod, nm, exact_name=True)
         if isinstance(row, SafeEntry):
-            return Classification("safe", mod, nm, row.reason)
+            return Classification(
+                "safe", mod, nm, row.reason, instantiate_only=row.instantiate_only
+            )
     if user_safe and _user_match(user_safe, mod, nm, exact_name=True):
         return Classification("safe", mod, nm, "listed in safe-globals settings")
     return Classification("unknown", mod, nm, "not in the known-safe list")

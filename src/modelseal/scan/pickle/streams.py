@@ -20,10 +20,12 @@ import math
 import re
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 from modelseal.errors import FormatError, LimitExceededError
+from modelseal.scan.pickle.expansion import Expansion, find_expansions
+from modelseal.scan.pickle.globals import classify
 from modelseal.scan.pickle.walker import (
     Global,
     Limits,
@@ -95,6 +97,8 @@ class StreamReport:
     pickles: int = 0
     #: Offset of bytes after the last pickle that are not a pickle, if any.
     trailing_offset: int | None = None
+    #: Values that expand far beyond the stream (see :mod:`.expansion`).
+    expansions: list[Expansion] = field(default_factory=list)
 
 
 def storage_element_size(storage_type: Any) -> int | None:
@@ -134,6 +138,7 @@ def analyse_stream(
         # Hostile input the checks above did not foresee: fail safe, keep the facts.
         report.analysis.error = f"malformed pickle ({type(exc).__name__}: {exc})"
     report.analysis.end_offset = walker.src.pos
+    report.expansions = find_expansions(report.analysis, walker.src.pos - base)
     return report
 
 
@@ -154,6 +159,15 @@ def _pickles(walker: Walker, report: StreamReport) -> None:
     analysis = walker.analysis
     while not walker.at_eof():
         start = walker.src.pos
+        rest = walker.peek(_MAX_PADDING + 1)
+        if len(rest) <= _MAX_PADDING and not rest.strip(_PADDING):
+            # A newline or zero padding after STOP (Python 2 era numpy and text-mode
+            # writers add one) is not trailing data -- if it really ends the stream
+            # (peek may stop at a buffer boundary). None of these bytes is an opcode.
+            walker.skip(len(rest), "padding")
+            if not walker.at_eof():
+                report.trailing_offset = start
+            return
         facts = _fact_count(analysis)
         try:
             _walk(walker, report)
@@ -165,6 +179,10 @@ def _pickles(walker: Walker, report: StreamReport) -> None:
                 report.trailing_offset = start
                 return
             raise
+
+
+_PADDING = b" \t\r\n\x00"
+_MAX_PADDING = 4096
 
 
 def _fact_count(analysis: PickleAnalysis) -> int:
@@ -345,6 +363,9 @@ def _descr_has_object(descr: Any, depth: int = 0) -> bool:
     return False
 
 
+_PY2_LONG = re.compile(r"\b(\d+)L\b")
+
+
 def read_npy_header(stream: IO[bytes]) -> NpyHeader:
     """Parse a ``.npy`` header (``ast.literal_eval`` only) or raise :class:`FormatError`."""
     prefix = stream.read(8)
@@ -369,7 +390,11 @@ def read_npy_header(stream: IO[bytes]) -> NpyHeader:
         raise FormatError("truncated .npy header")
     try:
         text = raw.decode("utf-8" if major == 3 else "latin-1")
-        header = ast.literal_eval(text.strip())
+        try:
+            header = ast.literal_eval(text.strip())
+        except SyntaxError:
+            # Python 2 writers put long literals in the shape: ``(2L,)``.
+            header = ast.literal_eval(_PY2_LONG.sub(r"\1", text.strip()))
     except (ValueError, SyntaxError, UnicodeDecodeError, MemoryError, RecursionError) as exc:
         raise FormatError(f".npy header is not a Python literal: {exc}") from exc
     if not isinstance(header, dict) or {"descr", "fortran_order", "shape"} - set(header):
@@ -381,10 +406,13 @@ def read_npy_header(stream: IO[bytes]) -> NpyHeader:
 
 
 def looks_like_pickle(head: bytes, *, truncated: bool) -> bool:
-    """True if ``head`` starts with a complete pickle (at least two opcodes), or with
-    eight valid opcodes when it is only the head of a longer stream.
+    """True if ``head`` starts with a complete pickle (at least two opcodes), with
+    eight valid opcodes when it is only the head of a longer stream, or with a stream
+    that imports a known-dangerous global before it breaks.
 
-    Catches pickles that do not start with ``PROTO`` (``pickle.loads`` accepts them).
+    Catches pickles that do not start with ``PROTO`` (``pickle.loads`` accepts them;
+    a protocol 0 pickle is text), truncated ones included: a cut-off
+    ``cbuiltins\nexec\n...`` is a broken payload, not a text file.
     """
     import io
 
@@ -392,5 +420,20 @@ def looks_like_pickle(head: bytes, *, truncated: bool) -> bool:
     try:
         walker.walk_pickle()
     except (FormatError, LimitExceededError, ValueError, TypeError, OverflowError, struct.error):
-        return truncated and walker.opcodes >= 8
+        return (truncated and walker.opcodes >= 8) or _names_dangerous(walker.analysis)
     return walker.opcodes >= 2
+
+
+def _names_dangerous(analysis: PickleAnalysis) -> bool:
+    """Whether a (broken) stream imported a known-dangerous global whose module and
+    name are importable identifiers (text that merely starts with ``c`` is not)."""
+    return any(
+        _dotted(ref.module)
+        and _dotted(ref.name)
+        and classify(ref.module, ref.name).kind == "dangerous"
+        for ref in analysis.references
+    )
+
+
+def _dotted(text: str) -> bool:
+    return all(part.isidentifier() for part in text.split("."))

@@ -58,8 +58,12 @@ class Limits:
     max_stack: int = 5_000_000
     #: Longest string/bytes argument kept in memory; longer ones are skipped.
     max_arg_bytes: int = 1 << 20
-    #: Longest text line (GLOBAL/INST/protocol 0 arguments).
+    #: Longest text line for names and numbers (GLOBAL, INST, PERSID, INT, LONG, FLOAT).
     max_line: int = 1 << 16
+    #: Longest protocol 0 STRING/UNICODE line: models saved with protocol 0 carry
+    #: their bytes in one such line. Read in chunks; past ``max_arg_bytes`` only its
+    #: size and head are kept.
+    max_text_arg: int = 1 << 32
     #: Pickles in one stream.
     max_pickles: int = 100_000
 
@@ -174,10 +178,13 @@ class Call:
 
 @dataclass(frozen=True)
 class Mutation:
-    """``BUILD`` applied to something that is not a freshly built object."""
+    """``BUILD`` applied to something that is not a freshly built object, or state
+    that sets a dunder attribute (the rule judges which dunders matter)."""
 
     text: str
     offset: int
+    #: The dunder state key, when that is what the mutation is.
+    attribute: str | None = None
 
 
 @dataclass
@@ -232,6 +239,25 @@ class _Source:
             )
         return line
 
+    def long_line(self, keep: int, limit: int, what: str) -> tuple[bytes, int]:
+        """A text line of up to ``limit`` bytes, read in chunks: its first ``keep``
+        bytes (newline included when it fits) and its full length. Raises
+        :class:`PickleParseError` if the stream ends before the newline."""
+        head = bytearray()
+        total = 0
+        while True:
+            chunk = self._raw.readline(_CHUNK)
+            self.pos += len(chunk)
+            total += len(chunk)
+            if len(head) < keep:
+                head += chunk[: keep - len(head)]
+            if total > limit:
+                raise LimitExceededError(f"pickle {what} argument longer than {limit:,} bytes")
+            if not chunk:
+                raise PickleParseError(f"{what}: no newline at offset {self.pos}")
+            if chunk.endswith(b"\n"):
+                return bytes(head), total
+
     def exact(self, n: int, what: str) -> bytes:
         data = self.read(n)
         if len(data) != n:
@@ -280,7 +306,10 @@ class _Source:
         return bytes(data)
 
 
+_CHUNK = 1 << 20
 _OPS = {op.code.encode("latin-1")[0]: op for op in pickletools.opcodes}
+# Protocol 0 string lines: (kind of a Blob when too long to keep).
+_TEXT_LINES = {"stringnl": "string", "unicodestringnl": "unicode"}
 # Length-prefixed arguments: (prefix format, kind).
 _SIZED = {
     "bytes1": ("<B", "bytes"),
@@ -307,13 +336,18 @@ def _read_arg(op: pickletools.OpcodeInfo, src: _Source, limits: Limits) -> Any:
         return _raw_line(src, op.name, "ascii")
     sized = _SIZED.get(desc.name)
     if sized is None:
+        reader: Any = src
+        text_kind = _TEXT_LINES.get(desc.name)
+        if text_kind is not None:
+            line, size = src.long_line(limits.max_arg_bytes + 1, limits.max_text_arg, op.name)
+            if size > limits.max_arg_bytes:
+                return Blob(text_kind, size, line[:64])
+            reader = io.BytesIO(line)
         try:
-            if desc.name == "stringnl":
-                # Protocol 0 STRING: escape decoding warns about odd escapes in hostile data.
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", DeprecationWarning)
-                    return desc.reader(cast(Any, src))
-            return desc.reader(cast(Any, src))
+            # Protocol 0 STRING: escape decoding warns about odd escapes in hostile data.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                return desc.reader(cast(Any, reader))
         except _PICKLE_ERRORS as exc:
             raise PickleParseError(f"bad {op.name} argument at offset {src.pos}: {exc}") from exc
     fmt, kind = sized
@@ -630,11 +664,15 @@ class Walker:
         """``BUILD``: ``obj.__setstate__(state)`` or an attribute update."""
         if isinstance(obj, Obj):
             obj.states.append(state)
-            if isinstance(state, SymDict):
-                for key, _value in state.pairs:
+            # A (dict_state, slot_state) pair: the second part goes through setattr.
+            parts = state if isinstance(state, tuple) and len(state) == 2 else (state,)
+            for part in parts:
+                if not isinstance(part, SymDict):
+                    continue
+                for key, _value in part.pairs:
                     if isinstance(key, str) and key.startswith("__") and key.endswith("__"):
                         self.analysis.mutations.append(
-                            Mutation(f"sets {key} on {render(obj)} through BUILD", offset)
+                            Mutation(f"sets {key} on {render(obj)} through BUILD", offset, key)
                         )
         elif isinstance(obj, Global | ModuleRef | _Attr):
             self.analysis.mutations.append(

@@ -20,7 +20,7 @@ from modelseal.formats.inventory import Entry
 from modelseal.formats.streams import decompressing
 from modelseal.scan.interface import Rule, ScanOptions
 from modelseal.scan.model import Finding, RuleInfo, Severity
-from modelseal.scan.pickle.globals import DANGEROUS_RULE, classify
+from modelseal.scan.pickle.globals import DANGEROUS_ATTRIBUTES, DANGEROUS_RULE, classify
 from modelseal.scan.pickle.streams import (
     StreamKind,
     StreamReport,
@@ -42,9 +42,11 @@ DANGEROUS = RuleInfo(
 UNKNOWN = RuleInfo(
     "MS-PICKLE-UNKNOWN-GLOBAL",
     "Pickle imports a global outside the known-safe list",
-    "Loading this pickle imports a class or function modelseal does not know to be "
-    "harmless; its code runs during loading. Critical under --strict.",
-    Severity.MEDIUM,
+    "Loading this pickle imports a class or function that is neither known-dangerous "
+    "nor on the curated known-safe list; its code runs during loading. Listed so it "
+    "can be reviewed, but kept out of the verdict by default (low); critical under "
+    "--strict (deny by default).",
+    Severity.LOW,
 )
 DYNAMIC = RuleInfo(
     "MS-PICKLE-DYNAMIC-CALL",
@@ -56,8 +58,19 @@ DYNAMIC = RuleInfo(
 TAMPERING = RuleInfo(
     "MS-PICKLE-STATE-TAMPERING",
     "Pickle overwrites attributes of an imported object",
-    "BUILD is applied to a class, function or module (or sets dunder attributes): "
-    "loading modifies the running program.",
+    "BUILD is applied to a class, function or module, or its state sets an attribute "
+    "that changes behaviour (__reduce__, __setstate__, __class__, a __dict__ swap, "
+    "__code__, __globals__...): loading modifies the running program. Other "
+    "dunder-shaped state keys are data and are not reported.",
+    Severity.HIGH,
+)
+EXPANSION = RuleInfo(
+    "MS-PICKLE-EXPANSION",
+    "Pickle expands far beyond its size (billion laughs)",
+    "Memo references (GET/DUP) repeat the same values so that the loaded object "
+    "expands exponentially when it is traversed, printed or copied, or a call "
+    "multiplies, raises to a power or materialises a value of billions of elements "
+    "while loading: a denial of service. Estimated from the opcodes; nothing is built.",
     Severity.HIGH,
 )
 TRAILING = RuleInfo(
@@ -94,7 +107,7 @@ class PickleRule(Rule):
     """Finds what would run when a pickle-based file is loaded."""
 
     formats = _FORMATS
-    infos = (DANGEROUS, UNKNOWN, DYNAMIC, TAMPERING, TRAILING, OBJECT_NPY)
+    infos = (DANGEROUS, UNKNOWN, DYNAMIC, TAMPERING, EXPANSION, TRAILING, OBJECT_NPY)
 
     def applies_to(self, entry: Entry, options: ScanOptions) -> bool:
         """Pickle formats, plus unknown or text files that are LZMA-alone compressed
@@ -182,16 +195,18 @@ def _findings(entry: Entry, report: StreamReport, options: ScanOptions) -> Itera
             user_safe=settings.safe_globals,
             torchscript=torchscript,
         )
-        if verdict.kind == "safe":
+        made = calls.get((module, name), [])
+        called = [c for c in made if c.opcode in _RUNS_INIT]
+        if verdict.kind == "safe" and not (verdict.instantiate_only and called):
             continue
-        shown[verdict.kind] = shown.get(verdict.kind, 0) + 1
-        if shown[verdict.kind] > _MAX_PER_KIND:
+        kind = "dangerous" if verdict.kind == "dangerous" else "unknown"
+        shown[kind] = shown.get(kind, 0) + 1
+        if shown[kind] > _MAX_PER_KIND:
             continue
         first = refs[0]
-        made = calls.get((module, name), [])
         what = _what_runs(Global(module, name), made, refs)
         where = f"offset {first.offset}"
-        if verdict.kind == "dangerous":
+        if kind == "dangerous":
             yield Finding(
                 verdict.rule or DANGEROUS.id,
                 Severity.CRITICAL,
@@ -199,11 +214,15 @@ def _findings(entry: Entry, report: StreamReport, options: ScanOptions) -> Itera
                 where,
             )
         else:
+            why = (
+                "known-safe only when rebuilt by pickle; called with arguments, its __init__ runs"
+                if verdict.kind == "safe"
+                else "not a known-safe global"
+            )
             yield Finding(
                 UNKNOWN.id,
                 Severity.CRITICAL if options.strict else UNKNOWN.default_severity,
-                f"{what} — not a known-safe global"
-                + (" (deny by default: --strict)" if options.strict else ""),
+                f"{what} — {why}" + (" (deny by default: --strict)" if options.strict else ""),
                 where,
             )
     for kind, count in shown.items():
@@ -227,10 +246,27 @@ def _findings(entry: Entry, report: StreamReport, options: ScanOptions) -> Itera
             f"calls {call.text}",
             f"offset {call.offset}",
         )
-    for mutation in analysis.mutations[:_MAX_PER_KIND]:
+    tampering = [
+        m for m in analysis.mutations if m.attribute is None or m.attribute in DANGEROUS_ATTRIBUTES
+    ]
+    for mutation in tampering[:_MAX_PER_KIND]:
+        effect = DANGEROUS_ATTRIBUTES.get(mutation.attribute or "")
         yield Finding(
-            TAMPERING.id, TAMPERING.default_severity, mutation.text, f"offset {mutation.offset}"
+            TAMPERING.id,
+            TAMPERING.default_severity,
+            mutation.text + (f": {effect}" if effect else ""),
+            f"offset {mutation.offset}",
         )
+    for expansion in report.expansions[:_MAX_PER_KIND]:
+        size = _size_text(expansion.size)
+        if expansion.kind == "allocation":
+            text = f"builds a value of ~{size} elements or bytes while loading: {expansion.text}"
+        else:
+            text = (
+                f"the loaded object expands to ~{size} elements when traversed: memo "
+                f"references repeat the same values ({expansion.text})"
+            )
+        yield Finding(EXPANSION.id, EXPANSION.default_severity, text, f"offset {expansion.offset}")
     if report.trailing_offset is not None:
         yield Finding(
             TRAILING.id,
@@ -238,6 +274,10 @@ def _findings(entry: Entry, report: StreamReport, options: ScanOptions) -> Itera
             f"non-pickle data follows the last pickle ({report.pickles} pickle(s) read)",
             f"offset {report.trailing_offset}",
         )
+
+
+def _size_text(size: int) -> str:
+    return f"{size:,}" if size < 10**15 else f"2^{size.bit_length() - 1}"
 
 
 def _what_runs(target: Global, calls: list[Call], refs: list[Reference]) -> str:
@@ -250,3 +290,5 @@ def _what_runs(target: Global, calls: list[Call], refs: list[Reference]) -> str:
 
 
 _OPCODES = frozenset({"GLOBAL", "STACK_GLOBAL", "INST", "EXT"})
+# Calls that run a class's __init__ (NEWOBJ and the copyreg reconstructors do not).
+_RUNS_INIT = frozenset({"REDUCE", "OBJ", "INST", "operator.call"})
