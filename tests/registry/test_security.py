@@ -61,7 +61,7 @@ def test_push_without_token_is_refused_and_logged(
     with org.client(None) as client, pytest.raises(UnauthenticatedError, match="needs a token"):
         client.push(write_model(tmp_path / "m"), "acme/m:1.0")
     assert "refused POST /v1/namespaces/acme/models/m/uploads" in caplog.text
-    assert _events(org, "unauthenticated")
+    assert _events(org, "anonymous") and not _events(org, "unauthenticated")
 
 
 def test_anonymous_read_of_private_namespace_is_refused(
@@ -138,11 +138,14 @@ def test_unsigned_push_is_quarantined_with_reasons_for_publisher_only(
     with org.http(org.token("pub")) as http:
         doc = http.get("/namespaces/acme/models/m/resolve/1.0").json()
         assert doc["state"] == "quarantined" and any("unsigned" in r for r in doc["reasons"])
+        blob = doc["files"][0]["digest"]
     with org.http(org.token("reader")) as http:
         doc = http.get("/namespaces/acme/models/m/resolve/1.0").json()
         assert doc["state"] == "quarantined" and doc["reasons"] == []
-        blob = doc["files"][0]["digest"]
+        assert doc["files"] == [] and doc["signature_digest"] is None  # only the state
         assert http.get(f"/namespaces/acme/blobs/{blob}").status_code == 404
+        scan = http.get("/namespaces/acme/models/m/versions/1.0/scan")
+        assert scan.status_code == 404 and "publishers" in scan.json()["error"]["message"]
     with org.client(org.token("reader")) as client, pytest.raises(QuarantinedError):
         client.pull("acme/m:1.0", tmp_path / "out")
     assert not (tmp_path / "out").exists()
@@ -378,13 +381,15 @@ def test_failed_authentication_is_rate_limited(make_registry: Any) -> None:
 
 def test_tokens_created_over_the_api_cannot_widen_scope(registry: Any) -> None:
     registry.user("pub")
-    narrow = registry.token("pub", actions=("read",))
-    with registry.http(narrow) as http:
+    manager = registry.token("pub", actions=("read", "admin"))
+    with registry.http(manager) as http:
         wider = http.post("/tokens", json={"actions": ["read", "push"]})
         assert wider.status_code == 403
         same = http.post("/tokens", json={"actions": ["read"], "expires_in_days": 1})
         assert same.status_code == 201 and same.json()["token"].startswith("msk_")
     with registry.http(same.json()["token"]) as http:
         assert http.get("/whoami").json()["actions"] == ["read"]
+    with registry.http(manager) as http:
         assert http.delete(f"/tokens/{same.json()['id']}").status_code == 204
+    with registry.http(same.json()["token"]) as http:
         assert http.get("/whoami").status_code == 401

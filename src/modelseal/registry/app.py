@@ -33,6 +33,7 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     from modelseal.registry.identity import TokenIdentityProvider
     from modelseal.registry.publish import Staging
     from modelseal.registry.routers import ROUTERS
+    from modelseal.registry.services.gate_queue import GateQueue
     from modelseal.registry.storage import open_store
     from modelseal.registry.transparency_store import RegistryLog
 
@@ -55,6 +56,12 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     app.state.staging = Staging(settings.staging_dir)
     app.state.identity = TokenIdentityProvider()
     app.state.log = RegistryLog.for_settings(settings)
+    app.state.gate = GateQueue(
+        workers=settings.gate_workers,
+        capacity=settings.gate_capacity,
+        per_user=settings.gate_commits_per_user,
+        user_bytes_per_hour=settings.max_scan_bytes_per_user_hour,
+    )
 
     @app.exception_handler(ModelsealError)
     async def _modelseal_error(request: Request, exc: ModelsealError) -> JSONResponse:
