@@ -281,6 +281,15 @@ def test_tag_rollback_is_refused(org: Any, keypair: Any, tmp_path: Path) -> None
         "bad\x00name",
         "new\nline",
         "",
+        "con",
+        "weights/CON.txt",
+        "aux.tar.gz",
+        "lpt1",
+        "model\uff0esafetensors",
+        "a\u2024\u2024/b",
+        "evil\u202egnp.exe",
+        "trailing.",
+        "trailing ",
     ],
 )
 def test_bad_file_paths_are_refused(org: Any, path: str) -> None:
@@ -289,6 +298,17 @@ def test_bad_file_paths_are_refused(org: Any, path: str) -> None:
         response = http.post("/namespaces/acme/models/m/uploads", json=body)
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "bad_request"
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_unicode_normalisation_twins_are_refused(org: Any) -> None:
+    twins = ["caf\u00e9.bin", "cafe\u0301.bin"]  # NFC and NFD of one name
+    files = [{"path": p, "digest": f"{i}" * 64, "size": 1} for i, p in enumerate(twins)]
+    with org.http(org.token("pub")) as http:
+        response = http.post(
+            "/namespaces/acme/models/m/uploads", json={"version": "1.0", "files": files}
+        )
+    assert response.status_code == 400 and "NFC/NFD" in response.json()["error"]["message"]
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)

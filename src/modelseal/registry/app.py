@@ -28,6 +28,7 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     from fastapi.responses import JSONResponse
 
     from modelseal import __version__
+    from modelseal.registry.apidocs import SecurityHeaders, mount_docs
     from modelseal.registry.db.session import create_engine_for, session_factory
     from modelseal.registry.errors import http_status
     from modelseal.registry.identity import TokenIdentityProvider
@@ -42,12 +43,22 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         title="modelseal registry",
         version=__version__,
         description="Publish signed, scanned models; pull them with proof.",
+        docs_url=None,
+        redoc_url=None,
     )
+    app.add_middleware(SecurityHeaders)
+    mount_docs(app)
     app.dependency_overrides[get_settings] = lambda: settings
     engine = create_engine_for(settings.database_url)
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
+    # Read by ``auth.allowed_actions``: with anonymous reads off, public namespaces
+    # are readable by signed-in users only.
+    info = dict(app.state.sessions.kw.get("info") or {})
+    app.state.sessions.configure(
+        info={**info, "allow_anonymous_read": settings.allow_anonymous_read}
+    )
     app.state.store = open_store(
         settings.blob_location,
         endpoint_url=settings.s3_endpoint_url,

@@ -139,7 +139,8 @@ RequiredPrincipal = Annotated[Principal, Depends(require_principal)]
 def allowed_actions(
     session: Session, principal: Principal | None, namespace: Namespace
 ) -> set[str]:
-    """What ``principal`` may do in ``namespace`` (role ∩ credential scope, + public read)."""
+    """What ``principal`` may do in ``namespace`` (role ∩ credential scope, + public read,
+    for anonymous callers only while the server's ``allow_anonymous_read`` is on)."""
     from sqlalchemy import select
 
     from modelseal.registry.db.models import Membership
@@ -157,7 +158,9 @@ def allowed_actions(
             )
             role_actions = set(ROLE_ACTIONS.get(role or "", ()))
         actions = {a for a in role_actions if principal.credential_allows(namespace.name, a)}
-    if namespace.public:
+    if namespace.public and (
+        principal is not None or session.info.get("allow_anonymous_read", True)
+    ):
         actions.add("read")
     return actions
 
@@ -186,7 +189,7 @@ def authorize(
         return namespace
     who = principal.name if principal else "anonymous"
     user_id = principal.user_id if principal else None
-    if principal is None and (namespace is None or not namespace.public or action != "read"):
+    if principal is None:
         record_refusal(request, "anonymous", f"anonymous {action} on {namespace_name}")
         raise UnauthenticatedError(
             f"{action} on namespace {namespace_name!r} needs a token",
