@@ -242,3 +242,257 @@ def test_the_log_api_hides_private_entries_but_proofs_still_verify(
         seen = http.get("/log/entries").json()["items"]
     publish = [i for i in seen if i["entry"] and "secret-model" in i["entry"]]
     assert publish and leaf_hash(publish[0]["entry"].encode()).hex() == publish[0]["leaf_hash"]
+
+
+# -- hole 1: the publish gate ------------------------------------------------------------------
+
+
+def _raw_push(http: Any, where: str, blobs: dict[str, bytes], version: str = "1.0") -> Any:
+    """Upload ``{path: bytes}`` over the raw API and commit (no signature)."""
+    files = [
+        {"path": p, "digest": hashlib.sha256(b).hexdigest(), "size": len(b)}
+        for p, b in blobs.items()
+    ]
+    upload = _upload(http, where, files, version).json()
+    by_digest = {f["digest"]: blobs[f["path"]] for f in files}
+    for digest in upload["missing"]:
+        http.patch(
+            f"/uploads/{upload['id']}/blobs/{digest}",
+            params={"offset": 0},
+            content=by_digest[digest],
+        ).raise_for_status()
+    return upload["id"]
+
+
+def test_one_blob_under_many_paths_is_scanned_once(
+    registry: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import modelseal.scan
+
+    scanned: list[int] = []
+    real_scan = modelseal.scan.scan
+
+    def counting_scan(paths: Any, *args: Any, **kwargs: Any) -> Any:
+        scanned.append(sum(1 for p in paths for f in Path(p).rglob("*") if f.is_file()))
+        return real_scan(paths, *args, **kwargs)
+
+    monkeypatch.setattr(modelseal.scan, "scan", counting_scan)
+    registry.user("pub")
+    payload = write_pickle_model(registry.tmp / "evil") / "pytorch_model.bin"
+    blobs = {f"copies/{i:03}.bin": payload.read_bytes() for i in range(50)}
+    with registry.http(registry.token("pub")) as http:
+        upload_id = _raw_push(http, "pub/many", blobs)
+        version = http.post(f"/uploads/{upload_id}/commit", json={}).json()
+        assert version["state"] == "quarantined"
+        report = http.get("/namespaces/pub/models/many/versions/1.0/scan").json()
+    assert scanned == [1]  # one distinct file scanned, not fifty
+    flagged = {r["path"] for r in report["results"] if r["verdict"] == "malicious"}
+    assert flagged == set(blobs)  # and every path carries the finding
+    assert report["summary"]["files"] == 50
+
+
+def test_a_commit_over_the_scan_budget_is_refused_before_scanning(
+    make_registry: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import modelseal.scan
+
+    registry = make_registry(max_scan_bytes_per_commit=1000)
+    monkeypatch.setattr(modelseal.scan, "scan", lambda *a, **k: pytest.fail("scanned"))
+    registry.user("pub")
+    blobs = {f"f{i}.bin": bytes([i]) * 600 for i in range(2)}
+    with registry.http(registry.token("pub")) as http:
+        upload_id = _raw_push(http, "pub/big", blobs)
+        refused = http.post(f"/uploads/{upload_id}/commit", json={})
+        assert refused.status_code == 413
+        assert "distinct files to scan" in refused.json()["error"]["message"]
+        assert http.get(f"/uploads/{upload_id}").json()["state"] == "open"
+    assert [e for e in _events(registry, "too_large") if "to scan" in e.detail]
+
+
+def test_the_gate_holds_no_database_connection_and_same_version_commits_get_409(
+    registry: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import modelseal.registry.gate as gate
+
+    started = threading.Barrier(3, timeout=60)
+    checked_out: list[int] = []
+    real_gate = gate.run_gate
+
+    def slow_gate(*args: Any, **kwargs: Any) -> Any:
+        started.wait()  # both commits are in the gate now
+        started.wait()  # the test has looked at the pool
+        return real_gate(*args, **kwargs)
+
+    monkeypatch.setattr(gate, "run_gate", slow_gate)
+    registry.user("pub")
+    token = registry.token("pub")
+    with registry.http(token) as http:
+        uploads = [
+            _raw_push(http, "pub/race", {"w.bin": bytes([i]) * 64}, version="1.0") for i in range(2)
+        ]
+
+    def commit(upload_id: str) -> int:
+        with registry.http(token) as http:
+            return int(http.post(f"/uploads/{upload_id}/commit", json={}).status_code)
+
+    with ThreadPoolExecutor(2) as pool:
+        results = pool.map(commit, uploads)
+        started.wait()
+        checked_out.append(registry.app.state.engine.pool.checkedout())
+        started.wait()
+        codes = sorted(results)
+    assert checked_out == [0]  # two gates running, no connection held by either request
+    assert codes == [201, 409]  # not a 500 from the unique constraint
+    assert [e for e in _events(registry, "conflict") if "exists already" in e.detail]
+
+
+def test_the_gate_queue_bounds_work_per_user_and_in_total() -> None:
+    import asyncio
+    import threading
+
+    from modelseal.registry.errors import RateLimitedError, UnavailableError
+    from modelseal.registry.services.gate_queue import GateQueue
+
+    queue = GateQueue(workers=2, capacity=3, per_user=1, user_bytes_per_hour=100)
+    running: list[int] = []
+    most = [0]
+    lock = threading.Lock()
+    release = threading.Event()
+
+    def job() -> str:
+        with lock:
+            running.append(1)
+            most[0] = max(most[0], len(running))
+        release.wait(30)
+        with lock:
+            running.pop()
+        return "done"
+
+    async def scenario() -> list[Any]:
+        first = asyncio.ensure_future(queue.run(1, 10, job))
+        second = asyncio.ensure_future(queue.run(1, 10, job))  # waits: one run per user
+        third = asyncio.ensure_future(queue.run(2, 10, job))
+        await asyncio.sleep(0.2)
+        errors = []
+        for user, size in ((3, 10), (4, 1000)):
+            try:
+                await queue.run(user, size, job)
+            except (UnavailableError, RateLimitedError) as exc:
+                errors.append(type(exc).__name__)
+        release.set()
+        return [*await asyncio.gather(first, second, third), *errors]
+
+    outcome = asyncio.run(scenario())
+    assert outcome == ["done", "done", "done", "UnavailableError", "RateLimitedError"]
+    assert most[0] == 2  # users 1 and 2 ran at once, user 1's second commit waited
+    assert queue.admitted == 0
+    queue.shutdown()
+
+
+def test_a_version_built_on_a_quarantined_parent_is_quarantined(
+    org: Any, keypair: Any, tmp_path: Path
+) -> None:
+    with org.client(org.token("pub")) as client:
+        with pytest.raises(QuarantinedError):
+            client.push(write_pickle_model(tmp_path / "evil"), "acme/base:1.0")
+        with pytest.raises(
+            QuarantinedError, match=r"declared parent acme/base:1\.0 is quarantined"
+        ):
+            client.push(
+                write_model(tmp_path / "child"),
+                "acme/child:1.0",
+                key=keypair.private_key,
+                parent="acme/base:1.0",
+            )
+
+
+# -- low: signature replay, anonymous reads, headers, /docs -------------------------------------
+
+
+def _malleate(bundle: bytes) -> bytes:
+    """The same bundle with its ECDSA signature's s replaced by n - s (still valid)."""
+    import base64
+    import json
+
+    from cryptography.hazmat.primitives.asymmetric.utils import (
+        decode_dss_signature,
+        encode_dss_signature,
+    )
+
+    p256_order = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+    doc = json.loads(bundle)
+    sig = doc["dsseEnvelope"]["signatures"][0]
+    r, s = decode_dss_signature(base64.b64decode(sig["sig"]))
+    sig["sig"] = base64.b64encode(encode_dss_signature(r, p256_order - s)).decode()
+    return json.dumps(doc, indent=2).encode()
+
+
+def test_a_signature_bundle_cannot_publish_a_second_version(
+    org: Any, keypair: Any, tmp_path: Path
+) -> None:
+    import base64
+
+    model = write_model(tmp_path / "m")
+    with org.client(org.token("pub")) as client:
+        first = client.push(model, "acme/m:1.0", key=keypair.private_key).version
+    files = _files(model)
+    with org.http(org.token("pub")) as http:
+        bundle = http.get(f"/namespaces/acme/blobs/{first['signature_digest']}").content
+        for name, replayed in (("2.0", bundle), ("3.0", _malleate(bundle))):
+            upload = _upload(http, "acme/m", files, version=name).json()
+            signature = base64.b64encode(replayed).decode()
+            refused = http.post(f"/uploads/{upload['id']}/commit", json={"signature": signature})
+            assert refused.status_code == 409, name
+            assert "already used to publish another version (acme/m:1.0)" in refused.text
+            assert http.get(f"/namespaces/acme/models/m/resolve/{name}").status_code == 404
+    assert len([e for e in _events(org, "conflict") if "signature bundle" in e.detail]) == 2
+    with org.client(org.token("pub")) as client:  # signing again for the new version works
+        assert client.push(model, "acme/m:2.0", key=keypair.private_key).version["state"] == (
+            "published"
+        )
+
+
+def test_anonymous_reads_can_be_switched_off(
+    make_registry: Any, keypair: Any, tmp_path: Path
+) -> None:
+    registry = make_registry(allow_anonymous_read=False)
+    registry.user("pub")
+    registry.namespace("open", public=True)
+    from modelseal.registry import identity
+
+    with registry.session() as session:
+        identity.set_role(
+            session, identity.get_namespace(session, "open"), identity.get_user(session, "pub"),
+            "publisher",
+        )  # fmt: skip
+    registry.trust("open", keypair.public_key)
+    with registry.client(registry.token("pub")) as client:
+        client.push(write_model(tmp_path / "m"), "open/m:1.0", key=keypair.private_key)
+    with registry.http() as http:
+        refused = http.get("/namespaces/open/models/m/resolve/1.0")
+        assert refused.status_code == 401
+    with registry.http(registry.token("pub")) as http:
+        assert http.get("/namespaces/open/models/m/resolve/1.0").status_code == 200
+    assert _events(registry, "anonymous")
+
+
+def test_api_and_docs_send_security_headers_and_docs_work_offline(registry: Any) -> None:
+    import re
+
+    import httpx
+
+    with httpx.Client(base_url=registry.url, timeout=30) as http:
+        for path in ("/docs", "/v1/whoami", "/openapi.json", "/health"):
+            response = http.get(path)
+            assert response.headers["x-content-type-options"] == "nosniff", path
+            assert response.headers["x-frame-options"] == "DENY", path
+            assert "frame-ancestors 'none'" in response.headers["content-security-policy"], path
+        page = http.get("/docs").text
+        sources = re.findall(r'(?:src|href)="([^"]+)"', page)
+        assert sources and all(s.startswith("/") for s in sources)  # nothing from a CDN
+        for source in sources:
+            assert http.get(source).status_code == 200, source
+        assert "SwaggerUIBundle" in http.get("/docs/assets/swagger-ui-bundle.js").text[:200_000]

@@ -137,7 +137,11 @@ def serve_command(
         with socket.create_server((host, port), reuse_port=False):
             pass
     except OSError as exc:
-        raise click.UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+        from modelseal.errors import UsageError
+
+        raise UsageError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc} (choose another --port)"
+        ) from exc
     settings = RegistrySettings(
         data_dir=data,
         db_url=db_url,
