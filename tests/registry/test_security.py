@@ -61,7 +61,7 @@ def test_push_without_token_is_refused_and_logged(
     with org.client(None) as client, pytest.raises(UnauthenticatedError, match="needs a token"):
         client.push(write_model(tmp_path / "m"), "acme/m:1.0")
     assert "refused POST /v1/namespaces/acme/models/m/uploads" in caplog.text
-    assert _events(org, "unauthenticated")
+    assert _events(org, "anonymous") and not _events(org, "unauthenticated")
 
 
 def test_anonymous_read_of_private_namespace_is_refused(
@@ -138,11 +138,14 @@ def test_unsigned_push_is_quarantined_with_reasons_for_publisher_only(
     with org.http(org.token("pub")) as http:
         doc = http.get("/namespaces/acme/models/m/resolve/1.0").json()
         assert doc["state"] == "quarantined" and any("unsigned" in r for r in doc["reasons"])
+        blob = doc["files"][0]["digest"]
     with org.http(org.token("reader")) as http:
         doc = http.get("/namespaces/acme/models/m/resolve/1.0").json()
         assert doc["state"] == "quarantined" and doc["reasons"] == []
-        blob = doc["files"][0]["digest"]
+        assert doc["files"] == [] and doc["signature_digest"] is None  # only the state
         assert http.get(f"/namespaces/acme/blobs/{blob}").status_code == 404
+        scan = http.get("/namespaces/acme/models/m/versions/1.0/scan")
+        assert scan.status_code == 404 and "publishers" in scan.json()["error"]["message"]
     with org.client(org.token("reader")) as client, pytest.raises(QuarantinedError):
         client.pull("acme/m:1.0", tmp_path / "out")
     assert not (tmp_path / "out").exists()
@@ -278,6 +281,15 @@ def test_tag_rollback_is_refused(org: Any, keypair: Any, tmp_path: Path) -> None
         "bad\x00name",
         "new\nline",
         "",
+        "con",
+        "weights/CON.txt",
+        "aux.tar.gz",
+        "lpt1",
+        "model\uff0esafetensors",
+        "a\u2024\u2024/b",
+        "evil\u202egnp.exe",
+        "trailing.",
+        "trailing ",
     ],
 )
 def test_bad_file_paths_are_refused(org: Any, path: str) -> None:
@@ -286,6 +298,17 @@ def test_bad_file_paths_are_refused(org: Any, path: str) -> None:
         response = http.post("/namespaces/acme/models/m/uploads", json=body)
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "bad_request"
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_unicode_normalisation_twins_are_refused(org: Any) -> None:
+    twins = ["caf\u00e9.bin", "cafe\u0301.bin"]  # NFC and NFD of one name
+    files = [{"path": p, "digest": f"{i}" * 64, "size": 1} for i, p in enumerate(twins)]
+    with org.http(org.token("pub")) as http:
+        response = http.post(
+            "/namespaces/acme/models/m/uploads", json={"version": "1.0", "files": files}
+        )
+    assert response.status_code == 400 and "NFC/NFD" in response.json()["error"]["message"]
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -378,13 +401,15 @@ def test_failed_authentication_is_rate_limited(make_registry: Any) -> None:
 
 def test_tokens_created_over_the_api_cannot_widen_scope(registry: Any) -> None:
     registry.user("pub")
-    narrow = registry.token("pub", actions=("read",))
-    with registry.http(narrow) as http:
+    manager = registry.token("pub", actions=("read", "admin"))
+    with registry.http(manager) as http:
         wider = http.post("/tokens", json={"actions": ["read", "push"]})
         assert wider.status_code == 403
         same = http.post("/tokens", json={"actions": ["read"], "expires_in_days": 1})
         assert same.status_code == 201 and same.json()["token"].startswith("msk_")
     with registry.http(same.json()["token"]) as http:
         assert http.get("/whoami").json()["actions"] == ["read"]
+    with registry.http(manager) as http:
         assert http.delete(f"/tokens/{same.json()['id']}").status_code == 204
+    with registry.http(same.json()["token"]) as http:
         assert http.get("/whoami").status_code == 401

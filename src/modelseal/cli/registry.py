@@ -92,6 +92,14 @@ _format_option = table_or_json_option()
 )
 @click.option("--no-migrate", is_flag=True, help="Do not upgrade the database schema at start.")
 @click.option(
+    "--trusted-proxy",
+    "trusted_proxies",
+    multiple=True,
+    metavar="ADDRESS",
+    help="A reverse proxy (IP or CIDR) whose X-Forwarded-For header gives the client address "
+    "(repeatable). Without it the header is ignored and the peer address counts.",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"]),
     default="info",
@@ -107,6 +115,7 @@ def serve_command(
     max_file_size: int,
     log_key: Path | None,
     no_migrate: bool,
+    trusted_proxies: tuple[str, ...],
     log_level: str,
 ) -> None:
     """Run the model registry server.
@@ -116,12 +125,23 @@ def serve_command(
     with `modelseal admin token create NAME`.
     """
     import logging
+    import socket
 
     import uvicorn
 
     from modelseal.registry.app import create_app
-    from modelseal.registry.db.session import migrate
+    from modelseal.registry.db.session import create_engine_for, migrate, session_factory
+    from modelseal.registry.publish import reopen_interrupted_commits
 
+    try:  # a busy port is one line and exit 2, before any banner or uvicorn traceback
+        with socket.create_server((host, port), reuse_port=False):
+            pass
+    except OSError as exc:
+        from modelseal.errors import UsageError
+
+        raise UsageError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc} (choose another --port)"
+        ) from exc
     settings = RegistrySettings(
         data_dir=data,
         db_url=db_url,
@@ -133,10 +153,26 @@ def serve_command(
     data.mkdir(parents=True, exist_ok=True)
     if not no_migrate:
         migrate(settings.database_url)
+    engine = create_engine_for(settings.database_url)
+    try:
+        with session_factory(engine)() as session:
+            reopen_interrupted_commits(session)
+    finally:
+        engine.dispose()
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(message)s")
     app = create_app(settings)
     click.echo(f"modelseal registry on http://{host}:{port} (API docs at /docs)", err=True)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=log_level == "debug")
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=log_level == "debug",
+        # uvicorn trusts X-Forwarded-For from 127.0.0.1 by default, which lets any local
+        # client pick the address the rate limit counts: trust only named proxies.
+        proxy_headers=bool(trusted_proxies),
+        forwarded_allow_ips=list(trusted_proxies) if trusted_proxies else "",
+    )
 
 
 # -- admin ----------------------------------------------------------------------------------------

@@ -28,11 +28,13 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     from fastapi.responses import JSONResponse
 
     from modelseal import __version__
+    from modelseal.registry.apidocs import SecurityHeaders, mount_docs
     from modelseal.registry.db.session import create_engine_for, session_factory
     from modelseal.registry.errors import http_status
     from modelseal.registry.identity import TokenIdentityProvider
     from modelseal.registry.publish import Staging
     from modelseal.registry.routers import ROUTERS
+    from modelseal.registry.services.gate_queue import GateQueue
     from modelseal.registry.storage import open_store
     from modelseal.registry.transparency_store import RegistryLog
 
@@ -41,12 +43,22 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         title="modelseal registry",
         version=__version__,
         description="Publish signed, scanned models; pull them with proof.",
+        docs_url=None,
+        redoc_url=None,
     )
+    app.add_middleware(SecurityHeaders)
+    mount_docs(app)
     app.dependency_overrides[get_settings] = lambda: settings
     engine = create_engine_for(settings.database_url)
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
+    # Read by ``auth.allowed_actions``: with anonymous reads off, public namespaces
+    # are readable by signed-in users only.
+    info = dict(app.state.sessions.kw.get("info") or {})
+    app.state.sessions.configure(
+        info={**info, "allow_anonymous_read": settings.allow_anonymous_read}
+    )
     app.state.store = open_store(
         settings.blob_location,
         endpoint_url=settings.s3_endpoint_url,
@@ -55,6 +67,12 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     app.state.staging = Staging(settings.staging_dir)
     app.state.identity = TokenIdentityProvider()
     app.state.log = RegistryLog.for_settings(settings)
+    app.state.gate = GateQueue(
+        workers=settings.gate_workers,
+        capacity=settings.gate_capacity,
+        per_user=settings.gate_commits_per_user,
+        user_bytes_per_hour=settings.max_scan_bytes_per_user_hour,
+    )
 
     @app.exception_handler(ModelsealError)
     async def _modelseal_error(request: Request, exc: ModelsealError) -> JSONResponse:

@@ -4,9 +4,9 @@ A request's bearer token becomes a :class:`~modelseal.registry.identity.Principa
 through the app's identity provider. What it may do in a namespace is the
 intersection of the credential's scope and the user's role there (site admins have
 every role; anyone may read a public namespace). Every refusal is logged on the
-``modelseal.registry.audit`` logger and stored in ``auth_events``; a client with too
-many failed authentications in the window is refused with 429 before its credential
-is even looked at.
+``modelseal.registry.audit`` logger and stored in ``auth_events``; a client address
+that presented too many bad credentials in the window is refused with 429 before its
+credential is even looked at (anonymous refusals are logged but never count).
 """
 
 from __future__ import annotations
@@ -68,6 +68,13 @@ def record_refusal(request: Request, kind: str, detail: str, user_id: int | None
 
 
 def check_rate_limit(request: Request, session: Session, settings: RegistrySettings) -> None:
+    """429 once this address presented too many bad credentials in the window.
+
+    Only failed credentials count (kind ``unauthenticated``): anonymous requests are
+    logged as ``anonymous`` and never count, so nobody can lock out an address by
+    sending it unauthenticated reads. The address is the TCP peer unless
+    ``modelseal serve --trusted-proxy`` names the proxy in front.
+    """
     from sqlalchemy import func, select
 
     from modelseal.registry.db.models import AuthEvent, utcnow
@@ -119,7 +126,7 @@ MaybePrincipal = Annotated[Principal | None, Depends(current_principal)]
 def require_principal(request: Request, principal: MaybePrincipal) -> Principal:
     """Like :func:`current_principal` but anonymous callers get 401."""
     if principal is None:
-        record_refusal(request, "unauthenticated", "no token")
+        record_refusal(request, "anonymous", "no token")
         raise UnauthenticatedError(
             "this needs a token", advice="run `modelseal login URL --token TOKEN` first"
         )
@@ -132,7 +139,8 @@ RequiredPrincipal = Annotated[Principal, Depends(require_principal)]
 def allowed_actions(
     session: Session, principal: Principal | None, namespace: Namespace
 ) -> set[str]:
-    """What ``principal`` may do in ``namespace`` (role ∩ credential scope, + public read)."""
+    """What ``principal`` may do in ``namespace`` (role ∩ credential scope, + public read,
+    for anonymous callers only while the server's ``allow_anonymous_read`` is on)."""
     from sqlalchemy import select
 
     from modelseal.registry.db.models import Membership
@@ -150,7 +158,9 @@ def allowed_actions(
             )
             role_actions = set(ROLE_ACTIONS.get(role or "", ()))
         actions = {a for a in role_actions if principal.credential_allows(namespace.name, a)}
-    if namespace.public:
+    if namespace.public and (
+        principal is not None or session.info.get("allow_anonymous_read", True)
+    ):
         actions.add("read")
     return actions
 
@@ -179,8 +189,8 @@ def authorize(
         return namespace
     who = principal.name if principal else "anonymous"
     user_id = principal.user_id if principal else None
-    if principal is None and (namespace is None or not namespace.public or action != "read"):
-        record_refusal(request, "unauthenticated", f"anonymous {action} on {namespace_name}")
+    if principal is None:
+        record_refusal(request, "anonymous", f"anonymous {action} on {namespace_name}")
         raise UnauthenticatedError(
             f"{action} on namespace {namespace_name!r} needs a token",
             advice="run `modelseal login URL --token TOKEN` first",

@@ -19,6 +19,7 @@ __all__ = [
     "RollbackError",
     "TooLargeError",
     "UnauthenticatedError",
+    "UnavailableError",
     "error_from_payload",
     "http_status",
 ]
@@ -67,10 +68,17 @@ class TooLargeError(RegistryError):
 
 
 class RateLimitedError(AuthError):
-    """Too many failed authentications from this client; wait and retry."""
+    """Too many failed authentications, or too much work queued by one user; wait and retry."""
 
     code = "rate_limited"
     status = 429
+
+
+class UnavailableError(RegistryError):
+    """The server is at capacity (the publish gate's queue is full); retry later."""
+
+    code = "unavailable"
+    status = 503
 
 
 class QuarantinedError(RegistryError):
@@ -98,6 +106,7 @@ _BY_CODE: dict[str, type[RegistryError]] = {
         ConflictError,
         TooLargeError,
         RateLimitedError,
+        UnavailableError,
         QuarantinedError,
     )
 }

@@ -561,7 +561,7 @@ def _check_uploads(
     digests: set[str] = set()
     open_ids: set[str] = set()
     query = select(Upload.id, Upload.files, Upload.expires_at, Upload.model_name).where(
-        Upload.state == "open"
+        Upload.state.in_(("open", "checking"))
     )
     for upload_id, files, expires_at, model in session.execute(query):
         open_ids.add(upload_id)

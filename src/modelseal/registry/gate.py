@@ -18,16 +18,16 @@ from __future__ import annotations
 import importlib
 import json
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from modelseal.errors import ModelsealError
 from modelseal.registry.manifest import FileEntry
 from modelseal.registry.signatures import check_signature_digests
 
-__all__ = ["GateResult", "TrustedKeyInfo", "run_gate"]
+__all__ = ["GateResult", "TrustedKeyInfo", "run_gate", "scan_plan"]
 
 _SEVERITIES = ("info", "low", "medium", "high", "critical")
 _MAX_REASONS = 20
@@ -69,9 +69,18 @@ def run_gate(
     scan_threshold: str = "low",
     require_signature: bool = True,
     require_sbom: bool = True,
+    scan_dir: Path | None = None,
+    duplicates: Mapping[str, str] | None = None,
+    extra_reasons: Sequence[str] = (),
 ) -> GateResult:
     """Check the model at ``model_dir`` (whose verified file list is ``files``) against the
-    three publish conditions."""
+    three publish conditions.
+
+    ``scan_dir`` holds one copy of each distinct file (see :func:`scan_plan`) and
+    ``duplicates`` maps every other path to the path whose bytes it shares: the scan
+    runs once per distinct file and its results are reported under every path.
+    ``extra_reasons`` (found before the gate, e.g. a quarantined parent) quarantine too.
+    """
     from concurrent.futures import ThreadPoolExecutor
 
     # Import what the workers use before they start: three threads importing the same
@@ -83,12 +92,14 @@ def run_gate(
     # The three checks read the same files; hashing releases the GIL, so they overlap.
     with ThreadPoolExecutor(max_workers=3) as pool:
         signature_job = pool.submit(_check_signature, model_dir, files, signature, trusted_keys)
-        scan_job = pool.submit(_check_scan, model_dir, scan_threshold)
+        scan_job = pool.submit(
+            _check_scan, scan_dir or model_dir, scan_threshold, dict(duplicates or {})
+        )
         sbom_job = pool.submit(_make_sbom, model_dir, files)
         signed_by, signature_reasons = signature_job.result()
         report, verdict, scan_reasons = scan_job.result()
         sbom, sbom_reasons = sbom_job.result()
-    reasons: list[str] = []
+    reasons: list[str] = list(extra_reasons)
     if require_signature:
         reasons.extend(signature_reasons)
     reasons.extend(scan_reasons)
@@ -167,13 +178,58 @@ def _result_reasons(result: Any) -> list[str]:
     return reasons
 
 
-def _check_scan(model_dir: Path, threshold: str) -> tuple[dict[str, Any], str, list[str]]:
+def scan_plan(files: Sequence[FileEntry]) -> tuple[list[FileEntry], dict[str, str]]:
+    """The files to scan (one per distinct digest and file suffix) and, for every other
+    path, the scanned path whose result it takes.
+
+    The suffix is part of the key because readers pick a format partly by name: the same
+    bytes under ``a.bin`` and ``a.pkl`` are scanned twice, the same bytes under a
+    thousand ``.pkl`` names once.
+    """
+    chosen: dict[tuple[str, str], str] = {}
+    scanned: list[FileEntry] = []
+    duplicates: dict[str, str] = {}
+    for entry in sorted(files, key=lambda f: f.path):
+        key = (entry.digest, PurePosixPath(entry.path).suffix.lower())
+        if key in chosen:
+            duplicates[entry.path] = chosen[key]
+        else:
+            chosen[key] = entry.path
+            scanned.append(entry)
+    return scanned, duplicates
+
+
+def _expand(report: Any, root: Path, duplicates: dict[str, str]) -> Any:
+    """``report`` with the results of each scanned file repeated for the paths sharing it."""
+    from dataclasses import replace
+
+    from modelseal.scan.model import ScanReport
+
+    if not duplicates:
+        return report
+    prefix = str(root).rstrip("/") + "/"
+    by_source: dict[str, list[str]] = {}
+    for path, source in duplicates.items():
+        by_source.setdefault(source, []).append(path)
+    results = list(report.results)
+    for result in report.results:
+        relative = result.path.removeprefix(prefix)
+        head, bang, member = relative.partition("!")
+        for copy in by_source.get(head, ()):
+            results.append(replace(result, path=f"{prefix}{copy}{bang}{member}"))
+    results.sort(key=lambda r: r.path)
+    return ScanReport(tuple(results), report.rules)
+
+
+def _check_scan(
+    model_dir: Path, threshold: str, duplicates: dict[str, str] | None = None
+) -> tuple[dict[str, Any], str, list[str]]:
     """Scan the model; reasons for every finding above ``threshold`` and every error."""
     from modelseal.scan import scan
 
     limit = _SEVERITIES.index(threshold) if threshold in _SEVERITIES else 1
     try:
-        report = scan([model_dir])
+        report = _expand(scan([model_dir]), model_dir, duplicates or {})
     except ModelsealError as exc:
         return {}, "error", [f"scan failed: {exc.message}"]
     document = report.to_dict()

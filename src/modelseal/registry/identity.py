@@ -115,14 +115,31 @@ class TokenIdentityProvider(IdentityProvider):
         return principal
 
 
-def principal_for_token(token: Token) -> Principal | None:
-    """Who ``token`` speaks for, or ``None`` once it is revoked or expired."""
-    from modelseal.registry.db.models import utcnow
+_MAX_LINEAGE = 32
 
-    if token.revoked_at is not None:
+
+def _token_alive(token: Token, now: dt.datetime) -> bool:
+    return token.revoked_at is None and (token.expires_at is None or token.expires_at > now)
+
+
+def principal_for_token(token: Token) -> Principal | None:
+    """Who ``token`` speaks for, or ``None`` once it or any token it was made from is
+    revoked or expired (a child never outlives its parent)."""
+    from sqlalchemy.orm import object_session
+
+    from modelseal.registry.db.models import Token, utcnow
+
+    now = utcnow()
+    if not _token_alive(token, now):
         return None
-    if token.expires_at is not None and token.expires_at <= utcnow():
-        return None
+    session = object_session(token)
+    ancestor, depth = token, 0
+    while ancestor.parent_id is not None and session is not None:
+        depth += 1
+        parent = session.get(Token, ancestor.parent_id)
+        if parent is None or depth > _MAX_LINEAGE or not _token_alive(parent, now):
+            return None
+        ancestor = parent
     scope = None if "*" in token.namespaces else frozenset(token.namespaces)
     user = token.user
     return Principal(user.id, user.name, user.is_admin, token.id, scope, frozenset(token.actions))
@@ -246,8 +263,13 @@ def create_token(
     actions: Iterable[str] = ("read", "push"),
     expires_in: dt.timedelta | None = dt.timedelta(days=90),
     description: str = "",
+    parent: Token | None = None,
 ) -> tuple[Token, str]:
-    """Create an API token; returns the row and the secret, which is shown only once."""
+    """Create an API token; returns the row and the secret, which is shown only once.
+
+    A token made with another (``parent``, over the API) expires no later than it and is
+    revoked with it.
+    """
     from modelseal.registry.db.models import Token, utcnow
 
     scope = sorted(set(namespaces))
@@ -265,6 +287,9 @@ def create_token(
         )
     if expires_in is not None and expires_in.total_seconds() <= 0:
         raise BadRequestError("a token's lifetime must be positive")
+    expires_at = None if expires_in is None else utcnow() + expires_in
+    if parent is not None and parent.expires_at is not None:
+        expires_at = parent.expires_at if expires_at is None else min(expires_at, parent.expires_at)
     secret = _TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = Token(
         user_id=user.id,
@@ -273,7 +298,8 @@ def create_token(
         description=description[:200],
         namespaces=scope,
         actions=wanted,
-        expires_at=None if expires_in is None else utcnow() + expires_in,
+        expires_at=expires_at,
+        parent_id=parent.id if parent is not None else None,
     )
     session.add(token)
     session.commit()
@@ -282,15 +308,26 @@ def create_token(
 
 def revoke_token(session: Session, token_id: int, *, user: User | None = None) -> Token:
     """Revoke a token (only the user's own when ``user`` is given)."""
+    from sqlalchemy import select
+
     from modelseal.registry.db.models import Token, utcnow
 
     token = session.get(Token, token_id)
     if token is None or (user is not None and token.user_id != user.id):
         raise NotFoundError(f"no token {token_id}")
-    if token.revoked_at is None:
-        token.revoked_at = utcnow()
-        log_event(session, EntryKind.TOKEN_REVOKE, user=token.user.name, token=token.id)
-        session.commit()
+    now = utcnow()
+    pending: list[Token] = [token]
+    seen: set[int] = set()
+    while pending and len(seen) < 10_000:  # the token and every token made from it
+        current = pending.pop()
+        if current.id in seen:
+            continue
+        seen.add(current.id)
+        if current.revoked_at is None:
+            current.revoked_at = now
+            log_event(session, EntryKind.TOKEN_REVOKE, user=current.user.name, token=current.id)
+        pending.extend(session.scalars(select(Token).where(Token.parent_id == current.id)))
+    session.commit()
     return token
 
 

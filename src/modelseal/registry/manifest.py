@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from modelseal.registry.errors import BadRequestError
-from modelseal.registry.names import check_digest, check_file_path
+from modelseal.registry.names import check_digest, check_file_path, path_key
 
 __all__ = ["FileEntry", "check_file_list", "hash_file", "version_digest", "walk_model"]
 
@@ -68,10 +68,11 @@ def check_file_list(files: Sequence[FileEntry], *, max_files: int, max_file_byte
     paths = {f.path for f in files}
     if len(paths) != len(files):
         raise BadRequestError("duplicate file paths in the file list")
-    folded = {p.casefold() for p in paths}
+    folded = {path_key(p) for p in paths}
     if len(folded) != len(paths):
         raise BadRequestError(
-            "file paths differ only by case", advice="they would collide on macOS and Windows"
+            "file paths differ only by case or Unicode normalisation (NFC/NFD)",
+            advice="they would collide on macOS and Windows",
         )
     for f in files:
         parts = f.path.split("/")

@@ -19,6 +19,7 @@ __all__ = [
     "check_name",
     "check_version",
     "parse_ref",
+    "path_key",
 ]
 
 _NAME = re.compile(r"[a-z0-9](?:[a-z0-9_-]|\.(?!\.)){0,62}")
@@ -77,6 +78,32 @@ def check_file_path(value: str) -> str:
     return value
 
 
+#: Right-to-left/left-to-right embeddings, overrides, isolates and marks.
+_BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+#: Device names Windows reserves in every directory, with any extension.
+_WINDOWS_RESERVED = frozenset(
+    {"con", "prn", "aux", "nul", "conin$", "conout$"}
+    | {f"{stem}{n}" for stem in ("com", "lpt") for n in "123456789¹²³"}
+)
+
+
+def _looks_like_separator(ch: str) -> bool:
+    import unicodedata
+
+    folded = unicodedata.normalize("NFKC", ch)
+    return any(c in "./\\" for c in folded)
+
+
+def path_key(path: str) -> str:
+    """What a path is on the most forgiving file system: NFC-normalised and case-folded
+    (macOS normalises names and Windows ignores case, so two paths with one key collide)."""
+    import unicodedata
+
+    return unicodedata.normalize("NFC", path).casefold()
+
+
 def _path_problem(value: object) -> str | None:
     if not isinstance(value, str) or not value:
         return "empty"
@@ -88,11 +115,19 @@ def _path_problem(value: object) -> str | None:
         return "backslash"
     if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
         return "control character"
+    if any(ch in _BIDI_CONTROLS for ch in value):
+        return "bidirectional control character (it can disguise the name)"
     for part in value.split("/"):
         if part in ("", ".", ".."):
             return f"component {part!r}"
         if len(part.encode("utf-8", "surrogatepass")) > _MAX_COMPONENT:
             return "component too long"
+        if any(ch not in "./\\" and _looks_like_separator(ch) for ch in part):
+            return "a look-alike of '.', '/' or '\\' (e.g. a fullwidth dot)"
+        if part.split(".", 1)[0].rstrip(" ").casefold() in _WINDOWS_RESERVED:
+            return f"{part!r} is a reserved device name on Windows"
+        if part[-1] in ". ":
+            return "a component ending in '.' or ' ' (Windows drops it)"
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:

@@ -21,6 +21,7 @@ import shutil
 import tempfile
 import threading
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,7 @@ from modelseal.registry.errors import (
     NotFoundError,
     TooLargeError,
 )
+from modelseal.registry.gate import GateResult, TrustedKeyInfo
 from modelseal.registry.manifest import FileEntry, check_file_list, version_digest
 from modelseal.registry.names import check_name, check_version
 
@@ -41,7 +43,20 @@ if TYPE_CHECKING:
     from modelseal.registry.settings import RegistrySettings
     from modelseal.registry.storage.interface import BlobStore
 
-__all__ = ["Staging", "commit_upload", "expire_uploads", "start_upload", "upload_status"]
+__all__ = [
+    "PreparedCommit",
+    "Staging",
+    "commit_upload",
+    "expire_uploads",
+    "finish_commit",
+    "prepare_commit",
+    "present_digests",
+    "record_blob",
+    "reopen_interrupted_commits",
+    "reopen_upload",
+    "start_upload",
+    "upload_status",
+]
 
 _HASH_CHUNK = 4 * 1024 * 1024
 
@@ -250,6 +265,7 @@ def start_upload(
                 advice="versions are immutable: push under a new version",
             )
     wire = [e.to_dict() for e in entries]
+    _check_declared_sizes(session, principal, entries)
     now = utcnow()
     same = session.scalars(
         select(Upload).where(
@@ -267,6 +283,7 @@ def start_upload(
             return upload, False
     import datetime as dt
 
+    _check_quota(session, settings, principal, entries)
     upload = Upload(
         id=secrets.token_urlsafe(18),
         namespace_id=namespace.id,
@@ -281,6 +298,58 @@ def start_upload(
     session.add(upload)
     session.commit()
     return upload, True
+
+
+def _check_declared_sizes(session: Session, principal: Principal, entries: list[FileEntry]) -> None:
+    """Refuse a declared size that differs from a stored blob the uploader can read.
+
+    Blobs the uploader cannot read are not looked at: their bytes must be sent, and a
+    wrong size then fails the digest check, so nothing is revealed about them.
+    """
+    from sqlalchemy import select
+
+    from modelseal.registry.db.models import Blob
+    from modelseal.registry.services.blobs import mountable_digests
+
+    declared = {e.digest: e.size for e in entries}
+    readable = mountable_digests(session, principal, declared)
+    if not readable:
+        return
+    stored = session.execute(
+        select(Blob.digest, Blob.size).where(Blob.digest.in_(sorted(readable)))
+    ).all()
+    for digest, size in stored:
+        if declared[digest] != size:
+            raise BadRequestError(
+                f"blob {digest[:12]} is declared as {declared[digest]} bytes "
+                f"but the stored blob with that digest has {size}",
+                advice="declare each file's real size",
+            )
+
+
+def _check_quota(
+    session: Session, settings: RegistrySettings, principal: Principal, entries: list[FileEntry]
+) -> None:
+    """Refuse an upload whose declared bytes would take the user's open uploads over quota."""
+    from sqlalchemy import select
+
+    from modelseal.registry.db.models import Upload, utcnow
+
+    wanted = sum({e.digest: e.size for e in entries}.values())
+    open_files = session.scalars(
+        select(Upload.files).where(
+            Upload.user_id == principal.user_id,
+            Upload.state == "open",
+            Upload.expires_at > utcnow(),
+        )
+    ).all()
+    held = sum(sum({f["digest"]: f["size"] for f in files}.values()) for files in open_files)
+    if held + wanted > settings.max_user_upload_bytes:
+        raise TooLargeError(
+            f"this upload declares {wanted} bytes; with your open uploads ({held} bytes) that "
+            f"is over the quota of {settings.max_user_upload_bytes} bytes per user",
+            advice="finish or abort (DELETE) your open uploads first",
+        )
 
 
 def expire_uploads(session: Session, staging: Staging, *, limit: int = 100) -> int:
@@ -300,14 +369,29 @@ def expire_uploads(session: Session, staging: Staging, *, limit: int = 100) -> i
     return len(expired)
 
 
-def upload_status(session: Session, staging: Staging, upload: Upload) -> dict[str, Any]:
-    """The upload document: every distinct blob with how much the server has of it."""
+def present_digests(session: Session, principal: Principal, upload: Upload) -> set[str]:
+    """The upload's digests the server holds *for this upload*: those it sent, and those
+    the uploader can already read elsewhere (never any other stored blob)."""
     from sqlalchemy import select
 
     from modelseal.registry.db.models import Blob
+    from modelseal.registry.services.blobs import mountable_digests, received_digests
 
+    digests = {f["digest"] for f in upload.files}
+    usable = (received_digests(session, upload.id) & digests) | mountable_digests(
+        session, principal, digests
+    )
+    if not usable:
+        return set()
+    return set(session.scalars(select(Blob.digest).where(Blob.digest.in_(sorted(usable)))))
+
+
+def upload_status(
+    session: Session, staging: Staging, upload: Upload, principal: Principal
+) -> dict[str, Any]:
+    """The upload document: every distinct blob with how much the server has of it."""
     digests = {f["digest"]: f["size"] for f in upload.files}
-    stored = set(session.scalars(select(Blob.digest).where(Blob.digest.in_(list(digests)))).all())
+    stored = present_digests(session, principal, upload)
     blobs = []
     for digest, size in sorted(digests.items()):
         have = size if digest in stored else min(staging.offset(upload.id, digest), size)
@@ -323,19 +407,24 @@ def upload_status(session: Session, staging: Staging, upload: Upload) -> dict[st
     }
 
 
-def record_blob(session: Session, store: BlobStore, digest: str, path: Path, size: int) -> None:
-    """Move a verified staged file into the store and record it (idempotent)."""
+def record_blob(
+    session: Session, store: BlobStore, upload_id: str, digest: str, path: Path, size: int
+) -> None:
+    """Move a verified staged file into the store, record it, and record that this upload
+    sent it (idempotent)."""
     from sqlalchemy.exc import IntegrityError
 
-    from modelseal.registry.db.models import Blob
+    from modelseal.registry.db.models import Blob, UploadBlob
 
     store.put_file(digest, path)
-    if session.get(Blob, digest) is None:
-        session.add(Blob(digest=digest, size=size))
-        try:
-            session.commit()
-        except IntegrityError:
-            session.rollback()
+    for row in (Blob(digest=digest, size=size), UploadBlob(upload_id=upload_id, digest=digest)):
+        key = (row.digest,) if isinstance(row, Blob) else (upload_id, digest)
+        if session.get(type(row), key) is None:
+            session.add(row)
+            try:
+                session.commit()
+            except IntegrityError:  # a concurrent request recorded it first
+                session.rollback()
 
 
 def _store_small(session: Session, store: BlobStore, data: bytes) -> str:
@@ -390,6 +479,137 @@ def _get_or_create_model(session: Session, namespace_id: int, name: str) -> Mode
     return session.scalars(query).one()
 
 
+@dataclass(frozen=True)
+class PreparedCommit:
+    """A claimed upload (state ``checking``) and the gate run it needs."""
+
+    upload_id: str
+    job: _GateJob
+    scan_bytes: int
+    bundle_id: str | None
+
+
+def prepare_commit(
+    session: Session,
+    settings: RegistrySettings,
+    upload: Upload,
+    principal: Principal,
+    signature: bytes | None,
+) -> PreparedCommit:
+    """Check a complete upload and claim it for the gate, in one short transaction.
+
+    Committing is three steps so that no database connection is held while the gate
+    scans: this one; the gate (:meth:`_GateJob.run`, over the blob store only, on the
+    app's bounded :class:`~modelseal.registry.services.gate_queue.GateQueue`); then
+    :func:`finish_commit`. If the gate or that step fails, :func:`reopen_upload` makes
+    the upload committable again.
+    """
+    from sqlalchemy import select, update
+
+    from modelseal.registry.db.models import Blob, Namespace, TrustedKey, Upload
+    from modelseal.registry.gate import scan_plan
+    from modelseal.registry.services.versions import (
+        bundle_identity,
+        check_bundle_unused,
+        parent_reasons,
+    )
+
+    if upload.state != "open":
+        raise ConflictError(f"upload {upload.id} is {upload.state}")
+    if signature is not None and len(signature) > settings.max_signature_bytes:
+        raise TooLargeError(f"the signature bundle is over {settings.max_signature_bytes} bytes")
+    declared = {f["digest"]: f["size"] for f in upload.files}
+    present = present_digests(session, principal, upload)
+    missing = sorted(set(declared) - present)
+    if missing:
+        raise ConflictError(
+            f"{len(missing)} blob(s) are not uploaded yet: "
+            + ", ".join(d[:12] for d in missing[:5]),
+            advice="upload every missing blob, then commit again",
+        )
+    for digest, size in session.execute(
+        select(Blob.digest, Blob.size).where(Blob.digest.in_(sorted(declared)))
+    ):
+        if declared[digest] != size:
+            raise BadRequestError(f"blob {digest[:12]} is declared as {declared[digest]} bytes")
+    namespace = session.get(Namespace, upload.namespace_id)
+    if namespace is None:
+        raise NotFoundError("the upload's namespace was deleted")
+    bundle_id = bundle_identity(signature) if signature else None
+    if bundle_id is not None:
+        check_bundle_unused(
+            session, bundle_id, namespace.id, upload.model_name, upload.version_name
+        )
+    entries = [FileEntry.from_dict(f) for f in upload.files]
+    scanned, duplicates = scan_plan(entries)
+    scan_bytes = sum(e.size for e in scanned)
+    if scan_bytes > settings.max_scan_bytes_per_commit:
+        raise TooLargeError(
+            f"this version has {scan_bytes} bytes of distinct files to scan, over the "
+            f"server's limit of {settings.max_scan_bytes_per_commit} per commit",
+            advice="split the model, or ask the registry admin to raise the limit",
+        )
+    job = _GateJob(
+        files=list(upload.files),
+        scanned=scanned,
+        duplicates=duplicates,
+        signature=signature,
+        keys=[
+            TrustedKeyInfo(k.fingerprint, k.kind, k.public_key_pem, k.identity, k.issuer)
+            for k in session.scalars(
+                select(TrustedKey).where(
+                    TrustedKey.namespace_id == namespace.id, TrustedKey.revoked_at.is_(None)
+                )
+            ).all()
+        ],
+        threshold=namespace.scan_threshold,
+        require_signature=namespace.require_signature,
+        require_sbom=settings.require_sbom,
+        extra_reasons=parent_reasons(session, upload.parent),
+    )
+    upload_id = upload.id
+    claimed = session.execute(
+        update(Upload)
+        .where(Upload.id == upload_id, Upload.state == "open")
+        .values(state="checking")
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()  # the connection goes back to the pool for the gate's duration
+    if getattr(claimed, "rowcount", 1) != 1:
+        raise ConflictError(
+            f"upload {upload_id} is being committed by another request",
+            advice="wait for that commit to finish",
+        )
+    return PreparedCommit(upload_id, job, scan_bytes, bundle_id)
+
+
+def reopen_upload(session: Session, upload_id: str) -> None:
+    """Make an upload whose gate run or version transaction failed committable again."""
+    from sqlalchemy import update
+
+    from modelseal.registry.db.models import Upload
+
+    session.rollback()
+    session.execute(
+        update(Upload)
+        .where(Upload.id == upload_id, Upload.state == "checking")
+        .values(state="open")
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+
+
+def reopen_interrupted_commits(session: Session) -> int:
+    """At server start: uploads left ``checking`` by a crash are open again."""
+    from sqlalchemy import update
+
+    from modelseal.registry.db.models import Upload
+
+    result = session.execute(update(Upload).where(Upload.state == "checking").values(state="open"))
+    session.commit()
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def commit_upload(
     session: Session,
     store: BlobStore,
@@ -399,107 +619,144 @@ def commit_upload(
     principal: Principal,
     signature: bytes | None,
 ) -> Version:
-    """Run the publish gate over a complete upload and create its version in one transaction."""
-    from sqlalchemy import select
+    """Prepare, gate and finish a commit inline (no queue: for callers without an app)."""
+    prepared = prepare_commit(session, settings, upload, principal, signature)
+    try:
+        result = prepared.job.run(store, staging.root)
+        return finish_commit(session, store, staging, prepared, principal, signature, result)
+    except BaseException:
+        reopen_upload(session, prepared.upload_id)
+        raise
+
+
+def finish_commit(
+    session: Session,
+    store: BlobStore,
+    staging: Staging,
+    prepared: PreparedCommit,
+    principal: Principal,
+    signature: bytes | None,
+    result: GateResult,
+) -> Version:
+    """Create the gated version and free the upload's staged bytes."""
+    version = _create_version(
+        session, store, prepared.upload_id, principal, signature, prepared.bundle_id, result
+    )
+    with contextlib.suppress(OSError):
+        staging.discard(prepared.upload_id)
+    return version
+
+
+@dataclass(frozen=True)
+class _GateJob:
+    """Everything one gate run needs, read from the database before it starts."""
+
+    files: list[dict[str, Any]]
+    scanned: list[FileEntry]
+    duplicates: dict[str, str]
+    signature: bytes | None
+    keys: list[TrustedKeyInfo]
+    threshold: str
+    require_signature: bool
+    require_sbom: bool
+    extra_reasons: list[str]
+
+    def run(self, store: BlobStore, scratch: Path) -> GateResult:
+        """Lay the files out (once per distinct file for the scan) and run the gate."""
+        from modelseal.registry.gate import run_gate
+
+        scratch.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="gate-", dir=scratch) as tmp:
+            model_dir, scan_dir = Path(tmp) / "model", Path(tmp) / "scan"
+            model_dir.mkdir()
+            scan_dir.mkdir()
+            _materialise(store, self.files, model_dir)
+            _materialise(store, [e.to_dict() for e in self.scanned], scan_dir)
+            return run_gate(
+                model_dir,
+                files=[FileEntry.from_dict(f) for f in self.files],
+                signature=self.signature,
+                trusted_keys=self.keys,
+                scan_threshold=self.threshold,
+                require_signature=self.require_signature,
+                require_sbom=self.require_sbom,
+                scan_dir=scan_dir,
+                duplicates=self.duplicates,
+                extra_reasons=self.extra_reasons,
+            )
+
+
+def _create_version(
+    session: Session,
+    store: BlobStore,
+    upload_id: str,
+    principal: Principal,
+    signature: bytes | None,
+    bundle_id: str | None,
+    result: GateResult,
+) -> Version:
+    """The version row, its blobs, tags and log entry, in one transaction (409 on a race)."""
     from sqlalchemy.exc import IntegrityError
 
-    from modelseal.registry.db.models import (
-        Blob,
-        Namespace,
-        TrustedKey,
-        Version,
-        VersionBlob,
-    )
-    from modelseal.registry.gate import TrustedKeyInfo, run_gate
+    from modelseal.registry.db.models import Namespace, Upload, Version, VersionBlob
     from modelseal.registry.routers.tags import move_tag
     from modelseal.registry.transparency_store import log_event
     from modelseal.transparency.entries import EntryKind
 
-    if upload.state != "open":
-        raise ConflictError(f"upload {upload.id} is {upload.state}")
-    if signature is not None and len(signature) > settings.max_signature_bytes:
-        raise TooLargeError(f"the signature bundle is over {settings.max_signature_bytes} bytes")
-    digests = {f["digest"] for f in upload.files}
-    stored = set(session.scalars(select(Blob.digest).where(Blob.digest.in_(list(digests)))).all())
-    missing = sorted(digests - stored)
-    if missing:
-        raise ConflictError(
-            f"{len(missing)} blob(s) are not uploaded yet: "
-            + ", ".join(d[:12] for d in missing[:5]),
-            advice="upload every missing blob, then commit again",
-        )
+    upload = session.get(Upload, upload_id, populate_existing=True)
+    if upload is None or upload.state != "checking":
+        raise ConflictError(f"upload {upload_id} was aborted during the gate")
     namespace = session.get(Namespace, upload.namespace_id)
     if namespace is None:
         raise NotFoundError("the upload's namespace was deleted")
-    keys = [
-        TrustedKeyInfo(k.fingerprint, k.kind, k.public_key_pem, k.identity, k.issuer)
-        for k in session.scalars(
-            select(TrustedKey).where(
-                TrustedKey.namespace_id == namespace.id, TrustedKey.revoked_at.is_(None)
-            )
-        ).all()
-    ]
-    staging.root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="gate-", dir=staging.root) as tmp:
-        model_dir = Path(tmp) / "model"
-        model_dir.mkdir()
-        _materialise(store, upload.files, model_dir)
-        result = run_gate(
-            model_dir,
-            files=[FileEntry.from_dict(f) for f in upload.files],
-            signature=signature,
-            trusted_keys=keys,
-            scan_threshold=namespace.scan_threshold,
-            require_signature=namespace.require_signature,
-            require_sbom=settings.require_sbom,
-        )
     model = _get_or_create_model(session, namespace.id, upload.model_name)
     entries = [FileEntry.from_dict(f) for f in upload.files]
-    signature_digest = _store_small(session, store, signature) if signature else None
-    sbom_digest = _store_small(session, store, result.sbom) if result.sbom else None
-    version = Version(
-        model_id=model.id,
-        name=upload.version_name,
-        digest=version_digest(entries),
-        state="published" if result.published else "quarantined",
-        reasons=list(result.reasons),
-        files=list(upload.files),
-        total_size=sum(e.size for e in entries),
-        signature_digest=signature_digest,
-        signed_by=result.signed_by,
-        sbom_digest=sbom_digest,
-        scan_report=result.scan_report,
-        scan_verdict=result.scan_verdict,
-        parent=upload.parent,
-        uploader_id=principal.user_id,
-    )
-    session.add(version)
-    session.flush()
-    log_event(
-        session,
-        EntryKind.PUBLISH if result.published else EntryKind.QUARANTINE,
-        namespace=namespace.name,
-        model=model.name,
-        version=version.name,
-        digest=version.digest,
-        serial=version.id,
-        signer=version.signed_by,
-        uploader=principal.name,
-    )
-    for digest in sorted(digests | {d for d in (signature_digest, sbom_digest) if d}):
-        session.add(VersionBlob(version_id=version.id, digest=digest))
-    if result.published:
-        for tag in upload.tags:
-            move_tag(session, version, tag, principal.user_id)
-    upload.state = "committed"
     try:
+        signature_digest = _store_small(session, store, signature) if signature else None
+        sbom_digest = _store_small(session, store, result.sbom) if result.sbom else None
+        version = Version(
+            model_id=model.id,
+            name=upload.version_name,
+            digest=version_digest(entries),
+            state="published" if result.published else "quarantined",
+            reasons=list(result.reasons),
+            files=list(upload.files),
+            total_size=sum(e.size for e in entries),
+            signature_digest=signature_digest,
+            bundle_id=bundle_id,
+            signed_by=result.signed_by,
+            sbom_digest=sbom_digest,
+            scan_report=result.scan_report,
+            scan_verdict=result.scan_verdict,
+            parent=upload.parent,
+            uploader_id=principal.user_id,
+        )
+        session.add(version)
+        session.flush()
+        log_event(
+            session,
+            EntryKind.PUBLISH if result.published else EntryKind.QUARANTINE,
+            namespace=namespace.name,
+            model=model.name,
+            version=version.name,
+            digest=version.digest,
+            serial=version.id,
+            signer=version.signed_by,
+            uploader=principal.name,
+        )
+        blobs = {e.digest for e in entries} | {d for d in (signature_digest, sbom_digest) if d}
+        for digest in sorted(blobs):
+            session.add(VersionBlob(version_id=version.id, digest=digest))
+        if result.published:
+            for tag in upload.tags:
+                move_tag(session, version, tag, principal.user_id)
+        upload.state = "committed"
         session.commit()
     except IntegrityError as exc:
         session.rollback()
         raise ConflictError(
-            f"{namespace.name}/{upload.model_name}:{upload.version_name} exists already",
+            f"{namespace.name}/{upload.model_name}:{upload.version_name} exists already "
+            "(another commit created it first)",
             advice="versions are immutable: push under a new version",
         ) from exc
-    with contextlib.suppress(OSError):
-        staging.discard(upload.id)
     return version

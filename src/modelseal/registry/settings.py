@@ -38,6 +38,21 @@ class RegistrySettings:
     max_signature_bytes: int = 1024 * 1024
     #: Unfinished upload sessions expire after this many seconds.
     upload_ttl_seconds: int = 24 * 3600
+    #: Declared bytes one user may have in open uploads at once (a quota on what the
+    #: server agrees to stage).
+    max_user_upload_bytes: int = 1024**4
+    #: Bytes the publish gate scans for one commit (each distinct blob counted once).
+    max_scan_bytes_per_commit: int = 256 * 1024**3
+    #: Bytes the publish gate scans for one user in a sliding hour.
+    max_scan_bytes_per_user_hour: int = 1024**4
+    #: Gate runs at once; commits waiting for or running the gate (more get 503);
+    #: gate runs of one user at once (that user's other commits wait their turn).
+    gate_workers: int = 2
+    gate_capacity: int = 256
+    gate_commits_per_user: int = 2
+    #: How long a commit request waits for its gate run before it gives up (the upload
+    #: stays open, so the client can commit again).
+    gate_timeout_seconds: int = 3600
     #: Failed authentications allowed per client address within the window.
     auth_failures_allowed: int = 10
     auth_failure_window_seconds: int = 300

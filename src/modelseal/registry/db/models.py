@@ -46,6 +46,7 @@ __all__ = [
     "Token",
     "TrustedKey",
     "Upload",
+    "UploadBlob",
     "User",
     "Version",
     "VersionBlob",
@@ -134,6 +135,9 @@ class Token(Base):
     expires_at: Mapped[dt.datetime | None] = mapped_column(_UTCDateTime(), nullable=True)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(_UTCDateTime(), nullable=True)
     last_used_at: Mapped[dt.datetime | None] = mapped_column(_UTCDateTime(), nullable=True)
+    #: The token that created this one over the API: a child never outlives its parent
+    #: (its expiry is clamped at creation, revoking the parent revokes it).
+    parent_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     user: Mapped[User] = relationship()
 
 
@@ -201,6 +205,8 @@ class Version(Base):
     total_size: Mapped[int] = mapped_column(BigInteger, default=0)
     #: The signature bundle (model-signing JSON), stored as a blob.
     signature_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: SHA-256 of the bundle's signature bytes: one bundle publishes one version (replay).
+    bundle_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     #: Fingerprint of the trusted key that verified the signature.
     signed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     sbom_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -277,6 +283,17 @@ class Upload(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(_UTCDateTime())
 
 
+class UploadBlob(Base):
+    """A blob whose bytes an upload sent (and the server hashed): it may be committed by that
+    upload even when no version the uploader can read references it yet."""
+
+    __tablename__ = "upload_blobs"
+    upload_id: Mapped[str] = mapped_column(
+        ForeignKey("uploads.id", ondelete="CASCADE"), primary_key=True
+    )
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
 class AuthEvent(Base):
     """A refused request (bad token, forbidden action), append-only, for audit and rate limits."""
 
@@ -285,7 +302,8 @@ class AuthEvent(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(_UTCDateTime(), default=utcnow)
     client: Mapped[str] = mapped_column(String(100))
-    #: "unauthenticated" (counts for rate limiting) or "forbidden".
+    #: "unauthenticated" (a bad credential: counts for rate limiting), "anonymous" (no
+    #: credential: never counts), "forbidden", or the code of a refused upload/commit.
     kind: Mapped[str] = mapped_column(String(32))
     user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     detail: Mapped[str] = mapped_column(String(500))

@@ -12,7 +12,7 @@ from modelseal.registry.db.models import Model, Namespace, Tag, Version
 from modelseal.registry.errors import NotFoundError
 from modelseal.registry.names import check_name
 
-__all__ = ["Page", "get_model", "page_params", "version_doc"]
+__all__ = ["Page", "get_model", "page_params", "require_full_view", "version_doc"]
 
 Page = dict[str, Any]
 
@@ -43,10 +43,15 @@ def get_model(session: Session, namespace: Namespace, name: str) -> Model:
 
 
 def version_doc(session: Session, version: Version, *, show_reasons: bool) -> dict[str, Any]:
-    """The JSON document of a version (reasons only for callers who may push)."""
+    """The JSON document of a version (reasons only for callers who may push).
+
+    Of a quarantined version, callers who may not push see only the state: no reasons,
+    files, digests of its files, signature, SBOM or scan summary (the file digests would
+    let them name the quarantined bytes).
+    """
     tags = session.scalars(select(Tag.name).where(Tag.version_id == version.id)).all()
     model = version.model
-    return {
+    doc = {
         "namespace": model.namespace.name,
         "model": model.name,
         "version": version.name,
@@ -67,3 +72,22 @@ def version_doc(session: Session, version: Version, *, show_reasons: bool) -> di
         "created_at": version.created_at.isoformat(),
         "tags": sorted(tags),
     }
+    if version.state != "published" and not show_reasons:
+        doc.update(
+            files=[],
+            signature_digest=None,
+            sbom_digest=None,
+            scan_summary={},
+            signed_by=None,
+        )
+    return doc
+
+
+def require_full_view(version: Version, may_push: bool, what: str) -> None:
+    """404 for the scan report or SBOM of a quarantined version to a caller who may not
+    push (readers see only the state of quarantined versions)."""
+    if version.state != "published" and not may_push:
+        raise NotFoundError(
+            f"the {what} of a quarantined version is shown only to its publishers",
+            advice="ask a publisher of the namespace",
+        )

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse, RedirectResponse, StreamingResponse
-from sqlalchemy import select
 
-from modelseal.registry.auth import MaybePrincipal, SessionDep, allowed_actions, authorize
-from modelseal.registry.db.models import Model, Version, VersionBlob
+from modelseal.registry.auth import MaybePrincipal, SessionDep, authorize
 from modelseal.registry.errors import NotFoundError
 from modelseal.registry.names import check_digest
+from modelseal.registry.services.blobs import blob_readable_in
 
 __all__ = ["router"]
 
@@ -27,21 +26,7 @@ def get_blob(
     """A blob of a version in the namespace (quarantined versions: publishers only)."""
     row = authorize(request, session, principal, namespace, "read")
     digest = check_digest(digest)
-    states = {"published"}
-    if "push" in allowed_actions(session, principal, row):
-        states.add("quarantined")
-    referenced = session.scalar(
-        select(VersionBlob.id)
-        .join(Version, VersionBlob.version_id == Version.id)
-        .join(Model, Version.model_id == Model.id)
-        .where(
-            VersionBlob.digest == digest,
-            Model.namespace_id == row.id,
-            Version.state.in_(sorted(states)),
-        )
-        .limit(1)
-    )
-    if referenced is None:
+    if not blob_readable_in(session, principal, row, digest):
         raise NotFoundError(f"no blob {digest[:12]} in namespace {namespace!r}")
     store = request.app.state.store
     url = store.download_url(digest)

@@ -1,8 +1,10 @@
 """The transparency log: signed tree heads, proofs, entries and the log's public key.
 
 Tree heads, proofs and the key are hashes and signatures only, so they are public.
-Entry contents name namespaces, models and users: listing them needs a token, and
-the publish entry of a version needs read access to its namespace.
+Entry contents name namespaces, models and users: listing them needs a token, and a
+caller sees the contents only of entries it may read
+(:class:`~modelseal.registry.services.log.LogVisibility`, the web log page's rule);
+the others show their index and leaf hash, so proofs still verify.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from fastapi import APIRouter, Query, Request
 from modelseal.registry.auth import MaybePrincipal, RequiredPrincipal, SessionDep, authorize
 from modelseal.registry.errors import BadRequestError, NotFoundError
 from modelseal.registry.names import check_name, check_version
+from modelseal.registry.services.log import LogVisibility
 from modelseal.registry.transparency_store import (
     RegistryLog,
     find_entry,
@@ -109,8 +112,9 @@ def entries(
     stop = min(size if end is None else end, start + limit, size)
     items = []
     if start < stop:
+        visibility = LogVisibility(session, principal)
         items = [
-            {"index": start + i, "entry": data.decode("utf-8")}
+            visibility.document(start + i, data)
             for i, data in enumerate(log.iter_entries(start, stop))
         ]
     last = size if end is None else min(end, size)
@@ -128,8 +132,7 @@ def entry(
     if not 0 <= index < size:
         raise NotFoundError(f"no log entry {index} in a tree of size {size}")
     return {
-        "index": index,
-        "entry": log.entry_bytes(index).decode("utf-8"),
+        **LogVisibility(session, principal).document(index, log.entry_bytes(index)),
         "tree_size": size,
         "audit_path": [h.hex() for h in log.inclusion_proof(index, size)],
     }

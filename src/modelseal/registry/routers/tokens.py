@@ -12,7 +12,7 @@ from sqlalchemy import select
 from modelseal.registry.auth import RequiredPrincipal, SessionDep, record_refusal
 from modelseal.registry.db.models import Token, User
 from modelseal.registry.errors import ForbiddenError
-from modelseal.registry.identity import create_token, revoke_token
+from modelseal.registry.identity import Principal, create_token, revoke_token
 
 __all__ = ["router"]
 
@@ -53,11 +53,26 @@ def whoami(principal: RequiredPrincipal) -> dict[str, Any]:
     }
 
 
+def _require_manager(request: Request, principal: Principal, what: str) -> None:
+    """Managing tokens needs an unscoped token with the ``admin`` action."""
+    if principal.namespaces is None and "admin" in principal.actions:
+        return
+    record_refusal(
+        request, "forbidden", f"{principal.name} {what} with a narrow token", principal.user_id
+    )
+    raise ForbiddenError(
+        f"{what} needs a token for all your namespaces with the admin action",
+        advice="use a token made with `modelseal admin token create NAME -a admin ...`",
+    )
+
+
 @router.post("/tokens", status_code=201)
 def new_token(
     body: TokenIn, request: Request, session: SessionDep, principal: RequiredPrincipal
 ) -> dict[str, Any]:
-    """Create a token no broader than the one making the request; the secret is shown once."""
+    """Create a token no broader, and living no longer, than the one making the request;
+    the secret is shown once."""
+    _require_manager(request, principal, "creating tokens")
     wider_ns = principal.namespaces is not None and not set(body.namespaces) <= principal.namespaces
     if wider_ns or not set(body.actions) <= principal.actions:
         record_refusal(
@@ -69,6 +84,7 @@ def new_token(
     user = session.get(User, principal.user_id)
     assert user is not None
     expires = None if body.expires_in_days is None else dt.timedelta(days=body.expires_in_days)
+    parent = session.get(Token, principal.token_id) if principal.token_id is not None else None
     token, secret = create_token(
         session,
         user,
@@ -76,6 +92,7 @@ def new_token(
         actions=body.actions,
         expires_in=expires,
         description=body.description,
+        parent=parent,
     )
     return {**_doc(token), "token": secret}
 
@@ -90,8 +107,12 @@ def list_tokens(session: SessionDep, principal: RequiredPrincipal) -> dict[str, 
 
 
 @router.delete("/tokens/{token_id}", status_code=204)
-def delete_token(token_id: int, session: SessionDep, principal: RequiredPrincipal) -> Response:
-    """Revoke one of the caller's tokens (site admins: any token)."""
+def delete_token(
+    token_id: int, request: Request, session: SessionDep, principal: RequiredPrincipal
+) -> Response:
+    """Revoke one of the caller's tokens (site admins: any token), and every token made
+    from it."""
+    _require_manager(request, principal, "revoking tokens")
     owner = None if principal.is_admin else session.get(User, principal.user_id)
     revoke_token(session, token_id, user=owner)
     return Response(status_code=204)

@@ -4,21 +4,39 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from modelseal.registry.auth import RequiredPrincipal, SessionDep, SettingsDep, authorize
-from modelseal.registry.db.models import Blob, Namespace, Upload, utcnow
-from modelseal.registry.errors import BadRequestError, NotFoundError, TooLargeError
+from modelseal.errors import RegistryError
+from modelseal.registry.auth import (
+    RequiredPrincipal,
+    SessionDep,
+    SettingsDep,
+    authorize,
+    record_refusal,
+)
+from modelseal.registry.db.models import Namespace, Upload, utcnow
+from modelseal.registry.errors import (
+    BadRequestError,
+    NotFoundError,
+    TooLargeError,
+    UnavailableError,
+)
+from modelseal.registry.gate import GateResult
 from modelseal.registry.identity import Principal
 from modelseal.registry.names import check_digest
 from modelseal.registry.publish import (
-    commit_upload,
+    PreparedCommit,
     expire_uploads,
+    finish_commit,
+    prepare_commit,
+    present_digests,
     record_blob,
+    reopen_upload,
     start_upload,
     upload_status,
 )
@@ -78,20 +96,29 @@ def create_upload(
     """Open an upload (or resume the caller's open upload of the same files)."""
     row = authorize(request, session, principal, namespace, "push")
     expire_uploads(session, request.app.state.staging)
-    upload, created = start_upload(
-        session,
-        settings,
-        row,
-        principal,
-        model,
-        body.version,
-        [f.model_dump() for f in body.files],
-        parent=body.parent,
-        tags=body.tags,
-    )
+    try:
+        upload, created = start_upload(
+            session,
+            settings,
+            row,
+            principal,
+            model,
+            body.version,
+            [f.model_dump() for f in body.files],
+            parent=body.parent,
+            tags=body.tags,
+        )
+    except RegistryError as exc:
+        record_refusal(
+            request,
+            getattr(exc, "code", "refused"),
+            f"upload to {namespace}: {exc.message}",
+            principal.user_id,
+        )
+        raise
     if not created:
         response.status_code = 200
-    return upload_status(session, request.app.state.staging, upload)
+    return upload_status(session, request.app.state.staging, upload, principal)
 
 
 @router.get("/uploads/{upload_id}")
@@ -100,7 +127,7 @@ def show_upload(
 ) -> dict[str, Any]:
     """How much of each blob the server has (resume from ``offset``)."""
     upload = _upload_for(request, session, principal, upload_id)
-    return upload_status(session, request.app.state.staging, upload)
+    return upload_status(session, request.app.state.staging, upload, principal)
 
 
 @router.patch("/uploads/{upload_id}/blobs/{digest}")
@@ -119,7 +146,7 @@ async def upload_chunk(
     if digest not in sizes:
         raise NotFoundError(f"blob {digest[:12]} is not part of upload {upload_id}")
     size = sizes[digest]
-    if session.get(Blob, digest) is not None:
+    if digest in present_digests(session, principal, upload):
         return {"digest": digest, "offset": size, "complete": True}
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and offset + int(declared) > size:
@@ -134,13 +161,13 @@ async def upload_chunk(
         import anyio
 
         await anyio.to_thread.run_sync(
-            record_blob, session, request.app.state.store, digest, finished, size
+            record_blob, session, request.app.state.store, upload.id, digest, finished, size
         )
     return {"digest": digest, "offset": written, "complete": finished is not None}
 
 
 @router.post("/uploads/{upload_id}/commit", status_code=201)
-def commit(
+async def commit(
     upload_id: str,
     body: CommitIn,
     request: Request,
@@ -148,8 +175,14 @@ def commit(
     settings: SettingsDep,
     principal: RequiredPrincipal,
 ) -> dict[str, Any]:
-    """Check every blob, run the publish gate and create the version (published or quarantined)."""
-    upload = _upload_for(request, session, principal, upload_id)
+    """Check every blob, run the publish gate and create the version (published or quarantined).
+
+    The request waits for the gate as a coroutine: it holds no worker thread and no
+    database connection while the bounded gate pool scans.
+    """
+    import anyio
+
+    state = request.app.state
     signature = None
     if body.signature is not None:
         if len(body.signature) > settings.max_signature_bytes * 2:
@@ -158,16 +191,41 @@ def commit(
             signature = base64.b64decode(body.signature, validate=True)
         except (binascii.Error, ValueError) as exc:
             raise BadRequestError("the signature must be base64") from exc
-    version = commit_upload(
-        session,
-        request.app.state.store,
-        request.app.state.staging,
-        settings,
-        upload,
-        principal,
-        signature,
-    )
-    return version_doc(session, version, show_reasons=True)
+
+    def prepare() -> PreparedCommit:
+        upload = _upload_for(request, session, principal, upload_id)
+        return prepare_commit(session, settings, upload, principal, signature)
+
+    def finish(result: GateResult) -> dict[str, Any]:
+        version = finish_commit(
+            session, state.store, state.staging, prepared, principal, signature, result
+        )
+        return version_doc(session, version, show_reasons=True)
+
+    try:
+        prepared = await anyio.to_thread.run_sync(prepare)
+        try:
+            with anyio.fail_after(settings.gate_timeout_seconds):
+                result = await state.gate.run(
+                    principal.user_id,
+                    prepared.scan_bytes,
+                    functools.partial(prepared.job.run, state.store, state.staging.root),
+                )
+            return await anyio.to_thread.run_sync(finish, result)
+        except BaseException:
+            await anyio.to_thread.run_sync(reopen_upload, session, prepared.upload_id)
+            raise
+    except TimeoutError as exc:
+        raise UnavailableError(
+            f"the publish gate did not finish within {settings.gate_timeout_seconds} s",
+            advice="commit again later",
+        ) from exc
+    except RegistryError as exc:
+        detail = f"commit {upload_id}: {exc.message}"
+        await anyio.to_thread.run_sync(
+            record_refusal, request, getattr(exc, "code", "refused"), detail, principal.user_id
+        )
+        raise
 
 
 @router.delete("/uploads/{upload_id}", status_code=204)

@@ -11,7 +11,13 @@ from modelseal.registry.auth import MaybePrincipal, SessionDep, allowed_actions,
 from modelseal.registry.db.models import Tag, Version
 from modelseal.registry.errors import NotFoundError
 from modelseal.registry.names import check_digest, check_version
-from modelseal.registry.routers._shared import get_model, page, page_params, version_doc
+from modelseal.registry.routers._shared import (
+    get_model,
+    page,
+    page_params,
+    require_full_view,
+    version_doc,
+)
 
 __all__ = ["resolve_version", "router"]
 
@@ -100,6 +106,7 @@ def scan_report(
     """The server's scan report for a version (DESIGN.md JSON shape)."""
     row = authorize(request, session, principal, namespace, "read")
     found, _ = resolve_version(session, get_model(session, row, model).id, version)
+    require_full_view(found, "push" in allowed_actions(session, principal, row), "scan report")
     return found.scan_report or {}
 
 
@@ -115,6 +122,7 @@ def sbom(
     """The SBOM stored for a version."""
     row = authorize(request, session, principal, namespace, "read")
     found, _ = resolve_version(session, get_model(session, row, model).id, version)
+    require_full_view(found, "push" in allowed_actions(session, principal, row), "SBOM")
     if not found.sbom_digest:
         raise NotFoundError(f"version {version!r} has no SBOM")
     data = request.app.state.store.read_bytes(found.sbom_digest)

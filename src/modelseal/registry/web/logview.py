@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from modelseal.registry.services.log import LogVisibility, entry_fields
 from modelseal.registry.web.views import model_url, namespace_url, version_url
 
 if TYPE_CHECKING:
@@ -85,36 +86,6 @@ class EntryRow:
     pretty: str = ""
 
 
-class _Readable:
-    """Which namespaces (by name) the viewer may read, cached."""
-
-    def __init__(self, session: Session, viewer: Principal | None) -> None:
-        self.session = session
-        self.viewer = viewer
-        self._cache: dict[str, bool] = {}
-
-    def namespace(self, name: str) -> bool:
-        from sqlalchemy import select
-
-        from modelseal.registry.auth import allowed_actions
-        from modelseal.registry.db.models import Namespace
-
-        if name not in self._cache:
-            row = self.session.scalars(select(Namespace).where(Namespace.name == name)).first()
-            self._cache[name] = row is not None and "read" in allowed_actions(
-                self.session, self.viewer, row
-            )
-        return self._cache[name]
-
-    def entry(self, fields: dict[str, Any]) -> bool:
-        if self.viewer is None:
-            return False
-        if fields.get("kind") == "token-revoke":
-            return self.viewer.is_admin or fields.get("user") == self.viewer.name
-        namespace = fields.get("namespace")
-        return isinstance(namespace, str) and self.namespace(namespace)
-
-
 def _describe(fields: dict[str, Any]) -> tuple[str, str | None]:
     kind = fields.get("kind")
     ns, model = str(fields.get("namespace", "")), str(fields.get("model", ""))
@@ -131,16 +102,11 @@ def _describe(fields: dict[str, Any]) -> tuple[str, str | None]:
     return str(kind), model_url(ns, model) if ns and model else None
 
 
-def _row(index: int, data: bytes, readable: _Readable) -> EntryRow:
+def _row(index: int, data: bytes, readable: LogVisibility) -> EntryRow:
     from modelseal.transparency.merkle import leaf_hash
 
     leaf = leaf_hash(data)  # from the bytes, not the stored hash: tampering shows
-    try:
-        fields = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        fields = {}
-    if not isinstance(fields, dict):
-        fields = {}
+    fields = entry_fields(data)
     kind = str(fields.get("kind", "?"))
     label = _KIND_LABELS.get(kind, kind)
     if not readable.entry(fields):
@@ -166,7 +132,7 @@ def entry_rows(session: Session, viewer: Principal | None, start: int, stop: int
 
     from modelseal.registry.db.models import LogEntryRow
 
-    readable = _Readable(session, viewer)
+    readable = LogVisibility(session, viewer)
     rows = session.execute(
         select(LogEntryRow.idx, LogEntryRow.data)
         .where(LogEntryRow.idx >= start, LogEntryRow.idx < stop)

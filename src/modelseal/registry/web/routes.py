@@ -32,6 +32,7 @@ from modelseal.registry.errors import (
     UnauthenticatedError,
 )
 from modelseal.registry.identity import Principal
+from modelseal.registry.routers._shared import require_full_view
 from modelseal.registry.web import logview, views
 from modelseal.registry.web import session as web_session
 
@@ -693,7 +694,8 @@ def version_page(
     row, found, actions = _find_version(request, session, viewer, namespace, model, version)
     doc = _version_doc(session, found, show_reasons="push" in actions)
     keys = _keys(session, row)
-    scan = views.scan_view(found.scan_report, found.scan_verdict)
+    full = found.state == "published" or "push" in actions  # readers: only the state
+    scan = views.scan_view(found.scan_report if full else None, found.scan_verdict)
     return _render(
         request,
         "version.html",
@@ -710,7 +712,8 @@ def version_page(
     )
 
 
-def _sbom_bytes(request: Request, found: Version) -> bytes:
+def _sbom_bytes(request: Request, found: Version, actions: set[str]) -> bytes:
+    require_full_view(found, "push" in actions, "SBOM")
     if not found.sbom_digest:
         raise NotFoundError(f"version {found.name!r} has no SBOM")
     data: bytes = request.app.state.store.read_bytes(found.sbom_digest)
@@ -727,8 +730,8 @@ def sbom_page(
     viewer: Viewer,
 ) -> Response:
     """The SBOM of a version: its subject, warnings and components."""
-    row, found, _ = _find_version(request, session, viewer, namespace, model, version)
-    data = _sbom_bytes(request, found)
+    row, found, actions = _find_version(request, session, viewer, namespace, model, version)
+    data = _sbom_bytes(request, found, actions)
     view = (
         views.sbom_view(data)
         if len(data) <= _MAX_SBOM_VIEW
@@ -756,8 +759,8 @@ def sbom_download(
     viewer: Viewer,
 ) -> Response:
     """The stored SBOM document, as a download."""
-    row, found, _ = _find_version(request, session, viewer, namespace, model, version)
-    data = _sbom_bytes(request, found)
+    row, found, actions = _find_version(request, session, viewer, namespace, model, version)
+    data = _sbom_bytes(request, found, actions)
     filename = f"{row.name}-{found.model.name}-{found.name}.cdx.json"
     return Response(
         data,
