@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from modelseal.cli._common import table_or_json_option
+from modelseal.cli.oci import ModelLocation
 from modelseal.errors import UsageError
 
 __all__ = [
@@ -220,7 +221,7 @@ def sign_command(
 
 
 @click.command("verify")
-@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.argument("path", type=ModelLocation(exists=True))
 @click.option("--key", "-k", type=click.Path(dir_okay=False, path_type=Path),
               help="Public key (PEM).")  # fmt: skip
 @click.option("--signature", "-s", type=click.Path(dir_okay=False, path_type=Path),
@@ -235,10 +236,12 @@ def sign_command(
 @click.option("--expect-base-model", metavar="ID[@DIGEST]", help="Required base model.")
 @click.option("--expect-dataset", multiple=True, metavar="NAME[@DIGEST]",
               help="Required dataset (repeatable).")  # fmt: skip
+@click.option("--plain-http", is_flag=True,
+              help="oci:// only: HTTP to a registry on this machine.")  # fmt: skip
 @table_or_json_option()
 @_progress_option
 def verify_command(
-    path: Path,
+    path: Path | str,
     key: Path | None,
     signature: Path | None,
     trust_root: tuple[Path, ...],
@@ -248,6 +251,7 @@ def verify_command(
     provenance: Path | None,
     expect_base_model: str | None,
     expect_dataset: tuple[str, ...],
+    plain_http: bool,
     output_format: str,
     progress: bool | None,
 ) -> int:
@@ -255,6 +259,8 @@ def verify_command(
 
     Names every added, removed, changed and renamed file with digests, lists
     unsigned files, and fails on unsigned code unless --allow-unsigned.
+    PATH may be oci://HOST/REPO:TAG: the artifact is checked as a pull would
+    (layer digests, the attached signature with --key, the scan), nothing kept.
 
     \b
     Exit codes: 0 valid, 1 invalid, 2 usage error.
@@ -262,6 +268,12 @@ def verify_command(
     from modelseal.integrity import verify
     from modelseal.integrity.render import render_verify
 
+    if isinstance(path, str):
+        from modelseal.cli.oci import verify_command_oci
+
+        if key is None:
+            raise UsageError("verifying an oci:// artifact needs --key PUB.pem")
+        return verify_command_oci(path, [key], plain_http=plain_http, output_format=output_format)
     if (provenance is None) and (expect_base_model or expect_dataset):
         raise UsageError("--expect-base-model/--expect-dataset need --provenance")
     with _progress(progress, "verifying") as on_progress:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from modelseal.cli._common import table_or_json_option
+from modelseal.errors import UsageError
 from modelseal.registry.settings import DEFAULT_DATA_DIR, RegistrySettings
 
 if TYPE_CHECKING:
@@ -485,6 +486,12 @@ def _render_fsck(report: Any) -> None:
 
 # -- client ---------------------------------------------------------------------------------------
 
+_plain_http_option = click.option(
+    "--plain-http",
+    is_flag=True,
+    help="oci:// only: talk HTTP, not HTTPS (a registry on this machine only, for tests).",
+)
+
 
 def _client(registry_url: str | None, workers: int = 4) -> RegistryClient:
     from modelseal.registry.client import RegistryClient
@@ -541,7 +548,7 @@ def login_command(url: str, token: str) -> None:
 
 @click.command("push")
 @click.argument("model_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.argument("reference", metavar="NS/MODEL:VERSION")
+@click.argument("reference", metavar="NS/MODEL:VERSION|oci://HOST/REPO:TAG")
 @click.option(
     "--key", type=click.Path(exists=True, dir_okay=False), help="Sign with this key first."
 )
@@ -553,6 +560,12 @@ def login_command(url: str, token: str) -> None:
 @click.option("--parent", default=None, help="The base model this version derives from.")
 @click.option("--tag", "-t", "tags", multiple=True, help="Point these tags at the new version.")
 @click.option("--workers", default=4, show_default=True, type=click.IntRange(1, 32))
+@click.option(
+    "--provenance",
+    type=click.Path(exists=True, dir_okay=False),
+    help="oci:// only: attach this training-provenance attestation as a referrer.",
+)
+@_plain_http_option
 @_registry_option
 def push_command(
     model_dir: Path,
@@ -562,9 +575,35 @@ def push_command(
     parent: str | None,
     tags: tuple[str, ...],
     workers: int,
+    provenance: str | None,
+    plain_http: bool,
     registry_url: str | None,
 ) -> None:
-    """Publish MODEL_DIR as NS/MODEL:VERSION (signed, scanned and gated by the registry)."""
+    """Publish MODEL_DIR as NS/MODEL:VERSION (signed, scanned and gated by the registry).
+
+    With oci://HOST[:PORT]/REPO[:TAG] the model goes to any OCI registry as a CNCF
+    ModelPack artifact, with the signature (--key signs first) and the SBOM
+    attached as OCI 1.1 referrers (see docs/oci.md).
+    """
+    from modelseal.oci.reference import is_oci_reference
+
+    if is_oci_reference(reference):
+        from modelseal.cli.oci import push_command_oci
+
+        if parent or tags:
+            raise UsageError("--parent and --tag apply to the modelseal registry, not oci://")
+        push_command_oci(
+            model_dir,
+            reference,
+            key=key,
+            signature=signature,
+            provenance=provenance,
+            plain_http=plain_http,
+            workers=workers,
+        )
+        return
+    if provenance or plain_http:
+        raise UsageError("--provenance and --plain-http apply to oci:// references only")
     with _client(registry_url, workers) as client, _progress("push") as progress:
         result = client.push(
             model_dir,
@@ -587,7 +626,7 @@ def push_command(
 
 
 @click.command("pull")
-@click.argument("reference", metavar="NS/MODEL[:VERSION|@sha256:DIGEST]")
+@click.argument("reference", metavar="NS/MODEL[:VERSION|@sha256:DIGEST]|oci://HOST/REPO:TAG")
 @click.argument("dest", type=click.Path(path_type=Path))
 @click.option(
     "--key",
@@ -599,6 +638,7 @@ def push_command(
 @click.option("--allow-rollback", is_flag=True, help="Accept a tag that moved to an older version.")
 @click.option("--allow-unsigned", is_flag=True, help="Accept a version without a signature.")
 @click.option("--workers", default=4, show_default=True, type=click.IntRange(1, 32))
+@_plain_http_option
 @_registry_option
 def pull_command(
     reference: str,
@@ -607,9 +647,31 @@ def pull_command(
     allow_rollback: bool,
     allow_unsigned: bool,
     workers: int,
+    plain_http: bool,
     registry_url: str | None,
 ) -> None:
-    """Download a model version into DEST, verified before anything lands there."""
+    """Download a model version into DEST, verified before anything lands there.
+
+    With oci://HOST/REPO:TAG (or @sha256:DIGEST) the ModelPack artifact is pulled
+    from an OCI registry; --key is then required and the signature attached as a
+    referrer must verify with it.
+    """
+    from modelseal.oci.reference import is_oci_reference
+
+    if is_oci_reference(reference):
+        from modelseal.cli.oci import pull_command_oci
+
+        pull_command_oci(
+            reference,
+            dest,
+            keys=keys,
+            allow_unsigned=allow_unsigned,
+            plain_http=plain_http,
+            workers=workers,
+        )
+        return
+    if plain_http:
+        raise UsageError("--plain-http applies to oci:// references only")
     with _client(registry_url, workers) as client, _progress("pull") as progress:
         result = client.pull(
             reference,

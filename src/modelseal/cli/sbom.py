@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from modelseal.cli._common import emit, output_option, table_or_json_option
+from modelseal.cli.oci import ModelLocation, local_copies
 from modelseal.errors import UsageError
 
 __all__ = ["sbom_group"]
@@ -49,7 +50,7 @@ def sbom_group() -> None:
 
 
 @sbom_group.command("generate")
-@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("path", type=ModelLocation())
 @click.option(
     "--format",
     "-f",
@@ -88,7 +89,7 @@ def sbom_group() -> None:
     help="Hugging Face repo id (org/name) of the model, when the path does not tell.",
 )
 def generate_command(
-    path: Path,
+    path: Path | str,
     sbom_format: str,
     spec_version: str | None,
     output: Path | None,
@@ -116,16 +117,17 @@ def generate_command(
         raise UsageError("--spec-version applies to CycloneDX only (SPDX is 3.0.1)")
     if key is not None and signature is None:
         raise UsageError("--key needs --signature")
-    result = build_sbom(
-        path,
-        format=sbom_format,
-        spec_version=spec_version,
-        sha512=sha512,
-        signature=signature,
-        key=key,
-        scan=scan,
-        repo_id=repo_id,
-    )
+    with local_copies([path]) as (local, _):
+        result = build_sbom(
+            local[0],
+            format=sbom_format,
+            spec_version=spec_version,
+            sha512=sha512,
+            signature=signature,
+            key=key,
+            scan=scan,
+            repo_id=repo_id,
+        )
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     emit(json.dumps(result.document, indent=2, ensure_ascii=False), output)

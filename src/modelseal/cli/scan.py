@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING
 import click
 
 from modelseal.cli._common import emit_report, format_option, output_option
+from modelseal.cli.oci import ModelLocation, local_copies, relabel
 from modelseal.config import load_settings
 from modelseal.errors import UsageError
 from modelseal.formats.inventory import Limits
-from modelseal.scan import ScanOptions, Severity, scan
+from modelseal.scan import ScanOptions, ScanReport, Severity, scan
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -21,7 +22,7 @@ __all__ = ["scan_command"]
 
 
 @click.command("scan")
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=ModelLocation())
 @format_option
 @output_option
 @click.option(
@@ -77,7 +78,7 @@ __all__ = ["scan_command"]
     help="Show a progress bar on standard error (default: when it is a terminal).",
 )
 def scan_command(
-    paths: tuple[Path, ...],
+    paths: tuple[Path | str, ...],
     output_format: str,
     output: Path | None,
     strict: bool,
@@ -105,6 +106,7 @@ def scan_command(
       modelseal scan ./my-model --format json -o report.json
       modelseal scan ./models --strict --format sarif -o modelseal.sarif
       modelseal scan --hf-cache=meta-llama/Llama-3.2-1B
+      modelseal scan oci://registry.example/models/bert:1.0
     """
     if hf_cache is not None:
         from modelseal.scan.hf_cache import hf_cache_paths
@@ -120,6 +122,13 @@ def scan_command(
         limits=Limits(max_depth=max_depth, max_member_bytes=max_member_bytes),
         settings=load_settings(config),
     )
+    with local_copies(paths) as (local, labels):
+        report = relabel(_run(local, options, progress), labels)
+    emit_report(report, output_format, output)
+    return 0 if report.is_clean(Severity(fail_on)) else 1
+
+
+def _run(paths: list[Path], options: ScanOptions, progress: bool | None) -> ScanReport:
     show = sys.stderr.isatty() if progress is None else progress
     if show:
         from rich.progress import Progress
@@ -132,11 +141,8 @@ def scan_command(
                     task, completed=done, total=total, description=f"scanning {Path(path).name}"
                 )
 
-            report = scan(paths, options=options, progress=on_progress)
-    else:
-        report = scan(paths, options=options)
-    emit_report(report, output_format, output)
-    return 0 if report.is_clean(Severity(fail_on)) else 1
+            return scan(paths, options=options, progress=on_progress)
+    return scan(paths, options=options)
 
 
 def _stderr_console() -> Console:
