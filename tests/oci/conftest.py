@@ -246,19 +246,40 @@ class TokenService:
             server.server_close()
 
 
-class ReferrersProxy:
-    """Forwards every request to a registry and adds the OCI 1.1 referrers API.
+class RegistryProxy:
+    """Forwards every request to a registry, optionally adding the OCI 1.1 referrers API
+    and injecting one-shot network faults.
 
-    A manifest PUT whose body has a ``subject`` is recorded and answered with the
-    ``OCI-Subject`` header (as a 1.1 registry does, so clients skip the fallback);
-    ``GET /v2/<name>/referrers/<digest>`` returns an image index of those manifests.
+    With ``referrers_api``, a manifest PUT whose body has a ``subject`` is recorded and
+    answered with the ``OCI-Subject`` header (as a 1.1 registry does, so clients skip
+    the fallback), and ``GET /v2/<name>/referrers/<digest>`` returns an image index of
+    those manifests. ``faults`` may hold ``"patch"`` (the first upload PATCH delivers
+    half its body to the registry, then the connection drops) and ``"blob"`` (the first
+    full GET of a blob over 4 MiB sends half the bytes, then the connection drops).
     """
 
-    def __init__(self, upstream: Registry) -> None:
+    def __init__(
+        self,
+        upstream: Registry,
+        *,
+        referrers_api: bool = True,
+        faults: frozenset[str] = frozenset(),
+    ) -> None:
         self.upstream = upstream
+        self.referrers_api = referrers_api
+        self.pending_faults = set(faults)
         self.referrers: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.lock = threading.Lock()
         self.referrers_calls = 0
+        self.range_requests = 0
+        self.status_requests = 0
+
+    def _fault(self, kind: str) -> bool:
+        with self.lock:
+            if kind in self.pending_faults:
+                self.pending_faults.discard(kind)
+                return True
+            return False
 
     @contextlib.contextmanager
     def running(self) -> Iterator[Registry]:
@@ -272,55 +293,75 @@ class ReferrersProxy:
                 pass
 
             def _forward(self) -> None:
-                path = urllib.parse.urlsplit(self.path).path
-                parts = path.split("/")
-                if self.command == "GET" and "referrers" in parts:
-                    at = parts.index("referrers")
-                    key = ("/".join(parts[2:at]), parts[at + 1])
-                    with proxy.lock:
-                        proxy.referrers_calls += 1
-                        manifests = list(proxy.referrers.get(key, []))
-                    index = {
-                        "schemaVersion": 2,
-                        "mediaType": "application/vnd.oci.image.index.v1+json",
-                        "manifests": manifests,
-                    }
-                    self._reply(200, json.dumps(index).encode(), index["mediaType"])
+                parts = urllib.parse.urlsplit(self.path).path.split("/")
+                if proxy.referrers_api and self.command == "GET" and "referrers" in parts:
+                    self._referrers(parts)
                     return
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
+                if "uploads" in parts and self.command == "GET":
+                    proxy.status_requests += 1
+                if "blobs" in parts and self.headers.get("Range"):
+                    proxy.range_requests += 1
+                cut = False
+                if self.command == "PATCH" and len(body) > 1 and proxy._fault("patch"):
+                    body = body[: len(body) // 2]
+                    headers["Content-Length"] = str(len(body))
+                    start = int(headers.get("Content-Range", "0-0").split("-")[0])
+                    headers["Content-Range"] = f"{start}-{start + len(body) - 1}"
+                    cut = True
                 conn = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=60)
                 conn.request(self.command, self.path, body=body or None, headers=headers)
                 response = conn.getresponse()
                 data = response.read()
+                conn.close()
+                if cut:
+                    self.close_connection = True
+                    self.connection.shutdown(2)  # the client never sees an answer
+                    return
                 extra: dict[str, str] = {}
                 if (
-                    self.command == "PUT"
+                    proxy.referrers_api
+                    and self.command == "PUT"
                     and "manifests" in parts
                     and response.status == 201
                     and b'"subject"' in body
                 ):
                     extra["OCI-Subject"] = proxy._record(parts, body)
+                send = data
+                if (
+                    self.command == "GET"
+                    and "blobs" in parts
+                    and response.status == 200
+                    and len(data) > 4 * 2**20  # the client then holds some bytes to keep
+                    and proxy._fault("blob")
+                ):
+                    send = data[: len(data) // 2]
+                    self.close_connection = True
                 self.send_response(response.status)
                 for name, value in response.getheaders():
                     if name.lower() not in ("connection", "transfer-encoding", "content-length"):
                         self.send_header(name, value)
                 for name, value in extra.items():
                     self.send_header(name, value)
-                if self.command != "HEAD" or "content-length" not in {
-                    k.lower() for k, _ in response.getheaders()
-                }:
-                    self.send_header("Content-Length", str(len(data)))
-                else:
-                    self.send_header("Content-Length", response.getheader("Content-Length", "0"))
+                declared = response.getheader("Content-Length") if self.command == "HEAD" else None
+                self.send_header("Content-Length", declared or str(len(data)))
                 self.end_headers()
                 if self.command != "HEAD":
-                    self.wfile.write(data)
-                conn.close()
+                    self.wfile.write(send)
 
-            def _reply(self, status: int, body: bytes, media_type: str) -> None:
-                self.send_response(status)
+            def _referrers(self, parts: list[str]) -> None:
+                at = parts.index("referrers")
+                key = ("/".join(parts[2:at]), parts[at + 1])
+                with proxy.lock:
+                    proxy.referrers_calls += 1
+                    manifests = list(proxy.referrers.get(key, []))
+                media_type = "application/vnd.oci.image.index.v1+json"
+                body = json.dumps(
+                    {"schemaVersion": 2, "mediaType": media_type, "manifests": manifests}
+                ).encode()
+                self.send_response(200)
                 self.send_header("Content-Type", media_type)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -355,9 +396,18 @@ class ReferrersProxy:
 
 
 @pytest.fixture(scope="module")
-def referrers_registry(registry: Registry) -> Iterator[tuple[Registry, ReferrersProxy]]:
+def referrers_registry(registry: Registry) -> Iterator[tuple[Registry, RegistryProxy]]:
     """The same registry behind a proxy that has the referrers API."""
-    proxy = ReferrersProxy(registry)
+    proxy = RegistryProxy(registry)
+    with proxy.running() as running:
+        yield running, proxy
+
+
+@pytest.fixture
+def flaky_registry(registry: Registry) -> Iterator[tuple[Registry, RegistryProxy]]:
+    """The registry behind a proxy that drops the first upload PATCH and the first blob
+    download half way (no referrers API)."""
+    proxy = RegistryProxy(registry, referrers_api=False, faults=frozenset({"patch", "blob"}))
     with proxy.running() as running:
         yield running, proxy
 

@@ -11,14 +11,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from modelseal.integrity import sign
 from modelseal.integrity.signing.keys import KeyPair
 from modelseal.oci import parse_oci_reference, pull_oci, push_oci
 from modelseal.oci.distribution import OCI_INDEX, OCI_MANIFEST, DistributionClient, fallback_tag
 from modelseal.oci.modelpack import ARTIFACT_TYPE, BUNDLE_TYPE, CONFIG_TYPE, CYCLONEDX_TYPE
 from modelseal.oci.operations import _attach
-from tests.oci.conftest import ReferrersProxy, Registry
-from tests.samples.models import build_model_dir
+from tests.oci.conftest import Registry, RegistryProxy
+from tests.samples.models import build_model_dir, write_safetensors
 from tests.samples.pickles import payload_bytes
 
 EXE = [sys.executable, "-m", "modelseal"]
@@ -290,7 +292,7 @@ def test_a_layer_path_that_escapes_the_destination_is_refused(
 
 
 def test_the_referrers_api_is_used_when_the_registry_has_it(
-    referrers_registry: tuple[Registry, ReferrersProxy],
+    referrers_registry: tuple[Registry, RegistryProxy],
     registry: Registry,
     model: Path,
     keys: KeyPair,
@@ -307,4 +309,20 @@ def test_the_referrers_api_is_used_when_the_registry_has_it(
     pulled = pull_oci(ref, tmp_path / "dest", keys=[keys.public_key], plain_http=True)
     assert proxy.referrers_calls > calls
     assert any("verifies with" in check for check in pulled.checks)
+    assert same_tree(model, tmp_path / "dest")
+
+
+def test_a_dropped_upload_and_a_dropped_download_resume(
+    flaky_registry: tuple[Registry, RegistryProxy], keys: KeyPair, tmp_path: Path
+) -> None:
+    model = build_model_dir(tmp_path / "resume", seed=11)
+    big = np.random.default_rng(3).standard_normal(3 * 2**19).astype(np.float32)  # 6 MiB
+    write_safetensors(model / "big.safetensors", {"big": big})  # long enough to cut
+    flaky, proxy = flaky_registry
+    ref = flaky.ref("models/resume", "v1")
+    push_oci(model, ref, key=keys.private_key, plain_http=True, workers=1)
+    assert "patch" not in proxy.pending_faults and proxy.status_requests >= 1
+    pulled = pull_oci(ref, tmp_path / "dest", keys=[keys.public_key], plain_http=True, workers=1)
+    assert "blob" not in proxy.pending_faults and proxy.range_requests >= 1
+    assert pulled.files == len(list(model.iterdir()))
     assert same_tree(model, tmp_path / "dest")

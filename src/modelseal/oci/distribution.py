@@ -398,7 +398,8 @@ class DistributionClient:
                     except OciError:
                         if attempt == _RETRIES - 1:
                             raise
-                        location, offset = self._upload_status(repository, location)
+                        location, offset = self._resume_point(repository, location)
+                        end = min(offset + CHUNK, size)
                 if size == 0:
                     break
         self.request(
@@ -417,6 +418,15 @@ class DistributionClient:
         if not isinstance(location, str) or not location:
             raise OciError(f"registry {self.host} started an upload without a Location")
         return location
+
+    def _resume_point(self, repository: str, location: str) -> tuple[str, int]:
+        """Where to go on after a failed chunk: the registry's offset for this upload, or
+        a fresh upload from 0 when it no longer recognises the session (Distribution 2.8
+        refuses a status request whose state token predates the lost chunk)."""
+        try:
+            return self._upload_status(repository, location)
+        except OciError:
+            return self._start_upload(repository), 0
 
     def _upload_status(self, repository: str, location: str) -> tuple[str, int]:
         response = self.request("GET", location, scope=_push(repository), ok=(204,))

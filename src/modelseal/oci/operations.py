@@ -558,6 +558,11 @@ def _check_signatures(
         bundle_path = work / f"signature-{index}.sig"
         bundle_path.write_bytes(data)
         for key in keys:
+            if _signed_digests_are_the_layers(bundle_path, key, artifact.layers):
+                return (
+                    f"signature {descriptor.digest[:19]} verifies with {Path(key).name} "
+                    f"over all {len(artifact.layers)} files (their digests checked while streaming)"
+                )
             result = verify(model, key=key, signature=bundle_path)
             if result.ok:
                 return (
@@ -570,6 +575,33 @@ def _check_signatures(
         + "".join(f"\n  - {r}" for r in dict.fromkeys(reasons)),
         advice="the artifact or its signature was changed, or it was signed by another key",
     )
+
+
+def _signed_digests_are_the_layers(
+    bundle_path: Path, key: str | os.PathLike[str], layers: Sequence[Layer]
+) -> bool:
+    """True when the bundle verifies with ``key`` and signs exactly the layers' files by
+    their SHA-256 — the digests already checked while streaming, so nothing is re-read.
+
+    Anything else (another key, serialization or hash, a file more or less) is left
+    to the full :func:`modelseal.integrity.verify`, which re-hashes and explains.
+    """
+    from modelseal.integrity.operations import make_verifier, read_bundle, read_signed_manifest
+
+    try:
+        manifest = read_signed_manifest(read_bundle(bundle_path), make_verifier(key))
+    except VerificationError:
+        return False
+    params = manifest.serialization
+    if params.method != "files" or params.hash_type != "sha256":
+        return False
+    signed: dict[str, str] = {}
+    for name, pieces in manifest.file_digests().items():
+        if len(pieces) != 1 or pieces[0][:2] != (None, None):
+            return False
+        signed[name] = "sha256:" + pieces[0][2]
+    streamed = {layer.path: layer.descriptor.digest for layer in layers}
+    return signed == streamed
 
 
 def _check_scan(model: Path) -> str:
