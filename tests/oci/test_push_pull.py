@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from modelseal.integrity import sign
 from modelseal.integrity.signing.keys import KeyPair
@@ -312,14 +313,23 @@ def test_the_referrers_api_is_used_when_the_registry_has_it(
     assert same_tree(model, tmp_path / "dest")
 
 
+@pytest.mark.parametrize("through_proxy", [False, True], ids=["stdlib-body", "httpx-body"])
 def test_a_dropped_upload_and_a_dropped_download_resume(
-    flaky_registry: tuple[Registry, RegistryProxy], keys: KeyPair, tmp_path: Path
+    flaky_registry: tuple[Registry, RegistryProxy],
+    keys: KeyPair,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    through_proxy: bool,
 ) -> None:
-    model = build_model_dir(tmp_path / "resume", seed=11)
-    big = np.random.default_rng(3).standard_normal(3 * 2**19).astype(np.float32)  # 6 MiB
+    # With a proxy configured, blob bodies are read by httpx instead of http.client:
+    # both readers must resume a download cut half way.
+    monkeypatch.setattr("modelseal.oci.distribution.proxied", lambda url: through_proxy)
+    # Fresh content per case, so the registry cannot skip the upload as already there.
+    model = build_model_dir(tmp_path / "resume", seed=11 + through_proxy)
+    big = np.random.default_rng(3 + through_proxy).standard_normal(3 * 2**19).astype(np.float32)  # 6 MiB
     write_safetensors(model / "big.safetensors", {"big": big})  # long enough to cut
     flaky, proxy = flaky_registry
-    ref = flaky.ref("models/resume", "v1")
+    ref = flaky.ref(f"models/resume{int(through_proxy)}", "v1")
     push_oci(model, ref, key=keys.private_key, plain_http=True, workers=1)
     assert "patch" not in proxy.pending_faults and proxy.status_requests >= 1
     pulled = pull_oci(ref, tmp_path / "dest", keys=[keys.public_key], plain_http=True, workers=1)

@@ -1,4 +1,4 @@
-"""A small client for the OCI distribution API (v1.1), over httpx.
+"""A small client for the OCI distribution API (v1.1), over httpx (blob bodies: blobstream).
 
 Why our own and not ``oras``: we need to verify every blob's digest while it
 streams, send large blobs in bounded memory with resumable chunked uploads, use
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import ssl
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelseal.errors import AuthError, RegistryError, VerificationError
 from modelseal.oci.auth import Credentials, parse_challenge
+from modelseal.oci.blobstream import StreamFailure, open_blob, proxied
 
 if TYPE_CHECKING:
     import httpx
@@ -140,6 +142,8 @@ class DistributionClient:
         self._tokens: dict[str, str] = {}
         self._basic = False
         self._lock = threading.Lock()
+        self._timeout = timeout
+        self._ssl: ssl.SSLContext | None = None
         self._http = httpx.Client(
             timeout=httpx.Timeout(timeout, connect=10.0),
             follow_redirects=True,
@@ -263,13 +267,15 @@ class DistributionClient:
             self._tokens[scope] = token
 
     def _error(self, method: str, path: str, response: httpx.Response) -> RegistryError:
+        return self._error_from(method, path, response.status_code, response.content)
+
+    def _error_from(self, method: str, path: str, status: int, body: bytes) -> RegistryError:
         detail = ""
         try:
-            errors = response.json().get("errors") or []
+            errors = json.loads(body).get("errors") or []
             detail = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors[:3])
         except (ValueError, AttributeError, TypeError):
-            detail = response.text[:200].strip()
-        status = response.status_code
+            detail = body[:200].decode("utf-8", "replace").strip()
         message = f"{method} {self.host}{_short(path)} answered {status}"
         if detail:
             message += f" ({detail})"
@@ -449,45 +455,97 @@ class DistributionClient:
         A dropped connection resumes once with a Range request. Raises
         :class:`VerificationError` when the bytes are not the descriptor's.
         """
-        import httpx
-
         hasher = hashlib.sha256()
         received = 0
         for attempt in range(2):
             headers = {"Range": f"bytes={received}-"} if received else {}
-            response = self.request(
-                "GET",
-                f"/v2/{repository}/blobs/{descriptor.digest}",
-                scope=_pull(repository),
-                headers=headers,
-                ok=(200, 206),
-                stream=True,
-            )
             try:
-                if received and response.status_code != 206:
-                    raise OciError(f"registry {self.host} cannot resume a blob download")
-                for piece in response.iter_bytes(_READ):
-                    received += len(piece)
-                    if received > descriptor.size:
-                        raise VerificationError(
-                            f"blob {descriptor.digest} is longer than its {descriptor.size} bytes"
-                        )
-                    hasher.update(piece)
-                    sink(piece)
-                    if progress:
-                        progress(len(piece))
+                status, pieces, close = self._open_blob(repository, descriptor, headers)
+                try:
+                    if received and status != 206:
+                        raise OciError(f"registry {self.host} cannot resume a blob download")
+                    for piece in pieces:
+                        received += len(piece)
+                        if received > descriptor.size:
+                            raise VerificationError(
+                                f"blob {descriptor.digest} is longer than its "
+                                f"{descriptor.size} bytes"
+                            )
+                        hasher.update(piece)
+                        sink(piece)
+                        if progress:
+                            progress(len(piece))
+                finally:
+                    close()
                 break
-            except httpx.TransportError as exc:
+            except StreamFailure as exc:
                 if attempt:
                     raise OciError(f"blob {descriptor.digest}: {exc}") from None
-            finally:
-                response.close()
         actual = "sha256:" + hasher.hexdigest()
         if received != descriptor.size or actual != descriptor.digest:
             raise VerificationError(
                 f"blob {descriptor.digest} does not match its descriptor "
                 f"({received} bytes, {actual}): tampered in the registry or in transit"
             )
+
+    def _open_blob(
+        self, repository: str, descriptor: Descriptor, headers: dict[str, str]
+    ) -> tuple[int, Iterator[bytes], Callable[[], None]]:
+        """(status, body pieces, close) of a blob GET; StreamFailure when the link fails.
+
+        The body is read with :mod:`modelseal.oci.blobstream` (faster on long bodies)
+        unless a proxy is configured, then with httpx.
+        """
+        path = f"/v2/{repository}/blobs/{descriptor.digest}"
+        scope = _pull(repository)
+        if proxied(self.base):
+            return self._open_blob_httpx(path, scope, headers)
+        for attempt in range(2):
+            response = open_blob(
+                self._url(path),
+                {**headers, **self._auth_header(scope)},
+                timeout=self._timeout,
+                ssl_context=self._ssl_context(),
+            )
+            if response.status == 401 and attempt == 0:
+                challenge = response.headers.get("www-authenticate", "")
+                response.close()
+                self._answer(challenge, scope)
+                continue
+            break
+        if response.status not in (200, 206):
+            body = response.small_body()
+            response.close()
+            raise self._error_from("GET", path, response.status, body)
+        return response.status, response.pieces(), response.close
+
+    def _open_blob_httpx(
+        self, path: str, scope: str, headers: dict[str, str]
+    ) -> tuple[int, Iterator[bytes], Callable[[], None]]:
+        import httpx
+
+        response = self.request(
+            "GET", path, scope=scope, headers=headers, ok=(200, 206), stream=True
+        )
+
+        def pieces() -> Iterator[bytes]:
+            try:
+                yield from response.iter_bytes(_READ)
+            except httpx.TransportError as exc:
+                raise StreamFailure(str(exc)) from None
+
+        return response.status_code, pieces(), response.close
+
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        """httpx's verifying context (certifi and SSL_CERT_FILE), built once."""
+        if not self.base.startswith("https://"):
+            return None
+        import httpx
+
+        with self._lock:
+            if self._ssl is None:
+                self._ssl = httpx.create_ssl_context()
+            return self._ssl
 
     def read_small_blob(self, repository: str, descriptor: Descriptor, limit: int) -> bytes:
         """A verified blob of at most ``limit`` bytes, in memory."""
