@@ -326,7 +326,8 @@ def test_a_dropped_upload_and_a_dropped_download_resume(
     monkeypatch.setattr("modelseal.oci.distribution.proxied", lambda url: through_proxy)
     # Fresh content per case, so the registry cannot skip the upload as already there.
     model = build_model_dir(tmp_path / "resume", seed=11 + through_proxy)
-    big = np.random.default_rng(3 + through_proxy).standard_normal(3 * 2**19).astype(np.float32)  # 6 MiB
+    rng = np.random.default_rng(3 + through_proxy)
+    big = rng.standard_normal(3 * 2**19).astype(np.float32)  # 6 MiB
     write_safetensors(model / "big.safetensors", {"big": big})  # long enough to cut
     flaky, proxy = flaky_registry
     ref = flaky.ref(f"models/resume{int(through_proxy)}", "v1")
