@@ -19,7 +19,13 @@ from typing import BinaryIO
 from modelseal.formats.format import Format
 from modelseal.formats.protobuf import ProtobufError, read_varint
 
-__all__ = ["HEAD_BYTES", "classify_tar_names", "classify_zip_names", "detect"]
+__all__ = [
+    "HEAD_BYTES",
+    "classify_tar_names",
+    "classify_zip_names",
+    "detect",
+    "is_protobuf",
+]
 
 #: How many leading bytes detection looks at.
 HEAD_BYTES = 64 * 1024
@@ -205,6 +211,11 @@ def _protobuf_fields(head: bytes, size: int) -> frozenset[int]:
     if ending in ("invalid", "overrun"):
         return frozenset()
     return fields if pos >= min(len(head), size) or len(fields) >= 2 else frozenset()
+
+
+def is_protobuf(head: bytes, size: int) -> bool:
+    """Whether ``head`` (of a ``size``-byte file) reads as a protobuf message's fields."""
+    return bool(_protobuf_fields(head, size))
 
 
 def _truncated_protobuf_fields(head: bytes, size: int) -> frozenset[int]:
