@@ -23,6 +23,7 @@ __all__ = [
     "build_zip",
     "nested_zip",
     "plain_zip",
+    "seven_zip",
     "seven_zip_bytes",
     "sparse_torch_zip",
     "symlink_member",
@@ -190,6 +191,17 @@ def build_tar(path: Path, items: Sequence[tuple[str, str, bytes | str]]) -> Path
 def seven_zip_bytes() -> bytes:
     """The 32-byte signature header of an (empty) 7z archive."""
     return b"7z\xbc\xaf\x27\x1c\x00\x04" + bytes(24)
+
+
+def seven_zip(members: dict[str, bytes], *, password: str | None = None) -> bytes:
+    """A real 7z archive written by py7zr (optionally encrypted, headers included)."""
+    import py7zr
+
+    buffer = io.BytesIO()
+    with py7zr.SevenZipFile(buffer, "w", password=password) as archive:
+        for name, data in members.items():
+            archive.writestr(data, name)
+    return buffer.getvalue()
 
 
 def sparse_torch_zip(path: Path, storage_bytes: int) -> Path:

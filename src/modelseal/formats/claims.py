@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from modelseal.formats.format import Format
 
-__all__ = ["CLAIMS", "Claim", "claim_for", "is_lfs_pointer"]
+__all__ = ["CLAIMS", "Claim", "claim_for", "could_be_model", "is_lfs_pointer"]
 
-_COMPRESSED = frozenset({Format.GZIP, Format.BZIP2, Format.XZ, Format.ZLIB})
+_COMPRESSED = frozenset({Format.GZIP, Format.BZIP2, Format.XZ, Format.ZLIB, Format.LZ4})
 _PICKLES = frozenset({Format.PICKLE, Format.JOBLIB, Format.PYTORCH_LEGACY})
 _TORCH = _PICKLES | {
     Format.PYTORCH_ZIP,
@@ -97,6 +97,28 @@ CLAIMS: tuple[Claim, ...] = (
 
 _LFS_POINTER = b"version https://git-lfs.github.com/spec/"
 
+#: Extensions of documents and images: files that are never weights or code. Anything
+#: else (no extension, an unknown one, ``.py``, ``.jinja``) could be loaded as a model.
+_DOCUMENTS = (
+    ".txt",
+    ".md",
+    ".rst",
+    ".json",
+    ".yaml",
+    ".yml",
+    ".csv",
+    ".tsv",
+    ".html",
+    ".css",
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".gif",
+    ".svg",
+    ".pdf",
+    ".cff",
+)
+
 
 def claim_for(name: str) -> Claim | None:
     """The claim that a file name makes, or None when it claims no model format."""
@@ -110,3 +132,10 @@ def claim_for(name: str) -> Claim | None:
 def is_lfs_pointer(head: bytes) -> bool:
     """Whether ``head`` is a Git LFS pointer file (the model was never downloaded)."""
     return head.startswith(_LFS_POINTER)
+
+
+def could_be_model(name: str) -> bool:
+    """Whether a file called ``name`` (whose content cannot be read, e.g. an encrypted
+    archive member) could be a model file or code: everything but documents."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1].lower()
+    return claim_for(base) is not None or not base.endswith(_DOCUMENTS)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import io
 import os
 import re
 import stat
@@ -28,9 +29,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 from modelseal.errors import FormatError, LimitExceededError, UsageError
+from modelseal.formats.claims import could_be_model
 from modelseal.formats.format import ARCHIVE_FORMATS, Format
+from modelseal.formats.sevenzip import extract_7z, list_7z
 from modelseal.formats.sniff import HEAD_BYTES, classify_tar_names, detect
-from modelseal.formats.streams import bounded, decompressing, open_slice
+from modelseal.formats.streams import bounded, decompressing, open_slice, window
 
 __all__ = ["Entry", "Limits", "expand", "seekable_source", "walk", "walk_files"]
 
@@ -39,8 +42,10 @@ _COMPRESSED = {
     Format.BZIP2: "bzip2",
     Format.XZ: "xz",
     Format.ZLIB: "zlib",
+    Format.LZ4: "lz4",
 }
-_COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".z", ".zlib", ".lzma")
+_COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".z", ".zlib", ".lzma", ".lz4")
+_TAR_LIKE = frozenset({Format.TAR, Format.PYTORCH_LEGACY_TAR})
 _GiB = 1024**3
 _TORCH_STORAGE = re.compile(r"^[^/]+/data/\d+$")
 
@@ -231,14 +236,12 @@ def expand(entry: Entry, limits: Limits) -> Iterator[Entry]:
     """Yield the members of ``entry`` (recursively) if it is an archive or compressed stream."""
     if entry.problem or entry.depth >= limits.max_depth:
         return
-    if (
-        entry.format in ARCHIVE_FORMATS
-        and entry.format != Format.TAR
-        and (entry.format != Format.PYTORCH_LEGACY_TAR)
-    ):
-        children: Iterator[Entry] = _zip_members(entry, limits)
-    elif entry.format in (Format.TAR, Format.PYTORCH_LEGACY_TAR):
+    if entry.format is Format.SEVEN_ZIP:
+        children: Iterator[Entry] = _seven_zip_members(entry, limits)
+    elif entry.format in _TAR_LIKE:
         children = _tar_members(entry, limits)
+    elif entry.format in ARCHIVE_FORMATS:
+        children = _zip_members(entry, limits)
     elif entry.format in _COMPRESSED:
         children = iter([_decompressed(entry, limits)])
     else:
@@ -341,6 +344,9 @@ def _zip_members(entry: Entry, limits: Limits) -> Iterator[Entry]:
                     container=entry.path,
                     container_format=entry.format,
                 )
+                continue
+            if info.flag_bits & 0x1:
+                yield _sealed_member(entry, info.filename, info.file_size, "encrypted")
                 continue
             yield _zip_member(entry, info, handle, raw, limits)
     finally:
@@ -458,16 +464,74 @@ def _tar_members(entry: Entry, limits: Limits) -> Iterator[Entry]:
             )
             yield _member_entry(entry, display, member.size, opener, entry.fs_path, absolute)
         else:
-            opener = functools.partial(
-                _stream_slice, source, member.offset_data, member.size, display
-            )
+            opener = functools.partial(_stream_slice, source, member.offset_data, member.size)
             yield _member_entry(entry, display, member.size, opener, None, None)
 
 
-def _stream_slice(source: Callable[[], BinaryIO], offset: int, length: int, what: str) -> BinaryIO:
-    stream = source()
-    stream.seek(offset)
-    return bounded(stream, length, what)
+def _stream_slice(source: Callable[[], BinaryIO], offset: int, length: int) -> BinaryIO:
+    # A window that ends at the member's end (the limit on what the whole stream may
+    # expand to was applied when it was spooled).
+    return window(source(), offset, length)
+
+
+def _sealed_member(parent: Entry, name: str, size: int, why: str) -> Entry:
+    """A member whose bytes cannot be read (encrypted): a problem only when it could
+    be a model file or code; documents are reported by the archive rule alone."""
+    problem = None
+    if could_be_model(name):
+        problem = f"{why} member: its contents cannot be scanned"
+    return Entry(
+        path=f"{parent.path}!{name}",
+        format=Format.UNKNOWN,
+        size=size,
+        depth=parent.depth + 1,
+        container=parent.path,
+        container_format=parent.format,
+        problem=problem,
+    )
+
+
+def _seven_zip_members(entry: Entry, limits: Limits) -> Iterator[Entry]:
+    source = seekable_source(entry, limits)
+    listing = list_7z(source, entry.path, limits.max_members)
+    files = [m for m in listing.members if not m.is_dir]
+    if listing.encrypted:
+        for member in files:
+            yield _sealed_member(entry, member.name, member.size, "encrypted 7z")
+        return
+    extracted = extract_7z(
+        source,
+        entry.path,
+        max_member_bytes=limits.max_member_bytes,
+        max_total_bytes=limits.max_spool_bytes,
+    )
+    seen: dict[str, int] = {}
+    for member in files:
+        display = f"{entry.path}!{member.name}"
+        # py7zr names the n-th repeat of a name ``name_<n-1>`` and normalises "./".
+        count = seen.get(member.name)
+        seen[member.name] = 0 if count is None else count + 1
+        key = member.name if count is None else f"{member.name}_{count}"
+        key = "/".join(p for p in key.lstrip("/").split("/") if p not in ("", "."))
+        if member.is_symlink:
+            yield Entry(
+                path=display,
+                format=Format.SYMLINK,
+                size=0,
+                depth=entry.depth + 1,
+                container=entry.path,
+                container_format=entry.format,
+                problem="archive member is a symlink",
+            )
+            continue
+        size, opener = extracted.get(key, (member.size, None))
+        if opener is None:
+            if member.size == 0:
+                opener = functools.partial(io.BytesIO, b"")
+            else:
+                yield _sealed_member(entry, member.name, member.size, "unextracted 7z")
+                continue
+        yield _member_entry(entry, display, size, opener, None, None)
 
 
 def _decompressed(entry: Entry, limits: Limits) -> Entry:
@@ -476,6 +540,8 @@ def _decompressed(entry: Entry, limits: Limits) -> Entry:
     inner = next(
         (name[: -len(s)] for s in _COMPRESSED_SUFFIXES if lowered.endswith(s)), "<decompressed>"
     )
+    if lowered.endswith(".tgz"):
+        inner = name[:-4] + ".tar"
     display = f"{entry.path}!{inner}"
     kind = _COMPRESSED[entry.format]
 

@@ -74,6 +74,8 @@ def detect(
         return Format.BZIP2
     if head.startswith(b"\xfd7zXZ\x00") or _is_lzma_alone(head):
         return Format.XZ
+    if head.startswith(b"\x04\x22\x4d\x18"):  # an lz4 frame (joblib's "lz4" compressor)
+        return Format.LZ4
     if head[:2] in _ZLIB_HEADERS or head.startswith(b"ZF"):
         return Format.ZLIB
     if len(head) > 262 and head[257:262] == b"ustar":
