@@ -148,21 +148,38 @@ def walk(
 def walk_files(path: Path) -> Iterator[Entry]:
     """Yield the files on disk under ``path`` (no archive expansion).
 
-    Raises :class:`UsageError` if ``path`` does not exist.
+    Raises :class:`UsageError` if ``path`` does not exist; a path that exists but
+    cannot be read (permissions, an I/O error) is an entry with a ``problem``, so it is
+    reported with the other paths' results instead of ending the run.
     """
-    if not path.exists() and not path.is_symlink():
-        raise UsageError(f"{path}: no such file or directory")
-    if path.is_dir():
+    try:
+        mode = path.lstat().st_mode
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        raise UsageError(f"{path}: no such file or directory") from exc
+    except OSError as exc:
+        yield _unreadable(path, str(path), exc)
+        return
+    try:
+        # A top-level link to a directory is walked; a broken one is reported below.
+        is_dir = path.is_dir() if stat.S_ISLNK(mode) else stat.S_ISDIR(mode)
+    except OSError:
+        is_dir = False
+    if is_dir:
         yield from _walk_dir(path)
     else:
         yield _file_entry(path, str(path))
+
+
+def _unreadable(path: Path, display: str, exc: OSError, what: str = "cannot read") -> Entry:
+    return Entry(display, Format.UNKNOWN, 0, fs_path=path, problem=f"{what}: {exc.strerror or exc}")
 
 
 def _walk_dir(root: Path) -> Iterator[Entry]:
     root_real = root.resolve()
     files: list[Path] = []
     links: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+    unlisted: list[OSError] = []
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unlisted.append, followlinks=False):
         dirnames.sort()
         here = Path(dirpath)
         for name in dirnames:
@@ -188,6 +205,10 @@ def _walk_dir(root: Path) -> Iterator[Entry]:
         resolved_links[link] = target
         if target.is_relative_to(root_real):
             shadowed.add(target)
+    for error in unlisted:
+        # A directory that cannot be listed hides its files: an error, never clean.
+        where = Path(error.filename) if error.filename else root
+        yield _unreadable(where, str(where), error, "cannot list directory")
     for item in sorted(files + links):
         display = str(item)
         outcome = resolved_links.get(item)
@@ -221,9 +242,7 @@ def _file_entry(path: Path, display: str) -> Entry:
         with open(path, "rb") as stream:
             head = stream.read(HEAD_BYTES)
     except OSError as exc:
-        return Entry(
-            display, Format.UNKNOWN, 0, fs_path=path, problem=f"cannot read: {exc.strerror}"
-        )
+        return _unreadable(path, display, exc)
 
     def opener() -> BinaryIO:
         return open(path, "rb")
