@@ -54,6 +54,12 @@ class Claim:
     accepts: frozenset[Format]
     #: Also accept any top-level protobuf message (``.pb`` files of many schemas).
     protobuf: bool = False
+    #: No claim when a file next to this one matches one of these patterns (``{stem}``
+    #: is the file's name without its extension): raw tensor bytes described elsewhere.
+    raw_if_sibling: tuple[str, ...] = ()
+    #: Detected formats for which a format rule already explains why the file is broken
+    #: (the safetensors rule reads every ``*.safetensors`` it cannot recognise).
+    explained_for: frozenset[Format] = frozenset()
 
 
 #: First match wins, so specific names (Hugging Face weight files, raw shards) come
@@ -65,7 +71,14 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("*_pytorch_model*.bin", "PyTorch weight file", _TORCH | _ZIPS | {Format.SAFETENSORS}),
     Claim("adapter_model.bin", "PyTorch adapter weights", _TORCH | _ZIPS | {Format.SAFETENSORS}),
     Claim("training_args.bin", "PyTorch pickle of training arguments", _TORCH | _ZIPS),
-    Claim("*.bin", "model weight file (PyTorch, safetensors, GGUF...)", _WEIGHTS),
+    # OpenVINO IR keeps raw weights in model.bin next to model.xml; ONNX external data
+    # is raw bytes that a sibling .onnx points to.
+    Claim(
+        "*.bin",
+        "model weight file (PyTorch, safetensors, GGUF...)",
+        _WEIGHTS,
+        raw_if_sibling=("{stem}.xml", "*.onnx"),
+    ),
     Claim("*.pt", "PyTorch file", _TORCH),
     Claim("*.pth", "PyTorch file", _TORCH),
     Claim("*.ckpt", "checkpoint (PyTorch or safetensors)", _TORCH | {Format.SAFETENSORS}),
@@ -74,7 +87,12 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("*.joblib", "joblib pickle", _PICKLES | _COMPRESSED),
     Claim("*.npy", "NumPy array", frozenset({Format.NUMPY})),
     Claim("*.npz", "NumPy archive", frozenset({Format.NUMPY_NPZ, Format.ZIP})),
-    Claim("*.safetensors", "safetensors file", frozenset({Format.SAFETENSORS})),
+    Claim(
+        "*.safetensors",
+        "safetensors file",
+        frozenset({Format.SAFETENSORS}),
+        explained_for=frozenset({Format.UNKNOWN, Format.TEXT, Format.JSON}),
+    ),
     Claim("*.gguf", "GGUF model", frozenset({Format.GGUF})),
     Claim("*.onnx", "ONNX model", frozenset({Format.ONNX})),
     Claim("*.h5", "HDF5 / Keras model", frozenset({Format.HDF5})),

@@ -93,6 +93,9 @@ _BROKEN: dict[str, Callable[[Path], bytes]] = {
     "model.tar.gz": lambda _: gzip.compress(b"not a tar, only text\n" * 10),
     "weights.pkl.gz": lambda _: gzip.compress(os.urandom(300)),
     "nested.zip": lambda _: _zip({"inner/model.safetensors": b"\x08" + bytes(20)}),
+    "zip-named.safetensors": lambda _: _zip({"a.txt": b"x"}),
+    "text.safetensors": lambda _: b"just text\n",
+    "model.pkl.lz4": lambda _: b"\x04\x22\x4d\x18" + bytes(30),
 }
 
 
@@ -119,7 +122,11 @@ def test_lfs_pointer_is_error_with_advice(tmp_path: Path) -> None:
         "version https://git-lfs.github.com/spec/v1\noid sha256:" + "0" * 64 + "\nsize 12345\n"
     )
     result = _result(path)
-    assert result.verdict is Verdict.ERROR and "git lfs pull" in (result.error or "")
+    assert result.verdict is Verdict.ERROR and result.findings == ()
+    assert result.error == (
+        f"{path}: named like a safetensors file, but it is a Git LFS pointer, not the file "
+        "(run git lfs pull and scan again)"
+    )
 
 
 _BENIGN: dict[str, Callable[[Path], bytes]] = {
@@ -143,3 +150,19 @@ def test_benign_lookalike_is_clean(tmp_path: Path, name: str) -> None:
     path.write_bytes(_BENIGN[name](tmp_path))
     report = scan([path])
     assert [r.verdict for r in report.results] == [Verdict.CLEAN], report.results
+
+
+def test_safetensors_error_is_one_reason(tmp_path: Path) -> None:
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(_safetensors_bytes(tmp_path)[:40])
+    error = _result(path).error or ""
+    assert error.count(str(path)) == 1 and "header length" in error
+
+
+@pytest.mark.parametrize("sibling", ["model.xml", "model.onnx"])
+def test_raw_bin_described_by_a_sibling_is_not_claimed(tmp_path: Path, sibling: str) -> None:
+    raw = tmp_path / "model.bin"
+    raw.write_bytes(np.arange(100, dtype=np.float32).tobytes())
+    assert _result(raw).verdict is Verdict.ERROR
+    (tmp_path / sibling).write_bytes(b"<net/>" if sibling.endswith(".xml") else b"")
+    assert _result(raw).verdict is Verdict.CLEAN
