@@ -1,10 +1,10 @@
 """Read 7z archives with py7zr, bounded like zips (member count, sizes, ratio, depth).
 
 7z packs members into solid blocks that can only be decompressed from their start, so
-an archive's members are extracted in one pass into bounded spools (small members in
-memory, larger ones in temporary files) and scanned from there. Every byte written
-counts against ``Limits.max_member_bytes`` per member and ``Limits.max_spool_bytes``
-for the whole archive: the sizes an archive declares can lie, the count cannot.
+an archive's members are extracted in one pass into one bounded temporary file and
+scanned from there. Every byte written counts against ``Limits.max_member_bytes`` per
+member and ``Limits.max_spool_bytes`` for the whole archive: the sizes an archive
+declares can lie, the count of bytes written cannot.
 Nothing in the archive is written to a path chosen by the archive.
 """
 
@@ -17,14 +17,11 @@ import threading
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, Any, BinaryIO
+from typing import Any, BinaryIO
 
 from modelseal.errors import FormatError, LimitExceededError
 
 __all__ = ["SevenZipListing", "SevenZipMember", "extract_7z", "list_7z"]
-
-# Members up to this size stay in memory; larger ones go to a temporary file.
-_IN_MEMORY = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -98,52 +95,56 @@ def list_7z(opener: Callable[[], BinaryIO], what: str, max_members: int) -> Seve
     return SevenZipListing(members, encrypted)
 
 
-class _Budget:
-    """Bytes extracted so far from one archive, shared by its members' sinks."""
+class _Spool:
+    """One temporary file holding every extracted member of an archive, back to back.
+
+    py7zr extracts members one after another when given a file object (its parallel
+    mode needs a file name), so each member's bytes are contiguous; a write that would
+    interleave two members is refused rather than trusted.
+    """
 
     def __init__(self, limit: int, what: str) -> None:
         self.limit = limit
         self.what = what
+        self.file = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the openers
         self.used = 0
+        self.writer: _Sink | None = None
         self.lock = threading.Lock()
 
-    def take(self, count: int) -> None:
+    def append(self, sink: _Sink, data: bytes | bytearray) -> None:
         with self.lock:
-            self.used += count
+            if sink.start is None:
+                sink.start = self.used
+            elif self.writer is not sink:
+                raise FormatError(f"{self.what}: 7z members were extracted interleaved")
+            self.writer = sink
+            self.used += len(data)
             if self.used > self.limit:
                 raise LimitExceededError(
                     f"{self.what}: 7z archive expands beyond the {self.limit:,}-byte limit",
                     advice="a decompression bomb, or raise --max-member-bytes",
                 )
+            self.file.write(data)
 
 
 class _Sink:
-    """Collects one member's bytes (a py7zr ``Py7zIO``), bounded."""
+    """Receives one member's bytes (py7zr's ``Py7zIO`` protocol), bounded."""
 
-    def __init__(self, name: str, budget: _Budget, limit: int) -> None:
+    def __init__(self, name: str, spool: _Spool, limit: int) -> None:
         self.name = name
-        self._budget = budget
+        self._spool = spool
         self._limit = limit
-        self._memory = bytearray()
-        self._file: IO[bytes] | None = None
+        self.start: int | None = None
         self.length = 0
 
     def write(self, data: bytes | bytearray) -> int:
         self.length += len(data)
         if self.length > self._limit:
             raise LimitExceededError(
-                f"{self._budget.what}!{self.name} expands beyond the {self._limit:,}-byte limit",
+                f"{self._spool.what}!{self.name} expands beyond the {self._limit:,}-byte limit",
                 advice="a decompression bomb, or raise the limit with --max-member-bytes",
             )
-        self._budget.take(len(data))
-        if self._file is None and len(self._memory) + len(data) > _IN_MEMORY:
-            self._file = tempfile.TemporaryFile()  # noqa: SIM115 - lives with the openers
-            self._file.write(self._memory)
-            self._memory = bytearray()
-        if self._file is not None:
-            self._file.write(data)
-        else:
-            self._memory += data
+        self._spool.append(self, data)
         return len(data)
 
     def read(self, size: int | None = None) -> bytes:
@@ -153,25 +154,24 @@ class _Sink:
         return self.length
 
     def flush(self) -> None:
-        if self._file is not None:
-            self._file.flush()
+        pass
 
     def size(self) -> int:
         return self.length
 
     def close(self) -> None:
-        self.flush()
+        pass
 
     def opener(self) -> Callable[[], BinaryIO]:
-        """Open the collected bytes again (each call an independent stream)."""
+        """Open the member's bytes again (each call an independent stream)."""
         from modelseal.formats.streams import open_slice
 
-        if self._file is None:
-            data = bytes(self._memory)
-            return lambda: io.BytesIO(data)
-        spool, length = self._file, self.length
-        # The closure keeps ``spool`` alive; reads use pread, so openers do not interfere.
-        return lambda: open_slice(None, 0, length, fd=spool.fileno())
+        if self.start is None:  # nothing was written: an empty member
+            return lambda: io.BytesIO(b"")
+        spool, start, length = self._spool, self.start, self.length
+        # The closure keeps the spool file alive; reads use pread, so openers do not
+        # interfere with one another.
+        return lambda: open_slice(None, start, length, fd=spool.file.fileno())
 
 
 def extract_7z(
@@ -182,7 +182,7 @@ def extract_7z(
     Duplicate names come back as ``name_0``, ``name_1``... (py7zr's naming).
     """
     py7zr = _py7zr(what)
-    budget = _Budget(max_total_bytes, what)
+    spool = _Spool(max_total_bytes, what)
     sinks: list[_Sink] = []
     lock = threading.Lock()
 
@@ -190,7 +190,7 @@ def extract_7z(
         """py7zr's ``WriterFactory`` protocol: one bounded sink per member."""
 
         def create(self, filename: str) -> _Sink:
-            sink = _Sink(filename, budget, max_member_bytes)
+            sink = _Sink(filename, spool, max_member_bytes)
             with lock:
                 sinks.append(sink)
             return sink
@@ -204,4 +204,5 @@ def extract_7z(
         raise FormatError(
             f"{what}: 7z members cannot be extracted ({exc or type(exc).__name__})"
         ) from exc
+    spool.file.flush()
     return {sink.name: (sink.length, sink.opener()) for sink in sinks}
