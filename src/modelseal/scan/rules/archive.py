@@ -72,7 +72,7 @@ _ZIP_FORMATS = frozenset(
     {Format.ZIP, Format.PYTORCH_ZIP, Format.TORCHSCRIPT, Format.NUMPY_NPZ, Format.KERAS}
 )
 _TAR_FORMATS = frozenset({Format.TAR, Format.PYTORCH_LEGACY_TAR})
-_COMPRESSED_FORMATS = frozenset({Format.GZIP, Format.BZIP2, Format.XZ, Format.ZLIB})
+_COMPRESSED_FORMATS = frozenset({Format.GZIP, Format.BZIP2, Format.XZ, Format.ZLIB, Format.LZ4})
 _CONTAINER_FORMATS = _ZIP_FORMATS | _TAR_FORMATS | _COMPRESSED_FORMATS | {Format.SEVEN_ZIP}
 
 _TORCH_STORAGE = re.compile(r"^[^/]+/data/\d+$")
