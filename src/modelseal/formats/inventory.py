@@ -46,6 +46,7 @@ _COMPRESSED = {
 }
 _COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".z", ".zlib", ".lzma", ".lz4")
 _TAR_LIKE = frozenset({Format.TAR, Format.PYTORCH_LEGACY_TAR})
+_PICKLE_LIKE = frozenset({Format.PYTORCH_LEGACY, Format.PICKLE})
 _GiB = 1024**3
 _TORCH_STORAGE = re.compile(r"^[^/]+/data/\d+$")
 
@@ -263,6 +264,10 @@ def expand(entry: Entry, limits: Limits) -> Iterator[Entry]:
         children = _zip_members(entry, limits)
     elif entry.format in _COMPRESSED:
         children = iter([_decompressed(entry, limits)])
+    elif entry.format in _PICKLE_LIKE and _is_tar_polyglot(entry):
+        # A pickle that is also a valid tar: torch.load tries tar first, so both
+        # readings are scanned (the pickle by its rule, the tar's members here).
+        children = _tar_members(entry, limits)
     else:
         return
     try:
@@ -457,7 +462,9 @@ def _tar_members(entry: Entry, limits: Limits) -> Iterator[Entry]:
             members.append(member)
             if len(members) > limits.max_members:
                 raise LimitExceededError(f"{entry.path}: too many members")
-    if entry.format == Format.TAR and classify_tar_names([m.name for m in members]) != Format.TAR:
+    if (entry.format not in _TAR_LIKE or entry.format is Format.TAR) and classify_tar_names(
+        [m.name for m in members]
+    ) != Format.TAR:
         entry = entry.with_format(Format.PYTORCH_LEGACY_TAR)
     for member in members:
         display = f"{entry.path}!{member.name}"
@@ -485,6 +492,18 @@ def _tar_members(entry: Entry, limits: Limits) -> Iterator[Entry]:
         else:
             opener = functools.partial(_stream_slice, source, member.offset_data, member.size)
             yield _member_entry(entry, display, member.size, opener, None, None)
+
+
+def _is_tar_polyglot(entry: Entry) -> bool:
+    """Whether a pickle-looking entry is also a tar whose first header checks out."""
+    try:
+        head = entry.head(512)
+        if len(head) < 512 or head[257:262] != b"ustar":
+            return False
+        with tarfile.open(fileobj=io.BytesIO(head + bytes(1024)), mode="r:") as archive:
+            return archive.next() is not None
+    except (tarfile.TarError, OSError, FormatError, ValueError, EOFError):
+        return False
 
 
 def _stream_slice(source: Callable[[], BinaryIO], offset: int, length: int) -> BinaryIO:

@@ -18,6 +18,7 @@ import pytest
 from modelseal.scan.engine import scan
 from modelseal.scan.model import FileResult, Verdict
 from tests.samples.models import write_safetensors
+from tests.samples.pickles import payload_bytes
 
 _LEGACY_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
 
@@ -59,10 +60,10 @@ def _tar(members: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-def _legacy_tar_polyglot() -> bytes:
+def _legacy_tar_polyglot(payload: bytes | None = None) -> bytes:
     """A valid tar (legacy torch layout) whose first bytes are the legacy torch magic."""
     plain = pickle.dumps({"a": 1}, 2)
-    data = bytearray(_tar({"sys_info": plain, "pickle": plain, "storages": plain}))
+    data = bytearray(_tar({"sys_info": plain, "pickle": payload or plain, "storages": plain}))
     data[: len(_LEGACY_MAGIC)] = _LEGACY_MAGIC
     data[148:156] = b" " * 8  # the checksum is computed with its own field as spaces
     data[148:156] = f"{sum(data[:512]):06o}\0 ".encode()
@@ -166,3 +167,22 @@ def test_raw_bin_described_by_a_sibling_is_not_claimed(tmp_path: Path, sibling: 
     assert _result(raw).verdict is Verdict.ERROR
     (tmp_path / sibling).write_bytes(b"<net/>" if sibling.endswith(".xml") else b"")
     assert _result(raw).verdict is Verdict.CLEAN
+
+
+def test_polyglot_pickle_and_tar_scans_both_readings(tmp_path: Path) -> None:
+    # torch.load opens a tar first: the payload in the tar's ``pickle`` member would run.
+    path = tmp_path / "model.pt"
+    path.write_bytes(_legacy_tar_polyglot(payload_bytes(2)))
+    report = scan([path])
+    assert report.results[0].format == "pytorch-legacy"
+    assert report.results[0].verdict is Verdict.MALICIOUS
+    assert any(r.path.endswith("model.pt!pickle") for r in report.results[1:])
+
+
+def test_pickle_with_ustar_text_is_not_a_tar(tmp_path: Path) -> None:
+    path = tmp_path / "data.pkl"
+    data = pickle.dumps(["x" * 247 + "ustar" + "y" * 300], 2)
+    assert data[257:262] == b"ustar"  # where a tar header has its magic
+    path.write_bytes(data)
+    report = scan([path])
+    assert [r.verdict for r in report.results] == [Verdict.CLEAN]
