@@ -32,7 +32,7 @@ from modelseal.errors import FormatError, LimitExceededError, UsageError
 from modelseal.formats.claims import could_be_model
 from modelseal.formats.format import ARCHIVE_FORMATS, Format
 from modelseal.formats.sevenzip import extract_7z, list_7z
-from modelseal.formats.sniff import HEAD_BYTES, classify_tar_names, detect
+from modelseal.formats.sniff import HEAD_BYTES, classify_tar_names, detect, is_tar_header
 from modelseal.formats.streams import bounded, decompressing, open_slice, window
 
 __all__ = ["Entry", "Limits", "expand", "seekable_source", "walk", "walk_files"]
@@ -497,12 +497,8 @@ def _tar_members(entry: Entry, limits: Limits) -> Iterator[Entry]:
 def _is_tar_polyglot(entry: Entry) -> bool:
     """Whether a pickle-looking entry is also a tar whose first header checks out."""
     try:
-        head = entry.head(512)
-        if len(head) < 512 or head[257:262] != b"ustar":
-            return False
-        with tarfile.open(fileobj=io.BytesIO(head + bytes(1024)), mode="r:") as archive:
-            return archive.next() is not None
-    except (tarfile.TarError, OSError, FormatError, ValueError, EOFError):
+        return is_tar_header(entry.head(512))
+    except (OSError, FormatError):
         return False
 
 

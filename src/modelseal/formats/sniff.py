@@ -25,6 +25,7 @@ __all__ = [
     "classify_zip_names",
     "detect",
     "is_protobuf",
+    "is_tar_header",
 ]
 
 #: How many leading bytes detection looks at.
@@ -149,6 +150,18 @@ def _detect_tar(open_stream: Callable[[], BinaryIO] | None) -> Format:
             return classify_tar_names(names)
     except (tarfile.TarError, OSError, ValueError, EOFError):
         return Format.TAR
+
+
+def is_tar_header(head: bytes) -> bool:
+    """Whether ``head`` starts with a ustar header whose checksum holds (whatever else
+    the bytes are: a pickle can be a tar too)."""
+    if len(head) < 512 or head[257:262] != b"ustar":
+        return False
+    try:
+        with tarfile.open(fileobj=io.BytesIO(head[:512] + bytes(1024)), mode="r:") as archive:
+            return archive.next() is not None
+    except (tarfile.TarError, OSError, ValueError, EOFError):
+        return False
 
 
 def _is_hdf5(head: bytes) -> bool:
