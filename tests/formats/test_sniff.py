@@ -122,3 +122,8 @@ def test_is_protobuf() -> None:
     assert is_protobuf(message, len(message))
     assert not is_protobuf(b"\xff\xff\xff\xff", 4)
     assert not is_protobuf(b"\x0a\x50short", 7)  # a field that runs past the file
+    # keras_metadata.pb is one repeated field; a head can end inside a field's key.
+    # keras_metadata.pb is one repeated field; a head can end inside a length varint.
+    head = b"\x0a\x7f" + b"A" * 127 + b"\x0a\x80"
+    assert is_protobuf(head, 10_000)
+    assert not is_protobuf(head, len(head))  # ...but not at the end of the file

@@ -229,8 +229,10 @@ def _protobuf_fields(head: bytes, size: int) -> frozenset[int]:
 
 
 def is_protobuf(head: bytes, size: int) -> bool:
-    """Whether ``head`` (of a ``size``-byte file) reads as a protobuf message's fields."""
-    return bool(_protobuf_fields(head, size))
+    """Whether ``head`` (of a ``size``-byte file) reads as a protobuf message's fields
+    (a walk cut by the end of the head, not of the file, still counts)."""
+    fields, _, ending, _ = _walk_protobuf(head, size)
+    return bool(fields) and (ending == "complete" or (ending == "cut" and len(head) < size))
 
 
 def _truncated_protobuf_fields(head: bytes, size: int) -> frozenset[int]:
