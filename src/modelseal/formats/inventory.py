@@ -31,7 +31,6 @@ from typing import BinaryIO
 from modelseal.errors import FormatError, LimitExceededError, UsageError
 from modelseal.formats.claims import could_be_model
 from modelseal.formats.format import ARCHIVE_FORMATS, Format
-from modelseal.formats.sevenzip import extract_7z, list_7z
 from modelseal.formats.sniff import HEAD_BYTES, classify_tar_names, detect, is_tar_header
 from modelseal.formats.streams import bounded, decompressing, open_slice, window
 
@@ -526,6 +525,8 @@ def _sealed_member(parent: Entry, name: str, size: int, why: str) -> Entry:
 
 
 def _seven_zip_members(entry: Entry, limits: Limits) -> Iterator[Entry]:
+    from modelseal.formats.sevenzip import extract_7z, list_7z  # only when a 7z is met
+
     source = seekable_source(entry, limits)
     listing = list_7z(source, entry.path, limits.max_members)
     files = [m for m in listing.members if not m.is_dir]

@@ -41,7 +41,6 @@ from modelseal.errors import FormatError
 from modelseal.formats.claims import could_be_model
 from modelseal.formats.format import Format
 from modelseal.formats.inventory import Entry, Limits, seekable_source
-from modelseal.formats.sevenzip import list_7z
 from modelseal.scan.interface import Rule, ScanOptions
 from modelseal.scan.model import Finding, RuleInfo, Severity
 
@@ -573,6 +572,8 @@ def _tar_member_findings(members: list[tarfile.TarInfo]) -> Iterator[Finding]:
 
 
 def _check_7z(entry: Entry, limits: Limits) -> Iterator[Finding]:
+    from modelseal.formats.sevenzip import list_7z  # only when a 7z is met
+
     listing = list_7z(seekable_source(entry, limits), entry.path, limits.max_members)
     files = [m for m in listing.members if not m.is_dir]
     yield from _duplicate_findings([m.name for m in files])
