@@ -39,6 +39,9 @@ _WEIGHTS = (
         Format.NUMPY,
     }
 )
+#: Legacy GGML model files (whisper.cpp's ``ggml-*.bin``; ggml, ggmf, ggjt, ggla as
+#: little-endian uint32) and fastText binary models (magic 793712314).
+_RAW_WEIGHT_MAGICS = (b"lmgg", b"fmgg", b"tjgg", b"algg", b"\xba\x16\x4f\x2f")
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,9 @@ class Claim:
     #: No claim when a file next to this one matches one of these patterns (``{stem}``
     #: is the file's name without its extension): raw tensor bytes described elsewhere.
     raw_if_sibling: tuple[str, ...] = ()
+    #: Also accept content that starts with one of these magic numbers: formats that
+    #: modelseal has no reader for but that hold no code (recognised, not parsed).
+    magics: tuple[bytes, ...] = ()
     #: Detected formats for which a format rule already explains why the file is broken
     #: (the safetensors rule reads every ``*.safetensors`` it cannot recognise).
     explained_for: frozenset[Format] = frozenset()
@@ -78,6 +84,7 @@ CLAIMS: tuple[Claim, ...] = (
         "model weight file (PyTorch, safetensors, GGUF...)",
         _WEIGHTS,
         raw_if_sibling=("{stem}.xml", "*.onnx"),
+        magics=_RAW_WEIGHT_MAGICS,
     ),
     Claim("*.pt", "PyTorch file", _TORCH),
     Claim("*.pth", "PyTorch file", _TORCH),

@@ -142,6 +142,8 @@ _BENIGN: dict[str, Callable[[Path], bytes]] = {
     "data.pkl.gz": lambda _: gzip.compress(pickle.dumps({"a": 1}, 4)),
     "graph.pb": lambda _: b"\x0a\x05hello\x12\x02hi",
     "group1-shard1of1.bin": lambda _: np.arange(64, dtype=np.float32).tobytes(),
+    "ggml-base.en.bin": lambda _: b"lmgg" + np.arange(64, dtype=np.int32).tobytes(),
+    "cc.en.300.bin": lambda _: b"\xba\x16\x4f\x2f\x0c\x00\x00\x00" + bytes(100),
 }
 
 

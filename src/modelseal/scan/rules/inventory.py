@@ -73,7 +73,7 @@ def _check_claim(entry: Entry) -> None:
         return
     head = b"" if entry.format in (Format.EMPTY, Format.SYMLINK) else entry.head()
     size = entry.size if entry.size >= 0 else len(head)
-    if claim.protobuf and is_protobuf(head, size):
+    if (claim.protobuf and is_protobuf(head, size)) or head.startswith(claim.magics):
         return
     if (
         Format.PICKLE in claim.accepts
