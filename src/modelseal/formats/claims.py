@@ -162,5 +162,4 @@ def is_lfs_pointer(head: bytes) -> bool:
 def could_be_model(name: str) -> bool:
     """Whether a file called ``name`` (whose content cannot be read, e.g. an encrypted
     archive member) could be a model file or code: everything but documents."""
-    base = name.replace("\\", "/").rsplit("/", 1)[-1].lower()
-    return claim_for(base) is not None or not base.endswith(_DOCUMENTS)
+    return not name.lower().endswith(_DOCUMENTS)
