@@ -507,11 +507,11 @@ def _stream_slice(source: Callable[[], BinaryIO], offset: int, length: int) -> B
     return window(source(), offset, length)
 
 
-def _sealed_member(parent: Entry, name: str, size: int, why: str) -> Entry:
-    """A member whose bytes cannot be read (encrypted): a problem only when it could
-    be a model file or code; documents are reported by the archive rule alone."""
+def _sealed_member(parent: Entry, name: str, size: int, why: str, *, docs: bool = True) -> Entry:
+    """A member whose bytes cannot be read: a problem when it could be a model file or
+    code (or always, without ``docs``); encrypted documents are left to the archive rule."""
     problem = None
-    if could_be_model(name):
+    if could_be_model(name) or not docs:
         problem = f"{why} member: its contents cannot be scanned"
     return Entry(
         path=f"{parent.path}!{name}",
@@ -564,7 +564,7 @@ def _seven_zip_members(entry: Entry, limits: Limits) -> Iterator[Entry]:
             if member.size == 0:
                 opener = functools.partial(io.BytesIO, b"")
             else:
-                yield _sealed_member(entry, member.name, member.size, "unextracted 7z")
+                yield _sealed_member(entry, member.name, member.size, "unextracted 7z", docs=False)
                 continue
         yield _member_entry(entry, display, size, opener, None, None)
 
