@@ -16,7 +16,13 @@ from modelseal.formats.inventory import Limits, walk_files
 from modelseal.scan.engine import scan
 from modelseal.scan.interface import ScanOptions
 from modelseal.scan.model import ScanReport, Severity, Verdict
-from tests.samples.containers import ZipMember, build_zip, plain_zip, seven_zip
+from tests.samples.containers import (
+    ZipMember,
+    build_zip,
+    plain_zip,
+    seven_zip,
+    seven_zip_renamed,
+)
 from tests.samples.models import write_safetensors
 from tests.samples.pickles import payload_bytes
 
@@ -117,6 +123,27 @@ def test_seven_zip_nested_beyond_depth_is_not_opened(tmp_path: Path) -> None:
     report = scan([path], options=ScanOptions(limits=Limits(max_depth=2)))
     assert "MS-ARCHIVE-TOO-DEEP" in _rules(report)
     assert report.results[0].verdict is Verdict.SUSPICIOUS
+
+
+def test_seven_zip_hostile_names_are_findings(tmp_path: Path) -> None:
+    data = seven_zip_renamed({"xx/evil.txt": b"hi", "ok.txt": b"x"}, "xx/evil.txt", "../evil.txt")
+    report = scan([_write(tmp_path, "slip.7z", data)])
+    own = report.results[0]
+    assert [(f.rule, f.severity) for f in own.findings] == [
+        ("MS-ARCHIVE-PATH-TRAVERSAL", Severity.CRITICAL)
+    ]
+    assert own.verdict is Verdict.MALICIOUS
+    assert any("Specified path is bad" in e for e in _errors(report))  # and not extracted
+
+
+def test_seven_zip_duplicate_names_scan_every_copy(tmp_path: Path) -> None:
+    data = seven_zip_renamed(
+        {"model.pkl": b"\x80\x04K\x01.", "modelXpkl": payload_bytes()}, "modelXpkl", "model.pkl"
+    )
+    report = scan([_write(tmp_path, "dup.7z", data)])
+    assert "MS-ARCHIVE-DUPLICATE-NAME" in _rules(report)
+    assert report.results[0].verdict is Verdict.MALICIOUS
+    assert any(r.verdict is Verdict.MALICIOUS for r in report.results[1:])
 
 
 def test_missing_py7zr_is_an_error_never_clean(
