@@ -92,3 +92,70 @@ def test_deep_scan_inspects_weight_values(
     assert code == 1
     rules = {f["rule"] for r in json.loads(out)["results"] for f in r["findings"]}
     assert "MS-WEIGHTS-NONFINITE" in rules
+
+
+def test_unreadable_path_is_an_error_result_not_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Tests run as root, where chmod 000 does not deny reads: make the OS say no.
+    good = tmp_path / "config.json"
+    good.write_text('{"model_type": "bert"}')
+    locked = tmp_path / "locked" / "model.pt"
+    locked.parent.mkdir()
+    locked.write_bytes(b"x")
+    real_lstat = Path.lstat
+
+    def lstat(self: Path) -> object:
+        if self == locked:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_lstat(self)
+
+    monkeypatch.setattr(Path, "lstat", lstat)
+    code, out, err = _run(["scan", str(good), str(locked), "--format", "json"], capsys)
+    assert code == 1 and "Traceback" not in err
+    results = {Path(r["path"]).name: r for r in json.loads(out)["results"]}
+    assert results["config.json"]["verdict"] == "clean"
+    assert results["model.pt"]["verdict"] == "error"
+    assert results["model.pt"]["error"] == "cannot read: Permission denied"
+
+
+def test_unlistable_directory_is_an_error_result(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    (tmp_path / "ok.txt").write_text("notes\n")
+    hidden = tmp_path / "private"
+    hidden.mkdir()
+    (hidden / "model.pkl").write_bytes(b"\x80\x04K\x01.")
+    real_scandir = os.scandir
+
+    def scandir(path: object = ".") -> object:
+        if Path(str(path)) == hidden:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    code, out, _ = _run(["scan", str(tmp_path), "--format", "json"], capsys)
+    assert code == 1
+    results = {Path(r["path"]).name: r for r in json.loads(out)["results"]}
+    assert results["ok.txt"]["verdict"] == "clean"
+    assert results["private"]["verdict"] == "error"
+    assert "cannot list directory: Permission denied" in results["private"]["error"]
+
+
+def test_fifo_and_dangling_link_are_error_results(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+
+    fifo = tmp_path / "model.pt"
+    os.mkfifo(fifo)
+    dangling = tmp_path / "weights.bin"
+    dangling.symlink_to(tmp_path / "missing")
+    good = tmp_path / "config.json"
+    good.write_text("{}")
+    code, out, _ = _run(["scan", str(fifo), str(dangling), str(good), "--format", "json"], capsys)
+    assert code == 1
+    verdicts = [(Path(r["path"]).name, r["verdict"]) for r in json.loads(out)["results"]]
+    assert verdicts == [("model.pt", "error"), ("weights.bin", "error"), ("config.json", "clean")]

@@ -40,6 +40,7 @@ def _safetensors_bytes() -> bytes:
         (b"\x89HDF\r\n\x1a\n" + b"\x00" * 20, Format.HDF5),
         (gzip.compress(b"hello", mtime=0), Format.GZIP),
         (b"7z\xbc\xaf\x27\x1c\x00\x04", Format.SEVEN_ZIP),
+        (b"\x04\x22\x4d\x18\x64\x40\xa7" + b"\x00" * 8, Format.LZ4),
         (b'{"architectures": ["Bert"]}', Format.JSON),
         (b"just some words\n", Format.TEXT),
         (b"\x00\x01\x02\x03garbage\xff\xfe", Format.UNKNOWN),
@@ -112,3 +113,17 @@ def test_torch_checkpoints_are_recognised(tmp_path: Path) -> None:
     assert _detect_file(tmp_path / "new.pt") == Format.PYTORCH_ZIP
     assert _detect_file(tmp_path / "old.pt") == Format.PYTORCH_LEGACY
     assert _detect_file(tmp_path / "script.pt") == Format.TORCHSCRIPT
+
+
+def test_is_protobuf() -> None:
+    from modelseal.formats.sniff import is_protobuf
+
+    message = b"\x0a\x05hello\x12\x02hi"
+    assert is_protobuf(message, len(message))
+    assert not is_protobuf(b"\xff\xff\xff\xff", 4)
+    assert not is_protobuf(b"\x0a\x50short", 7)  # a field that runs past the file
+    # keras_metadata.pb is one repeated field; a head can end inside a field's key.
+    # keras_metadata.pb is one repeated field; a head can end inside a length varint.
+    head = b"\x0a\x7f" + b"A" * 127 + b"\x0a\x80"
+    assert is_protobuf(head, 10_000)
+    assert not is_protobuf(head, len(head))  # ...but not at the end of the file

@@ -23,7 +23,9 @@ __all__ = [
     "build_zip",
     "nested_zip",
     "plain_zip",
+    "seven_zip",
     "seven_zip_bytes",
+    "seven_zip_renamed",
     "sparse_torch_zip",
     "symlink_member",
 ]
@@ -190,6 +192,36 @@ def build_tar(path: Path, items: Sequence[tuple[str, str, bytes | str]]) -> Path
 def seven_zip_bytes() -> bytes:
     """The 32-byte signature header of an (empty) 7z archive."""
     return b"7z\xbc\xaf\x27\x1c\x00\x04" + bytes(24)
+
+
+def seven_zip(members: dict[str, bytes], *, password: str | None = None) -> bytes:
+    """A real 7z archive written by py7zr (optionally encrypted, headers included)."""
+    import py7zr
+
+    buffer = io.BytesIO()
+    with py7zr.SevenZipFile(buffer, "w", password=password) as archive:
+        for name, data in members.items():
+            archive.writestr(data, name)
+    return buffer.getvalue()
+
+
+def seven_zip_renamed(members: dict[str, bytes], old: str, new: str) -> bytes:
+    """A 7z whose header names member ``old`` as ``new`` (same length): py7zr refuses to
+    write hostile names, so the plain (unencoded) header is patched and its CRCs redone."""
+    import py7zr
+
+    buffer = io.BytesIO()
+    with py7zr.SevenZipFile(buffer, "w") as archive:
+        archive.set_encoded_header_mode(False)
+        for name, data in members.items():
+            archive.writestr(data, name)
+    raw, patched = old.encode("utf-16-le"), new.encode("utf-16-le")
+    assert len(raw) == len(patched) and buffer.getvalue().count(raw) == 1
+    out = bytearray(buffer.getvalue().replace(raw, patched))
+    offset, size = struct.unpack("<QQ", out[12:28])
+    out[28:32] = struct.pack("<I", zlib.crc32(out[32 + offset : 32 + offset + size]))
+    out[8:12] = struct.pack("<I", zlib.crc32(out[12:32]))
+    return bytes(out)
 
 
 def sparse_torch_zip(path: Path, storage_bytes: int) -> Path:

@@ -25,6 +25,7 @@ class Format(str, enum.Enum):
     BZIP2 = "bzip2"
     XZ = "xz"
     ZLIB = "zlib"
+    LZ4 = "lz4"
     KERAS = "keras"
     HDF5 = "hdf5"
     TF_SAVEDMODEL = "tf-savedmodel"
@@ -66,5 +67,6 @@ ARCHIVE_FORMATS = frozenset(
         Format.TORCHSCRIPT,
         Format.NUMPY_NPZ,
         Format.KERAS,
+        Format.SEVEN_ZIP,
     }
 )

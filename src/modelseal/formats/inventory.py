@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import io
 import os
 import re
 import stat
@@ -28,9 +29,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 from modelseal.errors import FormatError, LimitExceededError, UsageError
+from modelseal.formats.claims import could_be_model
 from modelseal.formats.format import ARCHIVE_FORMATS, Format
-from modelseal.formats.sniff import HEAD_BYTES, classify_tar_names, detect
-from modelseal.formats.streams import bounded, decompressing, open_slice
+from modelseal.formats.sniff import HEAD_BYTES, classify_tar_names, detect, is_tar_header
+from modelseal.formats.streams import bounded, decompressing, open_slice, window
 
 __all__ = ["Entry", "Limits", "expand", "seekable_source", "walk", "walk_files"]
 
@@ -39,8 +41,11 @@ _COMPRESSED = {
     Format.BZIP2: "bzip2",
     Format.XZ: "xz",
     Format.ZLIB: "zlib",
+    Format.LZ4: "lz4",
 }
-_COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".z", ".zlib", ".lzma")
+_COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".z", ".zlib", ".lzma", ".lz4")
+_TAR_LIKE = frozenset({Format.TAR, Format.PYTORCH_LEGACY_TAR})
+_PICKLE_LIKE = frozenset({Format.PYTORCH_LEGACY, Format.PICKLE})
 _GiB = 1024**3
 _TORCH_STORAGE = re.compile(r"^[^/]+/data/\d+$")
 
@@ -143,21 +148,38 @@ def walk(
 def walk_files(path: Path) -> Iterator[Entry]:
     """Yield the files on disk under ``path`` (no archive expansion).
 
-    Raises :class:`UsageError` if ``path`` does not exist.
+    Raises :class:`UsageError` if ``path`` does not exist; a path that exists but
+    cannot be read (permissions, an I/O error) is an entry with a ``problem``, so it is
+    reported with the other paths' results instead of ending the run.
     """
-    if not path.exists() and not path.is_symlink():
-        raise UsageError(f"{path}: no such file or directory")
-    if path.is_dir():
+    try:
+        mode = path.lstat().st_mode
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        raise UsageError(f"{path}: no such file or directory") from exc
+    except OSError as exc:
+        yield _unreadable(path, str(path), exc)
+        return
+    try:
+        # A top-level link to a directory is walked; a broken one is reported below.
+        is_dir = path.is_dir() if stat.S_ISLNK(mode) else stat.S_ISDIR(mode)
+    except OSError:
+        is_dir = False
+    if is_dir:
         yield from _walk_dir(path)
     else:
         yield _file_entry(path, str(path))
+
+
+def _unreadable(path: Path, display: str, exc: OSError, what: str = "cannot read") -> Entry:
+    return Entry(display, Format.UNKNOWN, 0, fs_path=path, problem=f"{what}: {exc.strerror or exc}")
 
 
 def _walk_dir(root: Path) -> Iterator[Entry]:
     root_real = root.resolve()
     files: list[Path] = []
     links: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+    unlisted: list[OSError] = []
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unlisted.append, followlinks=False):
         dirnames.sort()
         here = Path(dirpath)
         for name in dirnames:
@@ -183,6 +205,10 @@ def _walk_dir(root: Path) -> Iterator[Entry]:
         resolved_links[link] = target
         if target.is_relative_to(root_real):
             shadowed.add(target)
+    for error in unlisted:
+        # A directory that cannot be listed hides its files: an error, never clean.
+        where = Path(error.filename) if error.filename else root
+        yield _unreadable(where, str(where), error, "cannot list directory")
     for item in sorted(files + links):
         display = str(item)
         outcome = resolved_links.get(item)
@@ -216,9 +242,7 @@ def _file_entry(path: Path, display: str) -> Entry:
         with open(path, "rb") as stream:
             head = stream.read(HEAD_BYTES)
     except OSError as exc:
-        return Entry(
-            display, Format.UNKNOWN, 0, fs_path=path, problem=f"cannot read: {exc.strerror}"
-        )
+        return _unreadable(path, display, exc)
 
     def opener() -> BinaryIO:
         return open(path, "rb")
@@ -231,16 +255,18 @@ def expand(entry: Entry, limits: Limits) -> Iterator[Entry]:
     """Yield the members of ``entry`` (recursively) if it is an archive or compressed stream."""
     if entry.problem or entry.depth >= limits.max_depth:
         return
-    if (
-        entry.format in ARCHIVE_FORMATS
-        and entry.format != Format.TAR
-        and (entry.format != Format.PYTORCH_LEGACY_TAR)
-    ):
-        children: Iterator[Entry] = _zip_members(entry, limits)
-    elif entry.format in (Format.TAR, Format.PYTORCH_LEGACY_TAR):
+    if entry.format is Format.SEVEN_ZIP:
+        children: Iterator[Entry] = _seven_zip_members(entry, limits)
+    elif entry.format in _TAR_LIKE:
         children = _tar_members(entry, limits)
+    elif entry.format in ARCHIVE_FORMATS:
+        children = _zip_members(entry, limits)
     elif entry.format in _COMPRESSED:
         children = iter([_decompressed(entry, limits)])
+    elif entry.format in _PICKLE_LIKE and _is_tar_polyglot(entry):
+        # A pickle that is also a valid tar: torch.load tries tar first, so both
+        # readings are scanned (the pickle by its rule, the tar's members here).
+        children = _tar_members(entry, limits)
     else:
         return
     try:
@@ -342,6 +368,9 @@ def _zip_members(entry: Entry, limits: Limits) -> Iterator[Entry]:
                     container_format=entry.format,
                 )
                 continue
+            if info.flag_bits & 0x1:
+                yield _sealed_member(entry, info.filename, info.file_size, "encrypted")
+                continue
             yield _zip_member(entry, info, handle, raw, limits)
     finally:
         if raw is not None:
@@ -432,7 +461,9 @@ def _tar_members(entry: Entry, limits: Limits) -> Iterator[Entry]:
             members.append(member)
             if len(members) > limits.max_members:
                 raise LimitExceededError(f"{entry.path}: too many members")
-    if entry.format == Format.TAR and classify_tar_names([m.name for m in members]) != Format.TAR:
+    if (entry.format not in _TAR_LIKE or entry.format is Format.TAR) and classify_tar_names(
+        [m.name for m in members]
+    ) != Format.TAR:
         entry = entry.with_format(Format.PYTORCH_LEGACY_TAR)
     for member in members:
         display = f"{entry.path}!{member.name}"
@@ -458,16 +489,84 @@ def _tar_members(entry: Entry, limits: Limits) -> Iterator[Entry]:
             )
             yield _member_entry(entry, display, member.size, opener, entry.fs_path, absolute)
         else:
-            opener = functools.partial(
-                _stream_slice, source, member.offset_data, member.size, display
-            )
+            opener = functools.partial(_stream_slice, source, member.offset_data, member.size)
             yield _member_entry(entry, display, member.size, opener, None, None)
 
 
-def _stream_slice(source: Callable[[], BinaryIO], offset: int, length: int, what: str) -> BinaryIO:
-    stream = source()
-    stream.seek(offset)
-    return bounded(stream, length, what)
+def _is_tar_polyglot(entry: Entry) -> bool:
+    """Whether a pickle-looking entry is also a tar whose first header checks out."""
+    try:
+        return is_tar_header(entry.head(512))
+    except (OSError, FormatError):
+        return False
+
+
+def _stream_slice(source: Callable[[], BinaryIO], offset: int, length: int) -> BinaryIO:
+    # A window that ends at the member's end (the limit on what the whole stream may
+    # expand to was applied when it was spooled).
+    return window(source(), offset, length)
+
+
+def _sealed_member(parent: Entry, name: str, size: int, why: str, *, docs: bool = True) -> Entry:
+    """A member whose bytes cannot be read: a problem when it could be a model file or
+    code (or always, without ``docs``); encrypted documents are left to the archive rule."""
+    problem = None
+    if could_be_model(name) or not docs:
+        problem = f"{why} member: its contents cannot be scanned"
+    return Entry(
+        path=f"{parent.path}!{name}",
+        format=Format.UNKNOWN,
+        size=size,
+        depth=parent.depth + 1,
+        container=parent.path,
+        container_format=parent.format,
+        problem=problem,
+    )
+
+
+def _seven_zip_members(entry: Entry, limits: Limits) -> Iterator[Entry]:
+    from modelseal.formats.sevenzip import extract_7z, list_7z  # only when a 7z is met
+
+    source = seekable_source(entry, limits)
+    listing = list_7z(source, entry.path, limits.max_members)
+    files = [m for m in listing.members if not m.is_dir]
+    if listing.encrypted:
+        for member in files:
+            yield _sealed_member(entry, member.name, member.size, "encrypted 7z")
+        return
+    extracted = extract_7z(
+        source,
+        entry.path,
+        max_member_bytes=limits.max_member_bytes,
+        max_total_bytes=limits.max_spool_bytes,
+    )
+    seen: dict[str, int] = {}
+    for member in files:
+        display = f"{entry.path}!{member.name}"
+        # py7zr names the n-th repeat of a name ``name_<n-1>`` and normalises "./".
+        count = seen.get(member.name)
+        seen[member.name] = 0 if count is None else count + 1
+        key = member.name if count is None else f"{member.name}_{count}"
+        key = "/".join(p for p in key.lstrip("/").split("/") if p not in ("", "."))
+        if member.is_symlink:
+            yield Entry(
+                path=display,
+                format=Format.SYMLINK,
+                size=0,
+                depth=entry.depth + 1,
+                container=entry.path,
+                container_format=entry.format,
+                problem="archive member is a symlink",
+            )
+            continue
+        size, opener = extracted.get(key, (member.size, None))
+        if opener is None:
+            if member.size == 0:
+                opener = functools.partial(io.BytesIO, b"")
+            else:
+                yield _sealed_member(entry, member.name, member.size, "unextracted 7z", docs=False)
+                continue
+        yield _member_entry(entry, display, size, opener, None, None)
 
 
 def _decompressed(entry: Entry, limits: Limits) -> Entry:
@@ -476,6 +575,8 @@ def _decompressed(entry: Entry, limits: Limits) -> Entry:
     inner = next(
         (name[: -len(s)] for s in _COMPRESSED_SUFFIXES if lowered.endswith(s)), "<decompressed>"
     )
+    if lowered.endswith(".tgz"):
+        inner = name[:-4] + ".tar"
     display = f"{entry.path}!{inner}"
     kind = _COMPRESSED[entry.format]
 

@@ -60,9 +60,11 @@ class SafetensorsHeader:
 
 
 def read_header(entry: Entry) -> SafetensorsHeader:
-    """Read and strictly validate the header of a safetensors entry."""
-    if entry.fs_path is None or entry.data_offset is None:
-        raise FormatError(f"{entry.path}: safetensors data is not stored uncompressed on disk")
+    """Read and strictly validate the header of a safetensors entry.
+
+    Works for compressed archive members too (the header is streamed); their tensors
+    then name no mappable file, so :class:`SafetensorsReader` refuses them.
+    """
     with entry.open() as stream:
         prefix = stream.read(8)
         if len(prefix) < 8:
@@ -81,8 +83,8 @@ def read_header(entry: Entry) -> SafetensorsHeader:
     return parse_header(
         raw,
         path=entry.path,
-        file=entry.fs_path,
-        buffer_start=entry.data_offset + 8 + length,
+        file=entry.fs_path or Path(entry.path),
+        buffer_start=(entry.data_offset or 0) + 8 + length,
         buffer_size=entry.size - 8 - length,
     )
 
@@ -177,5 +179,10 @@ class SafetensorsReader(TensorReader):
     formats = frozenset({Format.SAFETENSORS})
 
     def tensors(self, entry: Entry) -> Sequence[TensorInfo]:
-        """All tensors, validated."""
+        """All tensors, validated (only for bytes stored verbatim on disk: mappable)."""
+        if entry.fs_path is None or entry.data_offset is None:
+            raise FormatError(
+                f"{entry.path}: safetensors data is compressed inside an archive; its "
+                "tensors cannot be mapped (extract it to inspect the weights)"
+            )
         return read_header(entry).tensors

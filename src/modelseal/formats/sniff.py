@@ -19,7 +19,14 @@ from typing import BinaryIO
 from modelseal.formats.format import Format
 from modelseal.formats.protobuf import ProtobufError, read_varint
 
-__all__ = ["HEAD_BYTES", "classify_tar_names", "classify_zip_names", "detect"]
+__all__ = [
+    "HEAD_BYTES",
+    "classify_tar_names",
+    "classify_zip_names",
+    "detect",
+    "is_protobuf",
+    "is_tar_header",
+]
 
 #: How many leading bytes detection looks at.
 HEAD_BYTES = 64 * 1024
@@ -68,6 +75,8 @@ def detect(
         return Format.BZIP2
     if head.startswith(b"\xfd7zXZ\x00") or _is_lzma_alone(head):
         return Format.XZ
+    if head.startswith(b"\x04\x22\x4d\x18"):  # an lz4 frame (joblib's "lz4" compressor)
+        return Format.LZ4
     if head[:2] in _ZLIB_HEADERS or head.startswith(b"ZF"):
         return Format.ZLIB
     if len(head) > 262 and head[257:262] == b"ustar":
@@ -143,6 +152,18 @@ def _detect_tar(open_stream: Callable[[], BinaryIO] | None) -> Format:
         return Format.TAR
 
 
+def is_tar_header(head: bytes) -> bool:
+    """Whether ``head`` starts with a ustar header whose checksum holds (whatever else
+    the bytes are: a pickle can be a tar too)."""
+    if len(head) < 512 or head[257:262] != b"ustar":
+        return False
+    try:
+        with tarfile.open(fileobj=io.BytesIO(head[:512] + bytes(1024)), mode="r:") as archive:
+            return archive.next() is not None
+    except (tarfile.TarError, OSError, ValueError, EOFError):
+        return False
+
+
 def _is_hdf5(head: bytes) -> bool:
     # HDF5 allows a user block of 512 * 2**k bytes before the superblock.
     return any(head[offset : offset + 8] == _HDF5_MAGIC for offset in (0, 512, 1024, 2048, 4096))
@@ -205,6 +226,13 @@ def _protobuf_fields(head: bytes, size: int) -> frozenset[int]:
     if ending in ("invalid", "overrun"):
         return frozenset()
     return fields if pos >= min(len(head), size) or len(fields) >= 2 else frozenset()
+
+
+def is_protobuf(head: bytes, size: int) -> bool:
+    """Whether ``head`` (of a ``size``-byte file) reads as a protobuf message's fields
+    (a walk cut by the end of the head, not of the file, still counts)."""
+    fields, _, ending, _ = _walk_protobuf(head, size)
+    return bool(fields) and (ending == "complete" or (ending == "cut" and len(head) < size))
 
 
 def _truncated_protobuf_fields(head: bytes, size: int) -> frozenset[int]:

@@ -16,9 +16,11 @@ __all__ = [
     "BoundedReader",
     "DecompressingReader",
     "FileSlice",
+    "StreamWindow",
     "bounded",
     "decompressing",
     "open_slice",
+    "window",
 ]
 
 
@@ -66,6 +68,48 @@ class FileSlice(io.RawIOBase):
     def close(self) -> None:
         if self._owned and not self.closed:
             os.close(self._fd)
+        super().close()
+
+
+class StreamWindow(io.RawIOBase):
+    """A read-only window ``[offset, offset + length)`` of another seekable stream.
+
+    Unlike :class:`BoundedReader` this *ends* at the window's end (a tar member of a
+    spooled ``.tar.gz`` is a window of the spool, not a stream that may not grow).
+    """
+
+    def __init__(self, inner: IO[bytes], offset: int, length: int) -> None:
+        self._inner = inner
+        self._offset = offset
+        self._length = length
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._length}[whence]
+        self._pos = max(0, base + pos)
+        return self._pos
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        want = min(len(buffer), self._length - self._pos)
+        if want <= 0:
+            return 0
+        self._inner.seek(self._offset + self._pos)
+        data = self._inner.read(want)
+        memoryview(buffer)[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+    def close(self) -> None:
+        self._inner.close()
         super().close()
 
 
@@ -123,7 +167,8 @@ class BoundedReader(io.RawIOBase):
 
 
 class DecompressingReader(io.RawIOBase):
-    """Stream-decompress gzip, bzip2, xz or zlib data, refusing to expand past ``limit``."""
+    """Stream-decompress gzip, bzip2, xz, zlib or lz4 frame data, refusing to expand
+    past ``limit``."""
 
     _CHUNK = 256 * 1024
 
@@ -143,6 +188,8 @@ class DecompressingReader(io.RawIOBase):
             self._decomp = bz2.BZ2Decompressor()
         elif kind == "xz":
             self._decomp = lzma.LZMADecompressor()
+        elif kind == "lz4":
+            self._decomp = _lz4_decompressor(what)
         else:
             raise ValueError(f"unknown compression {kind!r}")
 
@@ -173,7 +220,8 @@ class DecompressingReader(io.RawIOBase):
         try:
             while not self._pending and not self._eof:
                 self._pending = self._next_block()
-        except (zlib.error, OSError, EOFError, lzma.LZMAError) as exc:
+        except (zlib.error, OSError, EOFError, lzma.LZMAError, RuntimeError) as exc:
+            # lz4 reports corrupt frames as RuntimeError.
             raise FormatError(f"{self._what}: corrupt compressed data ({exc})") from exc
         count = min(len(view), len(self._pending))
         view[:count] = self._pending[:count]
@@ -191,6 +239,17 @@ class DecompressingReader(io.RawIOBase):
         super().close()
 
 
+def _lz4_decompressor(what: str) -> Any:
+    try:
+        import lz4.frame
+    except ImportError as exc:
+        raise FormatError(
+            f"{what}: lz4-compressed, but the lz4 package is not installed; not scanned",
+            advice="pip install 'modelseal[scan]'",
+        ) from exc
+    return lz4.frame.LZ4FrameDecompressor()
+
+
 def open_slice(path: str | None, offset: int, length: int, *, fd: int | None = None) -> BinaryIO:
     """A buffered :class:`FileSlice` (small reads, as a pickle walk makes, stay cheap)."""
     return io.BufferedReader(FileSlice(path, offset, length, fd=fd))
@@ -199,6 +258,11 @@ def open_slice(path: str | None, offset: int, length: int, *, fd: int | None = N
 def bounded(inner: IO[bytes], limit: int, what: str) -> BinaryIO:
     """A buffered :class:`BoundedReader`."""
     return io.BufferedReader(BoundedReader(inner, limit, what))
+
+
+def window(inner: IO[bytes], offset: int, length: int) -> BinaryIO:
+    """A buffered :class:`StreamWindow`."""
+    return io.BufferedReader(StreamWindow(inner, offset, length))
 
 
 def decompressing(inner: IO[bytes], kind: str, limit: int, what: str) -> BinaryIO:

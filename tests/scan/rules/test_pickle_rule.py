@@ -270,7 +270,8 @@ def test_unknown_binaries_and_text_stay_clean(tmp_path: Path) -> None:
 
     rng = random.Random(7)
     for index in range(20):
-        path = tmp_path / f"blob{index}.bin"
+        # ``.dat`` claims no format (random bytes called ``.bin`` are a broken weight file).
+        path = tmp_path / f"blob{index}.dat"
         path.write_bytes(rng.randbytes(rng.randrange(1, 70_000)))
         result = _scan(path).results[0]
         assert result.verdict is Verdict.CLEAN, (path, _findings(_scan(path)), result.error)
@@ -288,7 +289,7 @@ def test_lzma_alone_stream_is_scanned_only_when_it_holds_a_pickle(tmp_path: Path
     text = tmp_path / "notes.lzma"
     text.write_bytes(lzma.compress(b"just some notes\n" * 10, format=lzma.FORMAT_ALONE))
     assert _scan(text).results[0].verdict is Verdict.CLEAN
-    lookalike = tmp_path / "blob.bin"  # starts like an LZMA header, is not one
+    lookalike = tmp_path / "blob.dat"  # starts like an LZMA header, is not one
     lookalike.write_bytes(b"\x5d\x00\x00" + bytes(range(256)) * 4)
     assert _scan(lookalike).results[0].verdict is Verdict.CLEAN
 

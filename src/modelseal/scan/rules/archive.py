@@ -19,9 +19,8 @@ Every zip-based model format (plain zip, PyTorch and TorchScript checkpoints, ``
 * encryption, unsupported compression and reserved flag bits (contents unverifiable);
 * archives nested deeper than ``options.limits.max_depth``, whose members are not opened.
 
-A 7z archive cannot be opened here (no 7z reader is a dependency): it is reported as
-:data:`UNVERIFIED` with medium severity, so it is never ``clean`` but not ``malicious``
-either — nothing in it was seen, good or bad.
+7z archives (read with py7zr) get the name, link, duplicate and bomb checks from their
+header; their members are extracted, bounded, and scanned like zip members.
 """
 
 from __future__ import annotations
@@ -39,6 +38,7 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 from modelseal.errors import FormatError
+from modelseal.formats.claims import could_be_model
 from modelseal.formats.format import Format
 from modelseal.formats.inventory import Entry, Limits, seekable_source
 from modelseal.scan.interface import Rule, ScanOptions
@@ -50,7 +50,6 @@ __all__ = [
     "CRC_MEMBER_MAX_BYTES",
     "CRC_TOTAL_MAX_BYTES",
     "HIDDEN_SCAN_MAX_BYTES",
-    "UNVERIFIED",
     "ArchiveRule",
 ]
 
@@ -72,7 +71,7 @@ _ZIP_FORMATS = frozenset(
     {Format.ZIP, Format.PYTORCH_ZIP, Format.TORCHSCRIPT, Format.NUMPY_NPZ, Format.KERAS}
 )
 _TAR_FORMATS = frozenset({Format.TAR, Format.PYTORCH_LEGACY_TAR})
-_COMPRESSED_FORMATS = frozenset({Format.GZIP, Format.BZIP2, Format.XZ, Format.ZLIB})
+_COMPRESSED_FORMATS = frozenset({Format.GZIP, Format.BZIP2, Format.XZ, Format.ZLIB, Format.LZ4})
 _CONTAINER_FORMATS = _ZIP_FORMATS | _TAR_FORMATS | _COMPRESSED_FORMATS | {Format.SEVEN_ZIP}
 
 _TORCH_STORAGE = re.compile(r"^[^/]+/data/\d+$")
@@ -186,8 +185,9 @@ CRC_MISMATCH = _info(
 ENCRYPTED = _info(
     "MS-ARCHIVE-ENCRYPTED",
     "Encrypted archive member",
-    "An encrypted member cannot be scanned: its contents are unverified.",
-    Severity.HIGH,
+    "An encrypted member cannot be scanned. Low for documents (text, JSON, images); a "
+    "member that could be a model file or code is high, and its own result is an error.",
+    Severity.LOW,
 )
 ODD_FLAGS = _info(
     "MS-ARCHIVE-ODD-FLAGS",
@@ -201,13 +201,6 @@ TOO_DEEP = _info(
     "Archive nested beyond the depth limit",
     "An archive inside archives deeper than the configured depth limit; its members "
     "were not opened and are unverified (nesting is also how recursive bombs work).",
-    Severity.MEDIUM,
-)
-UNVERIFIED = _info(
-    "MS-ARCHIVE-UNVERIFIED",
-    "Archive contents cannot be verified",
-    "The archive format (7z) cannot be opened by modelseal, so none of its members were "
-    "scanned. Not evidence of malice, but never clean: extract it and scan the files.",
     Severity.MEDIUM,
 )
 
@@ -232,19 +225,11 @@ class ArchiveRule(Rule):
         ENCRYPTED,
         ODD_FLAGS,
         TOO_DEEP,
-        UNVERIFIED,
     )
 
     def check(self, entry: Entry, options: ScanOptions) -> Iterator[Finding]:
         """Yield structural findings for one container entry."""
         limits = options.limits
-        if entry.format == Format.SEVEN_ZIP:
-            yield _finding(
-                UNVERIFIED,
-                "7z archive: modelseal cannot open it, so none of its members were scanned",
-                entry.path,
-            )
-            return
         if entry.depth >= limits.max_depth:
             yield _finding(
                 TOO_DEEP,
@@ -257,6 +242,8 @@ class ArchiveRule(Rule):
             yield from _check_zip(entry, limits)
         elif entry.format in _TAR_FORMATS:
             yield from _check_tar(entry, limits)
+        elif entry.format is Format.SEVEN_ZIP:
+            yield from _check_7z(entry, limits)
 
 
 def _finding(
@@ -350,7 +337,7 @@ def _check_zip(entry: Entry, limits: Limits) -> Iterator[Finding]:
 def _flag_findings(info: zipfile.ZipInfo) -> Iterator[Finding]:
     name = info.filename
     if info.flag_bits & _FLAGS_ENCRYPTION:
-        yield _finding(ENCRYPTED, f"member {name!r} is encrypted and cannot be scanned", name)
+        yield _encrypted_finding(name)
     odd = info.flag_bits & _FLAGS_ODD
     if odd:
         yield _finding(ODD_FLAGS, f"member {name!r} sets reserved/patch flag bits {odd:#06x}", name)
@@ -361,6 +348,17 @@ def _flag_findings(info: zipfile.ZipInfo) -> Iterator[Finding]:
             "its contents are unverified",
             name,
         )
+
+
+def _encrypted_finding(name: str) -> Finding:
+    model = could_be_model(name)
+    return _finding(
+        ENCRYPTED,
+        f"member {name!r} is encrypted and cannot be scanned"
+        + (" (it could be a model file or code)" if model else ""),
+        name,
+        Severity.HIGH if model else None,
+    )
 
 
 def _local_header_findings(
@@ -568,3 +566,36 @@ def _tar_member_findings(members: list[tarfile.TarInfo]) -> Iterator[Finding]:
             yield from _link_findings(member.name, member.linkname, hard=member.islnk())
         elif member.ischr() or member.isblk() or member.isfifo():
             yield _finding(SPECIAL_FILE, f"member {member.name!r} is a device or FIFO", member.name)
+
+
+# -- 7z ----------------------------------------------------------------------------------
+
+
+def _check_7z(entry: Entry, limits: Limits) -> Iterator[Finding]:
+    from modelseal.formats.sevenzip import list_7z  # only when a 7z is met
+
+    listing = list_7z(seekable_source(entry, limits), entry.path, limits.max_members)
+    files = [m for m in listing.members if not m.is_dir]
+    yield from _duplicate_findings([m.name for m in files])
+    for member in files:
+        yield from _name_findings(member.name)
+        if member.is_symlink:
+            yield _finding(SYMLINK, f"symlink member {member.name!r}", member.name)
+        if listing.encrypted:
+            yield _encrypted_finding(member.name)
+        ratio = member.size / max(entry.size, 1)
+        if member.size >= BOMB_MIN_BYTES and ratio > BOMB_RATIO:
+            yield _finding(
+                BOMB,
+                f"member {member.name!r} declares {member.size:,} bytes from a "
+                f"{entry.size:,}-byte archive (ratio {ratio:,.0f}:1)",
+                member.name,
+            )
+    total = sum(m.size for m in files)
+    if total > limits.max_member_bytes and total / max(entry.size, 1) > BOMB_TOTAL_RATIO:
+        yield _finding(
+            BOMB,
+            f"members declare {total:,} bytes in total from a {entry.size:,}-byte archive "
+            f"(limit {limits.max_member_bytes:,})",
+            entry.path,
+        )

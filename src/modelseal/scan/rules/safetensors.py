@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator
 
 from modelseal.errors import FormatError
+from modelseal.formats.claims import is_lfs_pointer
 from modelseal.formats.format import Format
 from modelseal.formats.inventory import Entry
 from modelseal.formats.safetensors import read_header
@@ -77,6 +78,7 @@ class SafetensorsRule(Rule):
             entry.format in (Format.UNKNOWN, Format.TEXT, Format.JSON)
             and entry.name.lower().endswith(".safetensors")
             and entry.problem is None
+            and not is_lfs_pointer(entry.head(64))  # the inventory rule says what it is
         )
 
     def check(self, entry: Entry, options: ScanOptions) -> Iterator[Finding]:
