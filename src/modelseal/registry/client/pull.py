@@ -190,7 +190,9 @@ class RegistryPull(RegistryTrust):
             serial = _logged_serial(publish, None, doc)
             seen = Seen(serial, doc.version, doc.digest, publish.index)
             key = f"{ref.namespace}/{ref.model}"
-            self._check_not_older(key, seen, allow_rollback, checks, f"model {key}")
+            # Publish entries only grow with serials: the serial alone decides, and
+            # --allow-rollback can accept a newest version that was withdrawn.
+            self._check_not_older(key, seen, allow_rollback, checks, f"model {key}", replay=False)
             remember = (key, seen)
         return _Resolved(doc, kind, checks, remember)
 
@@ -231,14 +233,28 @@ class RegistryPull(RegistryTrust):
         return seen
 
     def _check_not_older(
-        self, key: str, new: Seen, allow_rollback: bool, checks: list[str], what: str
+        self,
+        key: str,
+        new: Seen,
+        allow_rollback: bool,
+        checks: list[str],
+        what: str,
+        *,
+        replay: bool = True,
     ) -> None:
+        """Refuse ``new`` when it is older than what this client saw for ``key``: always
+        when it comes from an older log entry of the same tag (``replay``: a stale view),
+        else unless ``allow_rollback`` (the tag was moved back, with a new entry)."""
         before = self.state.seen(self.url, key)
         if before is None:
             checks.append(f"{what}: first pull by this client (nothing to compare with)")
             return
-        replayed = before.log_index is not None and new.log_index is not None
-        if replayed and new.log_index < before.log_index:  # type: ignore[operator]
+        if (
+            replay
+            and before.log_index is not None
+            and new.log_index is not None
+            and new.log_index < before.log_index
+        ):
             raise RollbackError(
                 f"{what}: the registry shows log entry {new.log_index}, older than entry "
                 f"{before.log_index} this client already saw for it (a replayed state)",
