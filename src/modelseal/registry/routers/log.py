@@ -16,6 +16,12 @@ from fastapi import APIRouter, Query, Request
 from modelseal.registry.auth import MaybePrincipal, RequiredPrincipal, SessionDep, authorize
 from modelseal.registry.errors import BadRequestError, NotFoundError
 from modelseal.registry.names import check_name, check_version
+from modelseal.registry.schemas import (
+    KeyEntriesDoc,
+    LogEntriesPage,
+    LogKeyDoc,
+    ProvenEntryDoc,
+)
 from modelseal.registry.services.log import LogVisibility
 from modelseal.registry.transparency_store import (
     RegistryLog,
@@ -43,7 +49,7 @@ def _check_size(size: int, current: int, what: str) -> None:
         )
 
 
-@router.get("/key")
+@router.get("/key", response_model=LogKeyDoc)
 def log_key(request: Request) -> dict[str, Any]:
     """The public key that signs the tree heads, and its key id."""
     signer = _service(request).signer
@@ -98,7 +104,7 @@ def consistency_proof(
     return {"first": first, "second": second, "proof": [h.hex() for h in proof]}
 
 
-@router.get("/entries")
+@router.get("/entries", response_model=LogEntriesPage)
 def entries(
     session: SessionDep,
     principal: RequiredPrincipal,
@@ -138,7 +144,7 @@ def entry(
     }
 
 
-@router.get("/versions/{namespace}/{model}/{version}")
+@router.get("/versions/{namespace}/{model}/{version}", response_model=ProvenEntryDoc)
 def version_entry(
     namespace: str,
     model: str,
@@ -188,7 +194,7 @@ def _sized(session: SessionDep, tree_size: int | None) -> tuple[Any, int]:
     return log, size
 
 
-@router.get("/tags/{namespace}/{model}/{tag}")
+@router.get("/tags/{namespace}/{model}/{tag}", response_model=ProvenEntryDoc)
 def tag_entry(
     namespace: str,
     model: str,
@@ -212,7 +218,7 @@ def tag_entry(
     return _proven(log, found, size)
 
 
-@router.get("/keys/{namespace}/{fingerprint}")
+@router.get("/keys/{namespace}/{fingerprint}", response_model=KeyEntriesDoc)
 def key_entries(
     namespace: str,
     fingerprint: str,
