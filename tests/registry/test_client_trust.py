@@ -432,3 +432,50 @@ def test_a_bare_name_without_a_published_version_is_one_clear_error(
         pytest.raises(RegistryError, match="no model acme/none"),
     ):
         client.pull("acme/none", tmp_path / "out")
+
+
+# -- the log lookups the client relies on ------------------------------------------------------
+
+
+def test_tag_and_key_lookups_need_read_access_and_prove_against_a_size(
+    org: Any, keypair: Any
+) -> None:
+    from modelseal.registry.identity import key_fingerprint
+
+    org.user("outsider")
+    fingerprint = key_fingerprint(Path(keypair.public_key).read_text())
+    with org.http(org.token("outsider")) as http:
+        assert http.get("/log/tags/acme/m/latest").status_code == 404
+        assert http.get(f"/log/keys/acme/{fingerprint}").status_code == 404
+    with org.http(org.reader) as http:
+        newest = http.get("/log/tags/acme/m/latest").json()
+        assert json.loads(newest["entry"])["version"] == "2.0"
+        # Within a smaller tree the newest move is the first one (latest → 1.0).
+        earlier = http.get("/log/tags/acme/m/latest", params={"tree_size": newest["index"]})
+        assert json.loads(earlier.json()["entry"])["version"] == "1.0"
+        keys = http.get(f"/log/keys/acme/{fingerprint}").json()
+        assert json.loads(keys["trust"]["entry"])["kind"] == "key-trust" and keys["revoke"] is None
+        assert http.get("/log/tags/acme/m/nope").status_code == 404
+
+
+def test_login_with_a_log_key_pins_it(org: Any, other_keypair: Any, tmp_path: Path) -> None:
+    home = tmp_path / "cli-home"
+    env = {**os.environ, "MODELSEAL_HOME": str(home)}
+
+    def login(key: Path) -> subprocess.CompletedProcess[str]:
+        command = ["login", org.url, "--token", org.reader, "--log-key", str(key)]
+        return subprocess.run(
+            [sys.executable, "-m", "modelseal", *command],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
+
+    wrong = login(Path(other_keypair.public_key))
+    assert wrong.returncode == 1 and "tree head signed by key" in wrong.stderr
+    assert "Traceback" not in wrong.stderr
+    right = login(_log_public_key(org))
+    assert right.returncode == 0, right.stderr
+    assert "pinned the transparency-log key" in right.stdout
+    assert _state(home)[org.url]["transparency-log-key-source"] == "pinned"

@@ -26,7 +26,7 @@ from modelseal.registry.client.pull import PullResult, RegistryPull
 from modelseal.registry.client.push import PushResult, RegistryPush
 from modelseal.registry.client.state import ClientState, modelseal_home
 from modelseal.registry.names import ModelRef, parse_ref
-from modelseal.registry.schemas import ModelDoc, ResolvedVersionDoc, WhoAmIDoc
+from modelseal.registry.schemas import ModelDoc, Page, ResolvedVersionDoc, WhoAmIDoc
 
 __all__ = [
     "ClientState",
@@ -62,8 +62,6 @@ class RegistryClient(RegistryPush, RegistryPull):
 
     def search(self, query: str = "", *, limit: int = 50) -> list[ModelDoc]:
         """Models whose names contain ``query``."""
-        from modelseal.registry.schemas import Page
-
         return list(
             self._get(
                 Page[ModelDoc], "/search", "the search", params={"q": query, "limit": limit}

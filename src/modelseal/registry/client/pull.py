@@ -32,7 +32,13 @@ from modelseal.registry.client.trust import RegistryTrust
 from modelseal.registry.errors import QuarantinedError, RollbackError
 from modelseal.registry.manifest import FileEntry, check_file_list, version_digest
 from modelseal.registry.names import ModelRef, check_file_path, parse_ref
-from modelseal.registry.schemas import ModelDoc, ResolvedVersionDoc, TrustedKeyDoc, VersionDoc
+from modelseal.registry.schemas import (
+    ModelDoc,
+    Page,
+    ResolvedVersionDoc,
+    TrustedKeyDoc,
+    VersionDoc,
+)
 
 if TYPE_CHECKING:
     from modelseal.transparency.client import VerifiedEntry
@@ -91,10 +97,8 @@ class RegistryPull(RegistryTrust):
     def trusted_keys(self, namespace: str) -> list[TrustedKeyDoc]:
         """The keys the namespace trusts, as published by the registry (each is checked
         against its ``key-trust`` log entry before a pull relies on it)."""
-        answer = self._request("GET", f"/namespaces/{namespace}/keys")
-        from modelseal.registry.schemas import Page, parse
-
-        return list(parse(Page[TrustedKeyDoc], answer, "the trusted keys").items)
+        path = f"/namespaces/{namespace}/keys"
+        return list(self._get(Page[TrustedKeyDoc], path, "the trusted keys").items)
 
     def pull(
         self,
@@ -200,10 +204,12 @@ class RegistryPull(RegistryTrust):
         """``digest``, ``version`` or ``tag`` (with the tag's verified tag-move entry)."""
         if ref.digest:
             return "digest", None
-        assert ref.reference is not None  # a bare name was replaced by a version
-        if self.publish_entry(ref.namespace, ref.model, ref.reference) is not None:
+        name = ref.reference
+        if name is None:  # bare names are replaced by a version before
+            raise UsageError(f"{ref}: give a version, a tag or a digest")
+        if self.publish_entry(ref.namespace, ref.model, name) is not None:
             return "version", None
-        return "tag", self.tag_entry(ref.namespace, ref.model, ref.reference)
+        return "tag", self.tag_entry(ref.namespace, ref.model, name)
 
     def _check_tag(
         self,
