@@ -45,7 +45,8 @@ if TYPE_CHECKING:
 
 __all__ = ["PullResult", "RegistryPull"]
 
-_READ = 4 * 1024 * 1024
+#: Body pieces (as received, 64 KiB each with httpcore) buffered between receiver and writer.
+_QUEUED = 256
 _SEVERITIES = ("info", "low", "medium", "high", "critical")
 
 
@@ -333,7 +334,7 @@ class RegistryPull(RegistryTrust):
         hasher = hashlib.sha256()
         try:
             with self._stream_blob(namespace, entry.digest) as response:
-                size = _save(response.iter_raw(_READ), target, hasher, entry, done)
+                size = _save(response.iter_raw(), target, hasher, entry, done)
         except (OSError, httpx.HTTPError) as exc:
             raise RegistryError(f"download of {entry.path} failed: {exc}") from exc
         if size != entry.size or hasher.hexdigest() != entry.digest:
@@ -483,7 +484,7 @@ def _verify_with(
 def _save(chunks: Any, target: Path, hasher: Any, entry: FileEntry, done: Counter) -> int:
     """Write the body to ``target``: this thread receives, a second one hashes and writes
     (both release the GIL). Stops reading past the expected size."""
-    pipe: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+    pipe: queue.Queue[bytes | None] = queue.Queue(maxsize=_QUEUED)
     failure: list[BaseException] = []
 
     def sink() -> None:
