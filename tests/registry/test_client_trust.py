@@ -312,12 +312,19 @@ def test_login_pins_the_log_key_and_refuses_a_wrong_one(
     assert not (tmp_path / "refused").exists()
 
 
-def test_trust_on_first_use_is_recorded_and_warned_about(org: Any, tmp_path: Path) -> None:
+def test_trust_on_first_use_is_recorded_and_warned_about(
+    org: Any, keypair: Any, tmp_path: Path
+) -> None:
     home = tmp_path / "home"
     with _client(org.url, org, home) as client:
         result = client.pull("acme/m:latest", tmp_path / "out")
     assert len(result.warnings) == 1 and "trusted on first use" in result.warnings[0]
     assert _state(home)[org.url]["transparency-log-key-source"] == "first-use"
+    with org.client(org.token("pub")) as client:  # a push says the same
+        pushed = client.push(
+            write_model(tmp_path / "v9", seed=9), "acme/m:9.0", key=keypair.private_key
+        )
+    assert pushed.warnings and "trusted on first use" in pushed.warnings[0]
 
 
 def _forged_head(signer: TreeHeadSigner, proxy: Mitm, *, age_seconds: float) -> dict[str, Any]:

@@ -648,6 +648,8 @@ def push_command(
     )
     if result.logged:
         click.echo(f"  ok: {result.logged}")
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
 
 
 @click.command("pull")

@@ -35,6 +35,8 @@ class PushResult:
     seconds: float
     #: What the transparency-log check found (the publish entry and the tree head).
     logged: str = ""
+    #: Things the caller should know (e.g. a log key trusted on first use).
+    warnings: tuple[str, ...] = ()
 
 
 class RegistryPush(RegistryTrust):
@@ -109,8 +111,14 @@ class RegistryPush(RegistryTrust):
                 advice="fix the reasons above and push a new version",
             )
         logged = self.verify_logged(version)
+        warning = self.log_key_warning
         return PushResult(
-            version, done.value - skipped, skipped, time.perf_counter() - started, logged
+            version,
+            done.value - skipped,
+            skipped,
+            time.perf_counter() - started,
+            logged,
+            (warning,) if warning else (),
         )
 
     def _upload_blob(self, upload_id: str, blob: UploadBlobDoc, path: Path, done: Counter) -> None:
