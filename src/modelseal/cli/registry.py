@@ -493,10 +493,12 @@ _plain_http_option = click.option(
 )
 
 
-def _client(registry_url: str | None, workers: int = 4) -> RegistryClient:
+def _client(
+    registry_url: str | None, workers: int = 4, max_log_age: float | None = None
+) -> RegistryClient:
     from modelseal.registry.client import RegistryClient
 
-    return RegistryClient.from_login(registry_url, workers=workers)
+    return RegistryClient.from_login(registry_url, workers=workers, max_log_age=max_log_age)
 
 
 @contextmanager
@@ -535,15 +537,37 @@ def _progress(label: str) -> Iterator[Progress | None]:
     hide_input=True,
     help="An API token (from `modelseal admin token create`); prompted when omitted.",
 )
-def login_command(url: str, token: str) -> None:
+@click.option(
+    "--log-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Pin the registry's transparency-log public key (PEM, from its operator): tree heads "
+    "must verify with it. Without it the key is trusted on first use.",
+)
+def login_command(url: str, token: str, log_key: Path | None) -> None:
     """Check TOKEN against the registry at URL and store it for this machine."""
     from modelseal.registry.client import ClientState, RegistryClient
 
     state = ClientState()
     with RegistryClient(url, token.strip(), state=state) as client:
         who = client.whoami()
-    state.save_login(url.rstrip("/"), token.strip(), who["user"])
-    click.echo(f"logged in to {url} as {who['user']} (token stored in {state.credentials_path})")
+        pinned = client.pin_log_key(log_key) if log_key is not None else None
+    state.save_login(url.rstrip("/"), token.strip(), who.user)
+    click.echo(f"logged in to {url} as {who.user} (token stored in {state.credentials_path})")
+    if pinned is not None:
+        click.echo(
+            f"pinned the transparency-log key {pinned[:16]} (the registry's tree head verifies)"
+        )
+
+
+_max_log_age_option = click.option(
+    "--max-log-age",
+    type=click.FloatRange(min=0),
+    default=None,
+    envvar="MODELSEAL_MAX_LOG_AGE",
+    help="Refuse a transparency-log tree head older than this many seconds "
+    "(default 86400, one day; 0: no limit).",
+)
 
 
 @click.command("push")
@@ -565,6 +589,7 @@ def login_command(url: str, token: str) -> None:
     type=click.Path(exists=True, dir_okay=False),
     help="oci:// only: attach this training-provenance attestation as a referrer.",
 )
+@_max_log_age_option
 @_plain_http_option
 @_registry_option
 def push_command(
@@ -576,6 +601,7 @@ def push_command(
     tags: tuple[str, ...],
     workers: int,
     provenance: str | None,
+    max_log_age: float | None,
     plain_http: bool,
     registry_url: str | None,
 ) -> None:
@@ -604,7 +630,7 @@ def push_command(
         return
     if provenance or plain_http:
         raise UsageError("--provenance and --plain-http apply to oci:// references only")
-    with _client(registry_url, workers) as client, _progress("push") as progress:
+    with _client(registry_url, workers, max_log_age) as client, _progress("push") as progress:
         result = client.push(
             model_dir,
             reference,
@@ -617,12 +643,13 @@ def push_command(
     doc = result.version
     mb = result.bytes_uploaded / 1e6
     click.echo(
-        f"published {doc['namespace']}/{doc['model']}:{doc['version']} "
-        f"sha256:{doc['digest']} ({mb:.1f} MB uploaded, "
+        f"published {doc.subject} sha256:{doc.digest} ({mb:.1f} MB uploaded, "
         f"{result.bytes_skipped / 1e6:.1f} MB already stored, {result.seconds:.1f} s)"
     )
     if result.logged:
         click.echo(f"  ok: {result.logged}")
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
 
 
 @click.command("pull")
@@ -638,6 +665,7 @@ def push_command(
 @click.option("--allow-rollback", is_flag=True, help="Accept a tag that moved to an older version.")
 @click.option("--allow-unsigned", is_flag=True, help="Accept a version without a signature.")
 @click.option("--workers", default=4, show_default=True, type=click.IntRange(1, 32))
+@_max_log_age_option
 @_plain_http_option
 @_registry_option
 def pull_command(
@@ -647,10 +675,13 @@ def pull_command(
     allow_rollback: bool,
     allow_unsigned: bool,
     workers: int,
+    max_log_age: float | None,
     plain_http: bool,
     registry_url: str | None,
 ) -> None:
     """Download a model version into DEST, verified before anything lands there.
+
+    NS/MODEL alone pulls the newest published version (the output says which).
 
     With oci://HOST/REPO:TAG (or @sha256:DIGEST) the ModelPack artifact is pulled
     from an OCI registry; --key is then required and the signature attached as a
@@ -672,7 +703,7 @@ def pull_command(
         return
     if plain_http:
         raise UsageError("--plain-http applies to oci:// references only")
-    with _client(registry_url, workers) as client, _progress("pull") as progress:
+    with _client(registry_url, workers, max_log_age) as client, _progress("pull") as progress:
         result = client.pull(
             reference,
             dest,
@@ -683,12 +714,13 @@ def pull_command(
         )
     doc = result.version
     click.echo(
-        f"pulled {doc['namespace']}/{doc['model']}:{doc['version']} sha256:{doc['digest']} "
-        f"into {result.destination} ({result.bytes_downloaded / 1e6:.1f} MB, "
-        f"{result.seconds:.1f} s)"
+        f"pulled {doc.subject} sha256:{doc.digest} into {result.destination} "
+        f"({result.bytes_downloaded / 1e6:.1f} MB, {result.seconds:.1f} s)"
     )
     for check in result.checks:
         click.echo(f"  ok: {check}")
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
 
 
 @click.command("info")
@@ -698,7 +730,7 @@ def pull_command(
 def info_command(reference: str, output_format: str, registry_url: str | None) -> None:
     """Show a model (its tags, latest version) or one version (files, gate result)."""
     with _client(registry_url) as client:
-        doc = client.info(reference)
+        doc = client.info(reference).model_dump(mode="json")
     if output_format == "json":
         click.echo(json.dumps(doc, indent=2, sort_keys=True))
         return
@@ -721,7 +753,7 @@ def info_command(reference: str, output_format: str, registry_url: str | None) -
 def search_command(query: str, output_format: str, registry_url: str | None) -> None:
     """Search models by name in the namespaces you can read."""
     with _client(registry_url) as client:
-        items = client.search(query)
+        items = [item.model_dump(mode="json") for item in client.search(query)]
     if output_format == "json":
         click.echo(json.dumps(items, indent=2, sort_keys=True))
         return

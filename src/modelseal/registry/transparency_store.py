@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from modelseal.registry.settings import RegistrySettings
 
 __all__ = [
+    "TREE_HEAD_REFRESH_MS",
     "RegistryLog",
     "SqlLogStore",
     "backfill",
@@ -237,18 +238,21 @@ def install_log_hook(factory: sessionmaker[Session]) -> None:
 # -- reading ---------------------------------------------------------------------------------
 
 
-def find_entry(session: Session, kind: EntryKind, subject: str) -> tuple[int, bytes] | None:
-    """The newest entry of ``kind`` about ``subject``: its index and bytes."""
+def find_entry(
+    session: Session, kind: EntryKind, subject: str, *, below: int | None = None
+) -> tuple[int, bytes] | None:
+    """The newest entry of ``kind`` about ``subject`` (with an index below ``below``):
+    its index and bytes."""
     from sqlalchemy import select
 
     from modelseal.registry.db.models import LogEntryRow
 
-    row = session.execute(
-        select(LogEntryRow.idx, LogEntryRow.data)
-        .where(LogEntryRow.kind == kind.value, LogEntryRow.subject == subject[:400])
-        .order_by(LogEntryRow.idx.desc())
-        .limit(1)
-    ).first()
+    query = select(LogEntryRow.idx, LogEntryRow.data).where(
+        LogEntryRow.kind == kind.value, LogEntryRow.subject == subject[:400]
+    )
+    if below is not None:
+        query = query.where(LogEntryRow.idx < below)
+    row = session.execute(query.order_by(LogEntryRow.idx.desc()).limit(1)).first()
     return None if row is None else (int(row[0]), bytes(row[1]))
 
 
@@ -303,10 +307,13 @@ class RegistryLog:
         return cls(TreeHeadSigner.in_directory(settings.data_dir))
 
     def tree_head(self, session: Session) -> SignedTreeHead:
-        """A signed head of the log as committed now (reused while the log does not grow).
+        """A signed head of the log as committed now (reused while the log does not grow
+        and the head is younger than :data:`TREE_HEAD_REFRESH_MS`).
 
         A new head is signed under the log lock, so heads are issued in the order of
-        their sizes with increasing timestamps, whichever replica signs them.
+        their sizes with increasing timestamps, whichever replica signs them. A quiet
+        log's head is re-signed with a fresh timestamp (same size and root, the stored
+        head of that size replaced), so clients can refuse heads that are too old.
         """
         import time
 
@@ -315,19 +322,19 @@ class RegistryLog:
         from modelseal.registry.db.models import LogTreeHeadRow
 
         size = open_log(session).size
+        now = int(time.time() * 1000)
         with self._lock:
             cached = self._cache.sth
-        if cached is not None and cached.tree_size == size:
+        if cached is not None and _reusable(cached, size, now):
             return cached
-        key = (self.signer.key_id, size)
-        row = session.get(LogTreeHeadRow, key)
-        if row is None:
+        row = session.get(LogTreeHeadRow, (self.signer.key_id, size))
+        if row is None or not _reusable(_row_head(row), size, now):
             _lock_log(session)
             log = open_log(session)
             size = log.size
             key = (self.signer.key_id, size)
             row = session.get(LogTreeHeadRow, key, populate_existing=True)
-            if row is None:
+            if row is None or not _reusable(_row_head(row), size, now):
                 last = session.scalar(
                     select(func.max(LogTreeHeadRow.timestamp)).where(
                         LogTreeHeadRow.key_id == self.signer.key_id
@@ -335,26 +342,45 @@ class RegistryLog:
                 )
                 stamp = max(int(time.time() * 1000), int(last or 0) + 1)
                 signed = self.signer.sign(size, log.root(size), stamp)
-                row = LogTreeHeadRow(
-                    key_id=signed.key_id,
-                    tree_size=size,
-                    root_hash=signed.root_hash,
-                    timestamp=signed.timestamp,
-                    signature=signed.signature,
-                )
-                session.add(row)
+                if row is None:
+                    row = LogTreeHeadRow(key_id=signed.key_id, tree_size=size)
+                    session.add(row)
+                row.root_hash = signed.root_hash
+                row.timestamp = signed.timestamp
+                row.signature = signed.signature
             session.commit()
-        sth = SignedTreeHead(
-            int(row.tree_size),
-            bytes(row.root_hash),
-            int(row.timestamp),
-            row.key_id,
-            bytes(row.signature),
-        )
+        sth = _row_head(row)
         with self._lock:
-            if self._cache.sth is None or self._cache.sth.tree_size <= sth.tree_size:
+            if self._cache.sth is None or (
+                self._cache.sth.tree_size,
+                self._cache.sth.timestamp,
+            ) <= (
+                sth.tree_size,
+                sth.timestamp,
+            ):
                 self._cache.sth = sth
         return sth
+
+
+#: A served tree head is re-signed once it is older than this (ms); clients refuse heads
+#: older than their ``max_log_age`` (default one day), which must stay well above it.
+TREE_HEAD_REFRESH_MS = 10 * 60 * 1000
+
+
+def _reusable(sth: SignedTreeHead | None, size: int, now_ms: int) -> bool:
+    return (
+        sth is not None and sth.tree_size == size and now_ms - sth.timestamp < TREE_HEAD_REFRESH_MS
+    )
+
+
+def _row_head(row: Any) -> SignedTreeHead:
+    return SignedTreeHead(
+        int(row.tree_size),
+        bytes(row.root_hash),
+        int(row.timestamp),
+        row.key_id,
+        bytes(row.signature),
+    )
 
 
 # -- what each change logs -------------------------------------------------------------------

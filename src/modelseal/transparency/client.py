@@ -18,7 +18,8 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -29,7 +30,20 @@ from modelseal.transparency.errors import LogError, LogVerificationError, SplitV
 from modelseal.transparency.merkle import leaf_hash, verify_consistency, verify_inclusion
 from modelseal.transparency.sth import SignedTreeHead, verify_tree_head
 
-__all__ = ["STATE_KEY", "LogMonitor", "LogSource", "TreeHeadState", "VerifiedEntry"]
+__all__ = [
+    "DEFAULT_MAX_AGE",
+    "STATE_KEY",
+    "LogMonitor",
+    "LogSource",
+    "TreeHeadState",
+    "VerifiedEntry",
+]
+
+#: Default oldest acceptable tree head, in seconds (the registry re-signs a quiet
+#: log's head every 10 minutes, so one day leaves room for clock skew and outages).
+DEFAULT_MAX_AGE = 24 * 3600.0
+#: How far in the future a tree head's timestamp may be (clock skew), in seconds.
+_FUTURE_SKEW = 300.0
 
 #: Key under each registry URL in the client state file.
 STATE_KEY = "transparency-log"
@@ -110,7 +124,9 @@ class LogMonitor:
     """Checks one registry's log from the client side.
 
     ``public_key`` is the log's STH key; ``state`` remembers tree heads between runs
-    under the name ``registry`` (usually its URL).
+    under the name ``registry`` (usually its URL). A tree head older than ``max_age``
+    seconds (``None``: any age) is refused: a server that froze its log, or a
+    man in the middle replaying an old head, cannot hide newer entries for longer.
     """
 
     def __init__(
@@ -119,11 +135,16 @@ class LogMonitor:
         public_key: Any,
         state: TreeHeadState,
         registry: str,
+        *,
+        max_age: float | None = DEFAULT_MAX_AGE,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._source = source
         self._key = public_key
         self._state = state
         self._registry = registry
+        self._max_age = max_age
+        self._clock = clock
         self._current: SignedTreeHead | None = None
 
     @property
@@ -140,12 +161,35 @@ class LogMonitor:
         """
         new = self._source.tree_head()
         verify_tree_head(new, self._key)
+        self._check_fresh(new)
         old = self._state.get(self._registry)
         if old is not None:
+            if new.timestamp < old.timestamp:
+                raise LogVerificationError(
+                    f"the registry's tree head (size {new.tree_size}) is older than the one "
+                    f"this client accepted before (size {old.tree_size}): a replayed tree head",
+                    advice="do not trust this registry's content; report it to its operators",
+                )
             self._check_extends(old, new)
         self._state.put(self._registry, new)
         self._current = new
         return new
+
+    def _check_fresh(self, sth: SignedTreeHead) -> None:
+        now = self._clock()
+        age = now - sth.timestamp / 1000
+        if self._max_age is not None and age > self._max_age:
+            raise LogVerificationError(
+                f"the registry's newest tree head is {age / 3600:.1f} h old (the limit is "
+                f"{self._max_age / 3600:.1f} h): its log may be frozen to hide newer entries",
+                advice="retry later, or raise --max-log-age if the registry is known to be "
+                "offline for that long",
+            )
+        if age < -_FUTURE_SKEW:
+            raise LogVerificationError(
+                f"the registry's tree head is dated {-age:.0f} s in the future",
+                advice="check this machine's clock",
+            )
 
     def _check_extends(self, old: SignedTreeHead, new: SignedTreeHead) -> None:
         if new.tree_size < old.tree_size:

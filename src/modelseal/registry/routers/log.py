@@ -16,6 +16,12 @@ from fastapi import APIRouter, Query, Request
 from modelseal.registry.auth import MaybePrincipal, RequiredPrincipal, SessionDep, authorize
 from modelseal.registry.errors import BadRequestError, NotFoundError
 from modelseal.registry.names import check_name, check_version
+from modelseal.registry.schemas import (
+    KeyEntriesDoc,
+    LogEntriesPage,
+    LogKeyDoc,
+    ProvenEntryDoc,
+)
 from modelseal.registry.services.log import LogVisibility
 from modelseal.registry.transparency_store import (
     RegistryLog,
@@ -43,7 +49,7 @@ def _check_size(size: int, current: int, what: str) -> None:
         )
 
 
-@router.get("/key")
+@router.get("/key", response_model=LogKeyDoc)
 def log_key(request: Request) -> dict[str, Any]:
     """The public key that signs the tree heads, and its key id."""
     signer = _service(request).signer
@@ -98,7 +104,7 @@ def consistency_proof(
     return {"first": first, "second": second, "proof": [h.hex() for h in proof]}
 
 
-@router.get("/entries")
+@router.get("/entries", response_model=LogEntriesPage)
 def entries(
     session: SessionDep,
     principal: RequiredPrincipal,
@@ -138,7 +144,7 @@ def entry(
     }
 
 
-@router.get("/versions/{namespace}/{model}/{version}")
+@router.get("/versions/{namespace}/{model}/{version}", response_model=ProvenEntryDoc)
 def version_entry(
     namespace: str,
     model: str,
@@ -167,10 +173,73 @@ def version_entry(
             + (f" of size {size}" if found is not None else ""),
             advice="a version the log does not hold must not be trusted",
         )
+    return _proven(log, found, size)
+
+
+def _proven(log: Any, found: tuple[int, bytes], size: int) -> dict[str, Any]:
+    """An entry with its audit path in the tree of ``size``."""
     index, data = found
     return {
         "index": index,
         "entry": data.decode("utf-8"),
         "tree_size": size,
         "audit_path": [h.hex() for h in log.inclusion_proof(index, size)],
+    }
+
+
+def _sized(session: SessionDep, tree_size: int | None) -> tuple[Any, int]:
+    log = open_log(session)
+    size = log.size if tree_size is None else tree_size
+    _check_size(size, log.size, "tree size")
+    return log, size
+
+
+@router.get("/tags/{namespace}/{model}/{tag}", response_model=ProvenEntryDoc)
+def tag_entry(
+    namespace: str,
+    model: str,
+    tag: str,
+    request: Request,
+    session: SessionDep,
+    principal: MaybePrincipal,
+    tree_size: int | None = Query(None, ge=1, description="Prove against this tree size."),
+) -> dict[str, Any]:
+    """The newest ``tag-move`` entry of a tag within ``tree_size`` and its audit path.
+
+    A client takes a tag's target and serial from this entry (checked against a signed
+    tree head), never from the resolve document.
+    """
+    authorize(request, session, principal, namespace, "read")
+    subject = f"{namespace}/{check_name(model, 'model name')}#{check_version(tag, 'tag')}"
+    log, size = _sized(session, tree_size)
+    found = find_entry(session, EntryKind.TAG_MOVE, subject, below=size)
+    if found is None:
+        raise NotFoundError(f"tag {subject} has no entry in the transparency log of size {size}")
+    return _proven(log, found, size)
+
+
+@router.get("/keys/{namespace}/{fingerprint}", response_model=KeyEntriesDoc)
+def key_entries(
+    namespace: str,
+    fingerprint: str,
+    request: Request,
+    session: SessionDep,
+    principal: MaybePrincipal,
+    tree_size: int | None = Query(None, ge=1, description="Prove against this tree size."),
+) -> dict[str, Any]:
+    """The newest ``key-trust`` entry of a namespace's key and its newest ``key-revoke``
+    entry (``null`` if none), each with its audit path."""
+    authorize(request, session, principal, namespace, "read")
+    subject = f"{namespace} key {fingerprint[:64]}"
+    log, size = _sized(session, tree_size)
+    trusted = find_entry(session, EntryKind.KEY_TRUST, subject, below=size)
+    if trusted is None:
+        raise NotFoundError(
+            f"key {fingerprint[:16]} of {namespace} has no key-trust entry in the log",
+            advice="a key the log does not hold must not be trusted",
+        )
+    revoked = find_entry(session, EntryKind.KEY_REVOKE, subject, below=size)
+    return {
+        "trust": _proven(log, trusted, size),
+        "revoke": None if revoked is None else _proven(log, revoked, size),
     }

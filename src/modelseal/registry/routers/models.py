@@ -10,6 +10,7 @@ from sqlalchemy import select
 from modelseal.registry.auth import MaybePrincipal, SessionDep, allowed_actions, authorize
 from modelseal.registry.db.models import Model, Namespace, Tag, Version
 from modelseal.registry.routers._shared import get_model, page, page_params
+from modelseal.registry.schemas import ModelDoc
 
 __all__ = ["router"]
 
@@ -58,7 +59,7 @@ def list_models(
     return page([_doc(session, m) for m in models], [m.id for m in models], limit)
 
 
-@router.get("/namespaces/{namespace}/models/{model}")
+@router.get("/namespaces/{namespace}/models/{model}", response_model=ModelDoc)
 def show_model(
     namespace: str, model: str, request: Request, session: SessionDep, principal: MaybePrincipal
 ) -> dict[str, Any]:

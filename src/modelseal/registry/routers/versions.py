@@ -18,6 +18,7 @@ from modelseal.registry.routers._shared import (
     require_full_view,
     version_doc,
 )
+from modelseal.registry.schemas import ResolvedVersionDoc
 
 __all__ = ["resolve_version", "router"]
 
@@ -78,7 +79,7 @@ def list_versions(
     return page(docs, [v.id for v in versions], limit)
 
 
-@router.get("/resolve/{ref:path}")
+@router.get("/resolve/{ref:path}", response_model=ResolvedVersionDoc)
 def resolve(
     namespace: str,
     model: str,
