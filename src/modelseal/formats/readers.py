@@ -18,6 +18,7 @@ _READERS: dict[Format, str] = {
     Format.SAFETENSORS: "modelseal.formats.safetensors:SafetensorsReader",
     Format.GGUF: "modelseal.formats.gguf:GgufReader",
     Format.PYTORCH_ZIP: "modelseal.formats.torch:TorchZipReader",
+    Format.TORCHSCRIPT: "modelseal.formats.torch:TorchZipReader",
     Format.NUMPY: "modelseal.formats.numpy:NumpyReader",
     Format.NUMPY_NPZ: "modelseal.formats.numpy:NumpyReader",
     Format.ONNX: "modelseal.formats.onnx:OnnxReader",

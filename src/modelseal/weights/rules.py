@@ -32,7 +32,8 @@ LOWBIT_STRUCTURE = RuleInfo(
     "MS-WEIGHTS-LOWBIT-STRUCTURE",
     "Structured low-order bits",
     "The lowest mantissa bits of trained weights are uniform noise; in this tensor they "
-    "follow the byte distribution of code or text instead: data hidden in the weights.",
+    "hold text (high) or structured data independent of the values (medium), which "
+    "formula tensors, repeated values and rescaled fine-tunes do not produce.",
     Severity.HIGH,
 )
 
@@ -64,8 +65,9 @@ CONSTANT = RuleInfo(
     "MS-WEIGHTS-CONSTANT",
     "Constant weight matrix",
     "Every element of a matrix has the same non-zero value, which training does not "
-    "produce: the layer was overwritten.",
-    Severity.MEDIUM,
+    "produce: the layer was overwritten, or it is a constant-initialised buffer (an "
+    "averaging kernel), so it is reported for review only.",
+    Severity.LOW,
 )
 
 DUPLICATE = RuleInfo(

@@ -12,17 +12,19 @@ from modelseal.formats.format import Format
 from modelseal.formats.inventory import Entry, Limits, walk
 from modelseal.formats.readers import reader_for
 from modelseal.formats.tensors import DTYPE_SIZES, TensorInfo, describe_tensors, tensor_array
-from modelseal.scan.model import FileResult, Finding, ScanReport
+from modelseal.scan.model import FileResult, Finding, ScanReport, Severity
 from modelseal.weights.injection import (
     duplicate_findings,
     injection_findings,
 )
-from modelseal.weights.payloads import (
+from modelseal.weights.lowbits import (
     BLOCK_ELEMENTS,
-    TVD_THRESHOLD,
+    BlockEvidence,
+    block_evidence,
+    free_bits,
     lowbit_anomalies,
-    verify_hit,
 )
+from modelseal.weights.payloads import verify_hit
 from modelseal.weights.rules import LOWBIT_STRUCTURE, PAYLOAD, WEIGHT_RULES
 from modelseal.weights.stats import TensorAccumulator, analyze_tensors, chunk_units, float_spec
 
@@ -59,6 +61,7 @@ _READABLE = frozenset(
         Format.SAFETENSORS,
         Format.GGUF,
         Format.PYTORCH_ZIP,
+        Format.TORCHSCRIPT,
         Format.NUMPY,
         Format.NUMPY_NPZ,
         Format.ONNX,
@@ -176,17 +179,48 @@ def _payload_findings(acc: TensorAccumulator) -> Iterator[Finding]:
             )
     if not acc.is_float:
         return
-    for run in lowbit_anomalies(acc.blocks(), info.dtype):
-        first = run.first_block * BLOCK_ELEMENTS
-        last = min(info.numel, (run.last_block + 1) * BLOCK_ELEMENTS) - 1
+    yield from _lowbit_findings(info, acc.blocks())
+
+
+def _lowbit_findings(info: TensorInfo, histograms: np.ndarray) -> Iterator[Finding]:
+    """Candidate blocks re-read and measured; only unexplained structure is reported."""
+    spec = float_spec(info.dtype)
+    assert spec is not None
+    free = free_bits(info.dtype)
+    measured: list[tuple[int, BlockEvidence, str]] = []
+    for run in lowbit_anomalies(histograms, info.dtype):
+        for block in range(run.first_block, run.last_block + 1):
+            first = block * BLOCK_ELEMENTS
+            count = min(BLOCK_ELEMENTS, info.numel - first)
+            evidence = block_evidence(chunk_units(info, first, count, spec.unit), free)
+            if evidence is not None and evidence.kind is not None:
+                measured.append((block, evidence, evidence.kind))
+    # Consecutive blocks of one kind are one finding, with the first block's numbers.
+    index = 0
+    while index < len(measured):
+        block, evidence, kind = measured[index]
+        end = index
+        while (
+            end + 1 < len(measured)
+            and measured[end + 1][0] == measured[end][0] + 1
+            and measured[end + 1][2] == kind
+        ):
+            end += 1
+        first = block * BLOCK_ELEMENTS
+        last = min(info.numel, (measured[end][0] + 1) * BLOCK_ELEMENTS) - 1
+        what = (
+            "hold text (a script or source code hidden in the weights)"
+            if kind == "text"
+            else "are structured and independent of the values (data hidden in the weights)"
+        )
         yield Finding(
             LOWBIT_STRUCTURE.id,
-            LOWBIT_STRUCTURE.default_severity,
-            f"the low-order bits of elements {first:,}-{last:,} of tensor {info.name!r} are "
-            f"structured (distance {run.tvd:.2f} from the uniform noise of trained weights, "
-            f"threshold {TVD_THRESHOLD}); lowest bytes: {_low_byte_preview(info, first)}",
+            Severity.HIGH if kind == "text" else Severity.MEDIUM,
+            f"the low-order bits of elements {first:,}-{last:,} of tensor {info.name!r} "
+            f"{what}: {evidence.describe()}; lowest bytes: {_low_byte_preview(info, first)}",
             f"{info.name}[{first}:{last + 1}]",
         )
+        index = end + 1
 
 
 def _dtype_size(dtype: str) -> int:
