@@ -62,6 +62,7 @@ _READABLE = frozenset(
         Format.GGUF,
         Format.PYTORCH_ZIP,
         Format.TORCHSCRIPT,
+        Format.PYTORCH_LEGACY,
         Format.NUMPY,
         Format.NUMPY_NPZ,
         Format.ONNX,
@@ -113,8 +114,8 @@ def scan_weights(
     if not results:
         raise UsageError(
             "no weight files found",
-            advice="weights scan reads safetensors, PyTorch zip, GGUF, ONNX, .npy/.npz and "
-            "Keras .weights.h5 files",
+            advice="weights scan reads safetensors, PyTorch (zip, legacy, TorchScript), GGUF, "
+            "ONNX, .npy/.npz and Keras .weights.h5 files",
         )
     return ScanReport(tuple(results), {rule.id: rule for rule in WEIGHT_RULES})
 
