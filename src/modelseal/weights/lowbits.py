@@ -17,10 +17,15 @@ would change: over *distinct* values the low bits must still be structured, carr
 enough entropy to hold data, and be independent of the high bits (elements sorted
 by their high bits: neighbours' low bits agree no more than independent draws do).
 Printable text in the low bytes is the strongest evidence and is reported as text.
+
+Random (encrypted or compressed) bytes are uniform like trained low bits and can only
+be seen where the tensor's precision predicts something else: in values converted
+from fp16/bf16, whose low bits are zero (:func:`precision_break`).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -35,15 +40,21 @@ __all__ = [
     "BLOCK_ELEMENTS",
     "DEPENDENCE_THRESHOLD",
     "MIN_ENTROPY",
+    "MIN_PAYLOAD",
+    "PRECISION_TVD",
     "TEXT_FRACTION",
     "TVD_THRESHOLD",
     "BlockEvidence",
     "LowBitAnomaly",
+    "PrecisionBreak",
     "block_evidence",
     "block_tvd",
     "free_bits",
     "lowbit_anomalies",
+    "narrow_origin_blocks",
+    "precision_break",
     "tested_bits",
+    "truncated_bits",
 ]
 
 #: Smallest number of informative elements for a block to be tested.
@@ -238,3 +249,90 @@ def block_evidence(units: NDArray[np.unsignedinteger], free: int) -> BlockEviden
 def _printable(column: NDArray[np.uint8]) -> float:
     present = column[column != 0]
     return float(_PRINTABLE[present].mean()) if present.size else 0.0
+
+
+# ------------------------------------------------------------------ precision
+
+
+@dataclass(frozen=True)
+class PrecisionBreak:
+    """Elements of a narrow-origin tensor whose low byte holds data outside its precision.
+
+    Values converted from fp16/bf16 keep the low ``truncated`` bits zero. Training
+    them further in fp32 changes every mantissa bit, so among elements with a
+    non-zero low byte only ``2^-(truncated - 8)`` keep bits 8 and up zero; a payload
+    written over the low byte alone keeps them all zero.
+    """
+
+    first: int
+    count: int
+    #: Low bits that are zero in the tensor's narrow-origin blocks.
+    truncated: int
+    #: Elements of the block with a non-zero lowest byte.
+    informative: int
+    #: Of those, elements whose bits 8 to ``truncated - 1`` are still zero.
+    confined: int
+    #: Distance from uniform of the confined elements' lowest bytes.
+    tvd: float
+    #: Tensor indices of the first and last confined element.
+    span: tuple[int, int] = (0, 0)
+
+    @property
+    def expected(self) -> float:
+        """Confined elements that values trained further in fp32 would give."""
+        return self.informative / (1 << (self.truncated - 8))
+
+    @property
+    def is_payload(self) -> bool:
+        """At least 1 KB of uniform bytes where the precision predicts (almost) none."""
+        return (
+            self.confined >= MIN_PAYLOAD
+            and self.confined >= 8 * self.expected + 64
+            and self.tvd < PRECISION_TVD + 0.5 * math.sqrt(2 * 255 / (math.pi * self.confined))
+        )
+
+
+#: Smallest precision break reported: 1 KB of random bytes, less the ~0.4% that are 0.
+MIN_PAYLOAD = 1000
+#: Largest distance from uniform of a precision break's bytes beyond sampling noise
+#: (small benign updates skew them: +1 to +20 ulps, distance > 0.9).
+PRECISION_TVD = 0.25
+_NARROW = 0.999
+
+
+def narrow_origin_blocks(block_histograms: NDArray[np.int64]) -> tuple[list[int], list[int]]:
+    """(blocks whose lowest bytes are all zero, blocks with many non-zero) of one tensor."""
+    totals = block_histograms.sum(axis=1)
+    zero = block_histograms[:, 0] if block_histograms.size else totals
+    narrow = [int(b) for b in np.flatnonzero((totals > 0) & (zero >= _NARROW * totals))]
+    if not narrow:
+        return [], []
+    wide = [int(b) for b in np.flatnonzero((totals > 0) & (zero < _NARROW * totals))]
+    return narrow, wide
+
+
+def truncated_bits(units: NDArray[np.uint32]) -> int:
+    """Low bits that are zero in every non-zero element of ``units`` (fp32, up to 16)."""
+    present = units[(units << np.uint32(1)) != 0]
+    if present.size == 0:
+        return 0
+    combined = int(np.bitwise_or.reduce(present & np.uint32(0xFFFF)))
+    return 16 if combined == 0 else (combined & -combined).bit_length() - 1
+
+
+def precision_break(units: NDArray[np.uint32], first: int, truncated: int) -> PrecisionBreak | None:
+    """Measure one wide block of an fp32 tensor whose other blocks have ``truncated`` zero bits."""
+    if truncated <= 8:
+        return None
+    low = units & np.uint32(0xFF)
+    informative = low != 0
+    middle = (units >> np.uint32(8)) & np.uint32((1 << (truncated - 8)) - 1)
+    confined = informative & (middle == 0)
+    count = int(confined.sum())
+    histogram = np.bincount(low[confined], minlength=256)[1:].astype(np.float64)
+    tvd = float(0.5 * np.abs(histogram / histogram.sum() - 1.0 / 255).sum()) if count else 1.0
+    where = np.flatnonzero(confined)
+    span = (first + int(where[0]), first + int(where[-1])) if count else (first, first)
+    return PrecisionBreak(
+        first, int(units.shape[0]), truncated, int(informative.sum()), count, tvd, span
+    )

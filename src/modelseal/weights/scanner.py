@@ -20,12 +20,16 @@ from modelseal.weights.injection import (
 from modelseal.weights.lowbits import (
     BLOCK_ELEMENTS,
     BlockEvidence,
+    PrecisionBreak,
     block_evidence,
     free_bits,
     lowbit_anomalies,
+    narrow_origin_blocks,
+    precision_break,
+    truncated_bits,
 )
 from modelseal.weights.payloads import verify_hit
-from modelseal.weights.rules import LOWBIT_STRUCTURE, PAYLOAD, WEIGHT_RULES
+from modelseal.weights.rules import LOWBIT_PRECISION, LOWBIT_STRUCTURE, PAYLOAD, WEIGHT_RULES
 from modelseal.weights.stats import TensorAccumulator, analyze_tensors, chunk_units, float_spec
 
 __all__ = [
@@ -180,7 +184,10 @@ def _payload_findings(acc: TensorAccumulator) -> Iterator[Finding]:
             )
     if not acc.is_float:
         return
-    yield from _lowbit_findings(info, acc.blocks())
+    histograms = acc.blocks()
+    yield from _lowbit_findings(info, histograms)
+    if info.dtype == "float32":
+        yield from _precision_findings(info, histograms)
 
 
 def _lowbit_findings(info: TensorInfo, histograms: np.ndarray) -> Iterator[Finding]:
@@ -222,6 +229,48 @@ def _lowbit_findings(info: TensorInfo, histograms: np.ndarray) -> Iterator[Findi
             f"{info.name}[{first}:{last + 1}]",
         )
         index = end + 1
+
+
+def _precision_findings(info: TensorInfo, histograms: np.ndarray) -> Iterator[Finding]:
+    """Runs of bytes written over the low byte of fp16/bf16-origin values."""
+    narrow, wide = narrow_origin_blocks(histograms)
+    if not wide:
+        return
+
+    def block(index: int) -> np.ndarray:
+        first = index * BLOCK_ELEMENTS
+        return chunk_units(info, first, min(BLOCK_ELEMENTS, info.numel - first), "<u4")
+
+    truncated = truncated_bits(block(narrow[0]))
+    breaks: list[PrecisionBreak] = []
+    for index in wide:
+        found = precision_break(block(index), index * BLOCK_ELEMENTS, truncated)
+        if found is not None and found.is_payload:
+            if breaks and breaks[-1].first + breaks[-1].count == found.first:
+                last = breaks.pop()
+                found = PrecisionBreak(
+                    last.first,
+                    last.count + found.count,
+                    truncated,
+                    last.informative + found.informative,
+                    last.confined + found.confined,
+                    max(last.tvd, found.tvd),
+                    (last.span[0], found.span[1]),
+                )
+            breaks.append(found)
+    for run in breaks:
+        start, end = run.span
+        yield Finding(
+            LOWBIT_PRECISION.id,
+            LOWBIT_PRECISION.default_severity,
+            f"tensor {info.name!r} holds values converted from a narrower dtype (low "
+            f"{truncated} bits zero), but {run.confined:,} elements in {start:,}-{end:,} have "
+            f"only their lowest byte set, bits 8-{truncated - 1} still zero (values trained "
+            f"further would give about {run.expected:,.0f}), with uniform bytes (distance "
+            f"{run.tvd:.2f}): about {run.confined:,} bytes written over the low byte; lowest "
+            f"bytes: {_low_byte_preview(info, start)}",
+            f"{info.name}[{start}:{end + 1}]",
+        )
 
 
 def _dtype_size(dtype: str) -> int:
