@@ -51,8 +51,8 @@ __all__ = [
     "block_tvd",
     "free_bits",
     "lowbit_anomalies",
-    "narrow_origin_blocks",
     "precision_break",
+    "precision_candidates",
     "tested_bits",
     "truncated_bits",
 ]
@@ -300,15 +300,24 @@ PRECISION_TVD = 0.25
 _NARROW = 0.999
 
 
-def narrow_origin_blocks(block_histograms: NDArray[np.int64]) -> tuple[list[int], list[int]]:
-    """(blocks whose lowest bytes are all zero, blocks with many non-zero) of one tensor."""
+def precision_candidates(
+    block_histograms: NDArray[np.int64], confined: NDArray[np.int64]
+) -> tuple[int | None, list[int]]:
+    """(a block whose lowest bytes are all zero, or None; blocks to re-read) of a tensor.
+
+    ``confined`` counts, per block, sampled elements with a non-zero lowest byte and
+    bits 8-12 zero. Blocks are re-read when the tensor has narrow-origin blocks and
+    they are not narrow, or when they hold far more confined elements than trained
+    values give (1 in 32 of those with a non-zero lowest byte).
+    """
     totals = block_histograms.sum(axis=1)
     zero = block_histograms[:, 0] if block_histograms.size else totals
-    narrow = [int(b) for b in np.flatnonzero((totals > 0) & (zero >= _NARROW * totals))]
-    if not narrow:
-        return [], []
-    wide = [int(b) for b in np.flatnonzero((totals > 0) & (zero < _NARROW * totals))]
-    return narrow, wide
+    is_narrow = (totals > 0) & (zero >= _NARROW * totals)
+    narrow = np.flatnonzero(is_narrow)
+    informative = totals - zero
+    many = (confined >= 64) & (confined >= informative / 16 + 32)
+    wide = (~is_narrow & (totals > 0)) if narrow.size else many
+    return (int(narrow[0]) if narrow.size else None), [int(b) for b in np.flatnonzero(wide)]
 
 
 def truncated_bits(units: NDArray[np.uint32]) -> int:

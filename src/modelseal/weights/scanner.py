@@ -24,8 +24,8 @@ from modelseal.weights.lowbits import (
     block_evidence,
     free_bits,
     lowbit_anomalies,
-    narrow_origin_blocks,
     precision_break,
+    precision_candidates,
     truncated_bits,
 )
 from modelseal.weights.payloads import verify_hit
@@ -187,7 +187,7 @@ def _payload_findings(acc: TensorAccumulator) -> Iterator[Finding]:
     histograms = acc.blocks()
     yield from _lowbit_findings(info, histograms)
     if info.dtype == "float32":
-        yield from _precision_findings(info, histograms)
+        yield from _precision_findings(info, histograms, acc.confined_counts())
 
 
 def _lowbit_findings(info: TensorInfo, histograms: np.ndarray) -> Iterator[Finding]:
@@ -231,9 +231,11 @@ def _lowbit_findings(info: TensorInfo, histograms: np.ndarray) -> Iterator[Findi
         index = end + 1
 
 
-def _precision_findings(info: TensorInfo, histograms: np.ndarray) -> Iterator[Finding]:
+def _precision_findings(
+    info: TensorInfo, histograms: np.ndarray, confined: np.ndarray
+) -> Iterator[Finding]:
     """Runs of bytes written over the low byte of fp16/bf16-origin values."""
-    narrow, wide = narrow_origin_blocks(histograms)
+    narrow, wide = precision_candidates(histograms, confined)
     if not wide:
         return
 
@@ -241,7 +243,8 @@ def _precision_findings(info: TensorInfo, histograms: np.ndarray) -> Iterator[Fi
         first = index * BLOCK_ELEMENTS
         return chunk_units(info, first, min(BLOCK_ELEMENTS, info.numel - first), "<u4")
 
-    truncated = truncated_bits(block(narrow[0]))
+    # Without a narrow block to measure, test bits 8-12 (zero in fp16 and bf16 values).
+    truncated = truncated_bits(block(narrow)) if narrow is not None else 13
     breaks: list[PrecisionBreak] = []
     for index in wide:
         found = precision_break(block(index), index * BLOCK_ELEMENTS, truncated)
