@@ -57,19 +57,6 @@ def test_nonfinite_parameter_is_still_high(tmp_path: Path) -> None:
     }
 
 
-@pytest.fixture(scope="module")
-def trained(minilm: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    out = tmp_path_factory.mktemp("benign")
-    return {
-        "adamw": benign.minilm_trained(minilm, out / "adamw.safetensors", "adamw"),
-        "sgd": benign.minilm_trained(minilm, out / "sgd.safetensors", "sgd"),
-        "lora": benign.lora_merged(minilm, out / "lora.safetensors"),
-        "int8": benign.int8_round_trip(minilm, out / "int8.safetensors"),
-        "fp16-fp32": benign.round_trip(minilm, "float16", out / "fp16rt.safetensors"),
-        "bf16-fp32": benign.round_trip(minilm, "bfloat16", out / "bf16rt.safetensors"),
-    }
-
-
 @pytest.mark.parametrize("name", ["adamw", "sgd", "lora", "int8", "fp16-fp32", "bf16-fp32"])
 def test_fine_tunes_and_conversions_have_no_serious_findings(
     trained: dict[str, Path], name: str
