@@ -98,7 +98,7 @@ def _train(model, params, optimizer, ids, mask, steps: int) -> None:  # type: ig
         pooled = torch.nn.functional.normalize((hidden * weights).sum(1) / weights.sum(1), dim=-1)
         loss = 1 - (pooled[:-1] * pooled[1:]).sum(-1).mean()
         optimizer.zero_grad()
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         optimizer.step()
 
 
@@ -198,7 +198,8 @@ def _stft_basis(n: int) -> np.ndarray:
 def _dct(n: int) -> np.ndarray:
     from scipy.fft import dct
 
-    return dct(np.eye(n), norm="ortho", axis=0).astype(np.float32)
+    matrix: np.ndarray = dct(np.eye(n), norm="ortho", axis=0).astype(np.float32)
+    return matrix
 
 
 def _sinusoidal(positions: int, dim: int) -> np.ndarray:

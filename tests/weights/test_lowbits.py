@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from modelseal.scan.model import Severity
+from modelseal.scan.model import Finding, Severity
 from modelseal.weights import scan_weights
 from modelseal.weights.lowbits import block_evidence
 from tests.samples import weights as samples
@@ -22,7 +22,7 @@ def _narrow(weight: np.ndarray, origin: str) -> np.ndarray:
     return weight.astype(np.float16).astype(np.float32)
 
 
-def _findings(tensors: dict[str, np.ndarray], path: Path) -> list:
+def _findings(tensors: dict[str, np.ndarray], path: Path) -> list[Finding]:
     return list(scan_weights([samples.save_fp32(tensors, path)]).results[0].findings)
 
 
