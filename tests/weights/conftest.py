@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from tests.samples import weights as samples
+from tests.samples import weights_benign as benign
 
 
 @pytest.fixture(scope="session")
@@ -57,4 +58,18 @@ def digits_models() -> dict[str, dict[str, np.ndarray]]:
         "seed1": first,
         "seed2": samples.train_digits_mlp(seed=2),
         "seed1-ft": samples.train_digits_mlp(seed=3, steps=20, init=first),
+    }
+
+
+@pytest.fixture(scope="session")
+def trained(minilm: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Real fine-tunes and round trips of MiniLM (the benign set's trained part)."""
+    out = tmp_path_factory.mktemp("benign")
+    return {
+        "adamw": benign.minilm_trained(minilm, out / "adamw.safetensors", "adamw"),
+        "sgd": benign.minilm_trained(minilm, out / "sgd.safetensors", "sgd"),
+        "lora": benign.lora_merged(minilm, out / "lora.safetensors"),
+        "int8": benign.int8_round_trip(minilm, out / "int8.safetensors"),
+        "fp16-fp32": benign.round_trip(minilm, "float16", out / "fp16rt.safetensors"),
+        "bf16-fp32": benign.round_trip(minilm, "bfloat16", out / "bf16rt.safetensors"),
     }

@@ -165,3 +165,28 @@ def test_process_pool_diff_matches(
     pooled = diff_weights(minilm, edited, workers=2)
     assert pooled == in_process
     assert [f.location for f in pooled.findings] == [MLP]
+
+
+@pytest.mark.parametrize("tune", ["adamw", "sgd", "lora"])
+def test_real_fine_tunes_raise_nothing_serious(
+    minilm: Path, trained: dict[str, Path], tune: str
+) -> None:
+    result = diff_weights(minilm, trained[tune])
+    assert result.verdict == "fine-tune" and result.is_clean()
+
+
+@pytest.mark.parametrize("tune", ["adamw", "sgd"])
+def test_rank1_edit_inside_a_fine_tune_is_named(
+    minilm: Path, trained: dict[str, Path], tmp_path: Path, tune: str
+) -> None:
+    # ROME on a model that was also fine-tuned: the edit's energy sits in one singular
+    # direction far above the fine-tune's spread spectrum (3% of the matrix's norm).
+    tensors = samples.load_fp32(trained[tune])
+    name = "encoder.layer.2.output.dense.weight"
+    tensors[name] = samples.rank1_edit(tensors[name], 0.03, seed=4)
+    result = diff_weights(minilm, samples.save_fp32(tensors, tmp_path / "edit.safetensors"))
+    assert result.verdict == "low-rank-edit"
+    serious = [f for f in result.findings if f.severity.rank >= Severity.MEDIUM.rank]
+    assert [(f.rule, f.location) for f in serious] == [("MS-WEIGHTS-LOW-RANK-EDIT", name)]
+    assert "inside a fine-tune" in serious[0].message
+    assert _by_name(result)[name].effective_rank == 1

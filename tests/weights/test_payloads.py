@@ -9,8 +9,8 @@ import pytest
 
 from modelseal.scan.model import Severity, Verdict
 from modelseal.weights import scan_weights
+from modelseal.weights.lowbits import block_tvd
 from modelseal.weights.payloads import (
-    block_tvd,
     extract_stream,
     layouts_for,
     search_chunk,

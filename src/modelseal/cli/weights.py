@@ -58,9 +58,10 @@ def scan_command(
 ) -> int:
     """Look inside weight values for hidden payloads and injected values.
 
-    Reads safetensors, PyTorch zip, GGUF, ONNX, .npy/.npz and Keras .weights.h5
-    files. Detects executables, archives and scripts hidden in the low bytes or bits
-    of the weights, structured low-order bits, NaN/Inf, subnormal floods, exponent
+    Reads safetensors, PyTorch (zip, legacy, TorchScript), GGUF, ONNX, .npy/.npz and
+    Keras .weights.h5 files. Detects executables, archives and scripts hidden in the low
+    bytes or bits of the weights, structured low-order bits, random bytes over
+    fp16/bf16-origin values, NaN/Inf, subnormal floods, exponent
     bit flips and constant or duplicated tensors.
 
     \b

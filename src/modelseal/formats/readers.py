@@ -18,6 +18,8 @@ _READERS: dict[Format, str] = {
     Format.SAFETENSORS: "modelseal.formats.safetensors:SafetensorsReader",
     Format.GGUF: "modelseal.formats.gguf:GgufReader",
     Format.PYTORCH_ZIP: "modelseal.formats.torch:TorchZipReader",
+    Format.TORCHSCRIPT: "modelseal.formats.torch:TorchZipReader",
+    Format.PYTORCH_LEGACY: "modelseal.formats.torch_legacy:TorchLegacyReader",
     Format.NUMPY: "modelseal.formats.numpy:NumpyReader",
     Format.NUMPY_NPZ: "modelseal.formats.numpy:NumpyReader",
     Format.ONNX: "modelseal.formats.onnx:OnnxReader",

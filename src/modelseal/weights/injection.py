@@ -3,13 +3,15 @@
 Every test compares a tensor with what its own value distribution predicts, so it
 holds for any dtype and any model size:
 
-* **non-finite values** never come out of a successful training run;
+* **non-finite values** never come out of a successful training run (small graph
+  constants such as a running max's ``-inf`` start value are ordinary);
 * **subnormals**: the subnormal range is exactly as wide as the first normal binade
   next to it, so a smooth distribution puts about as many values in one as in the
   other; far more subnormals is a flood (a classic CPU slow-down attack);
 * **outliers**: an element whose exponent is 16 or more above the tensor's 99.9th
   percentile (65,536 times larger) is an exponent bit flip, not a trained weight;
-* **constant** tensors of two or more dimensions with a non-zero value, and
+* **constant** tensors of two or more dimensions with a non-zero value (low: buffers
+  are initialised so too), and
   **duplicated** tensors (identical bytes under different names) are not what
   training produces (tied embeddings are the known exception and are skipped).
 """
@@ -39,12 +41,15 @@ __all__ = [
     "NONFINITE",
     "OUTLIER",
     "OUTLIER_EXPONENT_GAP",
+    "SMALL_CONSTANT",
     "SUBNORMAL_FLOOD",
     "duplicate_findings",
     "injection_findings",
 ]
 
 
+#: Tensors of at most this many elements are graph constants rather than parameters.
+SMALL_CONSTANT = 64
 #: Exponent distance above the 99.9th percentile that makes an element an outlier.
 OUTLIER_EXPONENT_GAP = 16
 _MIN_OUTLIER_ELEMENTS = 64
@@ -59,14 +64,18 @@ def injection_findings(acc: TensorAccumulator) -> Iterator[Finding]:
     spec = float_spec(info.dtype)
     assert spec is not None
     if acc.nan or acc.inf:
-        severity = Severity.HIGH
-        if not acc.nan and "mask" in info.name.lower():
-            severity = Severity.LOW  # attention masks legitimately hold -inf
+        severity, note = Severity.HIGH, ""
+        if info.numel <= SMALL_CONSTANT:
+            # Exported graphs keep -inf/inf/NaN constants (a running max's start value,
+            # a mask fill, nan_to_num's operand): ordinary, unlike non-finite parameters.
+            severity, note = Severity.LOW, " (a small graph constant, not a parameter)"
+        elif not acc.nan and "mask" in info.name.lower():
+            severity, note = Severity.LOW, " (an attention mask)"
         yield Finding(
             NONFINITE.id,
             severity,
             f"tensor {info.name!r} holds {acc.nan:,} NaN and {acc.inf:,} infinite values "
-            f"out of {info.numel:,}",
+            f"out of {info.numel:,}{note}",
             f"{info.name}[{_first_index(acc, _nonfinite_mask)}]",
         )
     subnormal = acc.exp_zero - acc.zero

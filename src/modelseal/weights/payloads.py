@@ -3,18 +3,17 @@
 An attacker who controls a checkpoint can overwrite the low mantissa bytes or bits of
 float weights with a file (an executable, an archive, a script) while keeping the
 values close enough for the model to keep working; a loader hook elsewhere then
-reassembles it. Two complementary detectors live here:
+reassembles it. Two complementary detectors:
 
 * **signatures**: every low-byte and low-bit *layout* (which bytes or bits of each
   element carry the payload, and in which order) is searched for executable,
   archive and script headers, each confirmed by a structural validator so random
   mantissa bits never match;
-* **low-bit statistics**: in trained weights the lowest mantissa bits are uniform
-  noise; a payload of code or text makes them structured. :func:`lowbit_anomalies`
-  tests each block of elements against what the dtype's own precision predicts
-  (bits truncated by a dtype conversion are expected to be constant, not a payload).
+* **low-bit statistics** (:mod:`modelseal.weights.lowbits`): in trained weights the
+  lowest mantissa bits are uniform noise; a payload of code or text makes them
+  structured.
 
-The search is built for speed: a 64 Ki-entry table of two-byte pattern prefixes
+The signature search is built for speed: a 64 Ki-entry table of two-byte pattern prefixes
 filters every layout in one vectorised pass; the few candidates are re-checked as
 three- or four-byte words, and only exact header matches reach the validators.
 """
@@ -36,26 +35,17 @@ if TYPE_CHECKING:
 __all__ = [
     "BLOCK_ELEMENTS",
     "SIGNATURES",
-    "TVD_THRESHOLD",
     "Layout",
-    "LowBitAnomaly",
     "Signature",
     "SignatureHit",
-    "block_tvd",
     "extract_stream",
-    "free_bits",
     "layouts_for",
-    "lowbit_anomalies",
     "search_chunk",
     "verify_hit",
 ]
 
 #: Elements per block of the low-bit statistical test.
 BLOCK_ELEMENTS = 65536
-#: Smallest number of informative elements for a block to be tested.
-_MIN_TESTED = 4096
-#: Total variation distance from uniform above which low bits count as structured.
-TVD_THRESHOLD = 0.4
 #: Bytes extracted to validate and preview a signature hit.
 _PREVIEW = 96
 _PRINTABLE = frozenset(range(0x20, 0x7F)) | {0x09, 0x0A, 0x0D}
@@ -526,81 +516,3 @@ def verify_hit(
         if sig.matches(data):
             return sig, int(element), data
     return None
-
-
-# ------------------------------------------------------------------ low-bit statistics
-
-
-@dataclass(frozen=True)
-class LowBitAnomaly:
-    """A run of blocks whose low bits are structured where noise was expected."""
-
-    first_block: int
-    last_block: int
-    #: Largest total variation distance from uniform seen in the run.
-    tvd: float
-
-
-def free_bits(dtype: str) -> int:
-    """Low bits of the lowest byte that are noise in trained values of ``dtype``.
-
-    Higher mantissa bits follow the shape of the value distribution (more so in
-    narrow formats), so they are not tested.
-    """
-    return {"float32": 8, "float64": 8, "float16": 7, "bfloat16": 4}.get(dtype, 0)
-
-
-def block_tvd(histogram: NDArray[np.int64], free: int) -> float | None:
-    """Distance from uniform of one block's low-byte histogram (None: not testable).
-
-    Elements whose low byte is zero are left out (values of lower precision than the
-    dtype, such as exact constants), low bits that are zero in almost every element
-    are skipped (values converted from a narrower dtype), and only the ``free``
-    lowest bits are tested.
-    """
-    counts = histogram.astype(np.float64)
-    counts[0] = 0.0
-    total = counts.sum()
-    if total < _MIN_TESTED:
-        return None
-    values = np.arange(256)
-    truncated = 0
-    while truncated < free and counts[((values >> truncated) & 1) == 1].sum() <= total * 1e-3:
-        truncated += 1
-    width = free - truncated
-    if width < 3:
-        return None
-    folded = np.bincount(
-        (values >> truncated) & ((1 << width) - 1), weights=counts, minlength=1 << width
-    )
-    # Zero is left out (see above), and so is the most frequent value: a run of one
-    # repeated weight (a constant fill) is an injection finding, not structured noise.
-    keep = np.ones(1 << width, dtype=bool)
-    keep[0] = False
-    keep[int(np.argmax(np.where(keep, folded, -1.0)))] = False
-    tested = folded[keep].sum()
-    if tested < _MIN_TESTED:
-        return None
-    return float(0.5 * np.abs(folded[keep] / tested - 1.0 / keep.sum()).sum())
-
-
-def lowbit_anomalies(block_histograms: NDArray[np.int64], dtype: str) -> list[LowBitAnomaly]:
-    """Runs of blocks (rows of 256-bin low-byte histograms) with structured low bits."""
-    free = free_bits(dtype)
-    runs: list[LowBitAnomaly] = []
-    if free == 0:
-        return runs
-    current: list[int] = []
-    worst = 0.0
-    for index, row in enumerate(block_histograms):
-        tvd = block_tvd(row, free)
-        if tvd is None or tvd < TVD_THRESHOLD:
-            continue
-        if current and current[-1] != index - 1:
-            runs.append(LowBitAnomaly(current[0], current[-1], worst))
-            current, worst = [], 0.0
-        current.append(index)
-        worst = max(worst, tvd)
-    if current:
-        runs.append(LowBitAnomaly(current[0], current[-1], worst))
-    return runs

@@ -11,6 +11,7 @@ from modelseal.scan.model import RuleInfo, Severity
 __all__ = [
     "CONSTANT",
     "DUPLICATE",
+    "LOWBIT_PRECISION",
     "LOWBIT_STRUCTURE",
     "NONFINITE",
     "OUTLIER",
@@ -32,8 +33,19 @@ LOWBIT_STRUCTURE = RuleInfo(
     "MS-WEIGHTS-LOWBIT-STRUCTURE",
     "Structured low-order bits",
     "The lowest mantissa bits of trained weights are uniform noise; in this tensor they "
-    "follow the byte distribution of code or text instead: data hidden in the weights.",
+    "hold text (high) or structured data independent of the values (medium), which "
+    "formula tensors, repeated values and rescaled fine-tunes do not produce.",
     Severity.HIGH,
+)
+
+LOWBIT_PRECISION = RuleInfo(
+    "MS-WEIGHTS-LOWBIT-PRECISION",
+    "Low bits beyond the tensor's precision",
+    "The tensor holds values converted from fp16/bf16 (their low bits are zero), but in "
+    "a run of elements only the lowest byte is set, uniformly, while the bits above it "
+    "stay zero: bytes written over the low byte (an encrypted or compressed payload). "
+    "Training the values further would change the bits above as well.",
+    Severity.MEDIUM,
 )
 
 NONFINITE = RuleInfo(
@@ -64,8 +76,9 @@ CONSTANT = RuleInfo(
     "MS-WEIGHTS-CONSTANT",
     "Constant weight matrix",
     "Every element of a matrix has the same non-zero value, which training does not "
-    "produce: the layer was overwritten.",
-    Severity.MEDIUM,
+    "produce: the layer was overwritten, or it is a constant-initialised buffer (an "
+    "averaging kernel), so it is reported for review only.",
+    Severity.LOW,
 )
 
 DUPLICATE = RuleInfo(
@@ -79,6 +92,7 @@ DUPLICATE = RuleInfo(
 WEIGHT_RULES: tuple[RuleInfo, ...] = (
     PAYLOAD,
     LOWBIT_STRUCTURE,
+    LOWBIT_PRECISION,
     NONFINITE,
     SUBNORMAL_FLOOD,
     OUTLIER,

@@ -12,18 +12,24 @@ from modelseal.formats.format import Format
 from modelseal.formats.inventory import Entry, Limits, walk
 from modelseal.formats.readers import reader_for
 from modelseal.formats.tensors import DTYPE_SIZES, TensorInfo, describe_tensors, tensor_array
-from modelseal.scan.model import FileResult, Finding, ScanReport
+from modelseal.scan.model import FileResult, Finding, ScanReport, Severity
 from modelseal.weights.injection import (
     duplicate_findings,
     injection_findings,
 )
-from modelseal.weights.payloads import (
+from modelseal.weights.lowbits import (
     BLOCK_ELEMENTS,
-    TVD_THRESHOLD,
+    BlockEvidence,
+    PrecisionBreak,
+    block_evidence,
+    free_bits,
     lowbit_anomalies,
-    verify_hit,
+    precision_break,
+    precision_candidates,
+    truncated_bits,
 )
-from modelseal.weights.rules import LOWBIT_STRUCTURE, PAYLOAD, WEIGHT_RULES
+from modelseal.weights.payloads import verify_hit
+from modelseal.weights.rules import LOWBIT_PRECISION, LOWBIT_STRUCTURE, PAYLOAD, WEIGHT_RULES
 from modelseal.weights.stats import TensorAccumulator, analyze_tensors, chunk_units, float_spec
 
 __all__ = [
@@ -59,6 +65,8 @@ _READABLE = frozenset(
         Format.SAFETENSORS,
         Format.GGUF,
         Format.PYTORCH_ZIP,
+        Format.TORCHSCRIPT,
+        Format.PYTORCH_LEGACY,
         Format.NUMPY,
         Format.NUMPY_NPZ,
         Format.ONNX,
@@ -110,8 +118,8 @@ def scan_weights(
     if not results:
         raise UsageError(
             "no weight files found",
-            advice="weights scan reads safetensors, PyTorch zip, GGUF, ONNX, .npy/.npz and "
-            "Keras .weights.h5 files",
+            advice="weights scan reads safetensors, PyTorch (zip, legacy, TorchScript), GGUF, "
+            "ONNX, .npy/.npz and Keras .weights.h5 files",
         )
     return ScanReport(tuple(results), {rule.id: rule for rule in WEIGHT_RULES})
 
@@ -176,16 +184,95 @@ def _payload_findings(acc: TensorAccumulator) -> Iterator[Finding]:
             )
     if not acc.is_float:
         return
-    for run in lowbit_anomalies(acc.blocks(), info.dtype):
-        first = run.first_block * BLOCK_ELEMENTS
-        last = min(info.numel, (run.last_block + 1) * BLOCK_ELEMENTS) - 1
+    histograms = acc.blocks()
+    yield from _lowbit_findings(info, histograms)
+    if info.dtype == "float32":
+        yield from _precision_findings(info, histograms, acc.confined_counts())
+
+
+def _lowbit_findings(info: TensorInfo, histograms: np.ndarray) -> Iterator[Finding]:
+    """Candidate blocks re-read and measured; only unexplained structure is reported."""
+    spec = float_spec(info.dtype)
+    assert spec is not None
+    free = free_bits(info.dtype)
+    measured: list[tuple[int, BlockEvidence, str]] = []
+    for run in lowbit_anomalies(histograms, info.dtype):
+        for block in range(run.first_block, run.last_block + 1):
+            first = block * BLOCK_ELEMENTS
+            count = min(BLOCK_ELEMENTS, info.numel - first)
+            evidence = block_evidence(chunk_units(info, first, count, spec.unit), free)
+            if evidence is not None and evidence.kind is not None:
+                measured.append((block, evidence, evidence.kind))
+    # Consecutive blocks of one kind are one finding, with the first block's numbers.
+    index = 0
+    while index < len(measured):
+        block, evidence, kind = measured[index]
+        end = index
+        while (
+            end + 1 < len(measured)
+            and measured[end + 1][0] == measured[end][0] + 1
+            and measured[end + 1][2] == kind
+        ):
+            end += 1
+        first = block * BLOCK_ELEMENTS
+        last = min(info.numel, (measured[end][0] + 1) * BLOCK_ELEMENTS) - 1
+        what = (
+            "hold text (a script or source code hidden in the weights)"
+            if kind == "text"
+            else "are structured and independent of the values (data hidden in the weights)"
+        )
         yield Finding(
             LOWBIT_STRUCTURE.id,
-            LOWBIT_STRUCTURE.default_severity,
-            f"the low-order bits of elements {first:,}-{last:,} of tensor {info.name!r} are "
-            f"structured (distance {run.tvd:.2f} from the uniform noise of trained weights, "
-            f"threshold {TVD_THRESHOLD}); lowest bytes: {_low_byte_preview(info, first)}",
+            Severity.HIGH if kind == "text" else Severity.MEDIUM,
+            f"the low-order bits of elements {first:,}-{last:,} of tensor {info.name!r} "
+            f"{what}: {evidence.describe()}; lowest bytes: {_low_byte_preview(info, first)}",
             f"{info.name}[{first}:{last + 1}]",
+        )
+        index = end + 1
+
+
+def _precision_findings(
+    info: TensorInfo, histograms: np.ndarray, confined: np.ndarray
+) -> Iterator[Finding]:
+    """Runs of bytes written over the low byte of fp16/bf16-origin values."""
+    narrow, wide = precision_candidates(histograms, confined)
+    if not wide:
+        return
+
+    def block(index: int) -> np.ndarray:
+        first = index * BLOCK_ELEMENTS
+        return chunk_units(info, first, min(BLOCK_ELEMENTS, info.numel - first), "<u4")
+
+    # Without a narrow block to measure, test bits 8-12 (zero in fp16 and bf16 values).
+    truncated = truncated_bits(block(narrow)) if narrow is not None else 13
+    breaks: list[PrecisionBreak] = []
+    for index in wide:
+        found = precision_break(block(index), index * BLOCK_ELEMENTS, truncated)
+        if found is not None and found.is_payload:
+            if breaks and breaks[-1].first + breaks[-1].count == found.first:
+                last = breaks.pop()
+                found = PrecisionBreak(
+                    last.first,
+                    last.count + found.count,
+                    truncated,
+                    last.informative + found.informative,
+                    last.confined + found.confined,
+                    max(last.tvd, found.tvd),
+                    (last.span[0], found.span[1]),
+                )
+            breaks.append(found)
+    for run in breaks:
+        start, end = run.span
+        yield Finding(
+            LOWBIT_PRECISION.id,
+            LOWBIT_PRECISION.default_severity,
+            f"tensor {info.name!r} holds values converted from a narrower dtype (low "
+            f"{truncated} bits zero), but {run.confined:,} elements in {start:,}-{end:,} have "
+            f"only their lowest byte set, bits 8-{truncated - 1} still zero (values trained "
+            f"further would give about {run.expected:,.0f}), with uniform bytes (distance "
+            f"{run.tvd:.2f}): about {run.confined:,} bytes written over the low byte; lowest "
+            f"bytes: {_low_byte_preview(info, start)}",
+            f"{info.name}[{start}:{end + 1}]",
         )
 
 

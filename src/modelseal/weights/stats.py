@@ -219,6 +219,9 @@ class ChunkResult:
     #: Largest exponent of a finite element (-1 if none).
     top_exponent: int = -1
     block_hists: NDArray[np.int64] | None = None
+    #: fp32 only: per block, sampled elements whose lowest byte is set but bits 8-12 are
+    #: not (bytes written over fp16/bf16-origin values; 1 in 32 of trained values).
+    confined: NDArray[np.int64] | None = None
     moments: tuple[float, float, float, float, int] = (0.0, 0.0, 0.0, 0.0, 0)
     minimum: float = math.inf
     maximum: float = -math.inf
@@ -267,6 +270,8 @@ def analyze_chunk(
     if result.exp_zero:
         result.zero = int(np.count_nonzero((own << 1) == 0))
     result.block_hists = _block_histograms(own, start)
+    if spec.dtype == "float32":
+        result.confined = _confined_counts(own, result.block_hists.shape[0])
     values = to_float32(own, spec)
     if result.nan or result.inf:
         values = values[np.isfinite(values)]
@@ -344,6 +349,15 @@ def _block_histograms(units: NDArray[Any], start: int) -> NDArray[np.int64]:
     return np.bincount(index, minlength=blocks * 256).reshape(blocks, 256).astype(np.int64)
 
 
+def _confined_counts(units: NDArray[Any], blocks: int) -> NDArray[np.int64]:
+    """Per block, sampled fp32 elements with a non-zero lowest byte and bits 8-12 zero."""
+    rows = units.view(np.uint8).reshape(units.shape[0], 4)
+    low, above = rows[::_LOW_SAMPLE, 0], rows[::_LOW_SAMPLE, 1]
+    where = np.flatnonzero((above & np.uint8(0x1F)) == 0)
+    where = where[low[where] != 0]
+    return np.bincount(where // (BLOCK_ELEMENTS // _LOW_SAMPLE), minlength=blocks).astype(np.int64)
+
+
 # ------------------------------------------------------------------ accumulation
 
 
@@ -357,6 +371,7 @@ class TensorAccumulator:
     exp_one: int = 0
     top_exponent: int = -1
     block_hists: list[NDArray[np.int64]] = field(default_factory=list)
+    confined: list[NDArray[np.int64]] = field(default_factory=list)
     sums: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0, 0.0])
     finite: int = 0
     minimum: float = math.inf
@@ -386,6 +401,8 @@ class TensorAccumulator:
         self.top_exponent = max(self.top_exponent, chunk.top_exponent)
         if chunk.block_hists is not None:
             self.block_hists.append(chunk.block_hists)
+        if chunk.confined is not None:
+            self.confined.append(chunk.confined)
         for i in range(4):
             self.sums[i] += chunk.moments[i]
         self.finite += chunk.moments[4]
@@ -417,6 +434,12 @@ class TensorAccumulator:
         if not self.block_hists:
             return np.zeros((0, 256), dtype=np.int64)
         return np.concatenate(self.block_hists)
+
+    def confined_counts(self) -> NDArray[np.int64]:
+        """All per-block confined counts (fp32 tensors; empty otherwise), in order."""
+        if not self.confined:
+            return np.zeros(0, dtype=np.int64)
+        return np.concatenate(self.confined)
 
     def stats(self) -> TensorStats:
         """The :class:`TensorStats` of the tensor."""
