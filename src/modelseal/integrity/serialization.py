@@ -10,7 +10,9 @@ produce are the ones its verifier recomputes:
   this method (model-signing does the same); modelseal records them separately.
 
 Hashing streams each file (or shard) with ``preadv`` into a preallocated buffer
-on a thread pool: parallel across files and, for shards, within a file. Memory
+on a thread pool: parallel across files and, for shards, within a file. The
+tensors' byte ranges (:class:`Spans`) are digested from the same buffer as the
+file digest, so the bytes are read once whatever is computed from them. Memory
 is bounded by ``workers x chunk size`` whatever the model size. A file whose
 size or modification time differs after it was hashed makes signing fail
 (:class:`FileChangedError`) instead of producing a wrong signature.
@@ -41,6 +43,7 @@ __all__ = [
     "ModelListing",
     "ProgressCallback",
     "Serialization",
+    "Spans",
     "hash_files",
     "hash_range",
     "hash_range_spans",
@@ -169,8 +172,18 @@ class HashedFile:
     file: ModelFile
     pieces: tuple[tuple[int, int, bytes], ...]
     reused: bool = False
-    #: SHA-256 of each requested span (tensor byte range), by (start, end).
+    #: Digest of each requested span (tensor byte range), by (start, end).
     spans: Mapping[tuple[int, int], bytes] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Spans:
+    """Byte ranges of one file (its tensors) to digest in the same read pass as the file."""
+
+    #: The engine name for the range digests (e.g. ``blake3``).
+    algorithm: str
+    #: Sorted, non-overlapping (start, end) ranges.
+    ranges: tuple[tuple[int, int], ...]
 
 
 def _is_ignored(name: str, prefixes: Sequence[str], globs: Sequence[str]) -> bool:
@@ -259,6 +272,7 @@ class _Job:
     start: int
     end: int
     spans: Sequence[tuple[int, int]] = ()
+    span_engine: HashEngine | None = None
     #: A job that only computes span digests (a tensor crossing shard boundaries).
     spans_only: bool = False
     result: bytes | None = None
@@ -271,14 +285,14 @@ def hash_files(
     serialization: Serialization,
     *,
     reuse: Mapping[str, tuple[tuple[int, int, bytes], ...]] | None = None,
-    spans: Mapping[str, Sequence[tuple[int, int]]] | None = None,
+    spans: Mapping[str, Spans] | None = None,
     progress: ProgressCallback | None = None,
     workers: int | None = None,
 ) -> list[HashedFile]:
     """Hash ``files`` as ``serialization`` says; digests in ``reuse`` are taken as they are.
 
-    ``spans`` asks for the SHA-256 of byte ranges of some files (tensors); they
-    are hashed in the same read pass as the file or shard holding them (ranges
+    ``spans`` asks for digests of byte ranges of some files (tensors); they are
+    hashed from the same buffers as the file or shard holding them (ranges
     crossing a shard boundary get their own pass). Raises
     :class:`FileChangedError` if a file changed while it was hashed.
     """
@@ -294,7 +308,9 @@ def hash_files(
             results[file.name] = HashedFile(file, reuse[file.name], reused=True)
             continue
         size = file.stat.size
-        wanted = sorted(spans.get(file.name, ()))
+        request = spans.get(file.name)
+        wanted = sorted(request.ranges) if request is not None else []
+        span_engine = engine_for(request.algorithm) if request is not None else None
         if method == "shards" and size == 0:
             results[file.name] = HashedFile(file, ())  # no shard resource, still listed
             continue
@@ -307,9 +323,11 @@ def hash_files(
         for start, end in ranges:
             inside = [sp for sp in wanted if start <= sp[0] and sp[1] <= end and sp not in placed]
             placed.update(inside)
-            jobs.append(_Job(file, start, end, inside))
+            jobs.append(_Job(file, start, end, inside, span_engine))
         jobs.extend(
-            _Job(file, sp[0], sp[1], [sp], spans_only=True) for sp in wanted if sp not in placed
+            _Job(file, sp[0], sp[1], [sp], span_engine, spans_only=True)
+            for sp in wanted
+            if sp not in placed
         )
     workers = workers or max(2, os.cpu_count() or 2)
     if engine.internally_parallel:
@@ -371,8 +389,9 @@ def _run(
             job.file.path,
             job.start,
             job.end,
-            engine,
+            None if job.spans_only else engine,
             spans=job.spans,
+            span_engine=job.span_engine,
             expect=job.file.stat,
             progress=report,
             what=job.file.name,
@@ -403,22 +422,27 @@ def hash_range_spans(
     path: Path,
     start: int,
     end: int,
-    engine: HashEngine,
+    engine: HashEngine | None,
     *,
     spans: Sequence[tuple[int, int]] = (),
+    span_engine: HashEngine | None = None,
     expect: FileStat | None = None,
     progress: ProgressCallback | None = None,
     what: str | None = None,
 ) -> tuple[bytes, list[bytes]]:
-    """Hash ``[start, end)`` and, in the same pass, each SHA-256 of ``spans`` inside it.
+    """Hash ``[start, end)`` and, from the same buffers, each of ``spans`` inside it.
 
     ``spans`` are sorted, non-overlapping (start, end) ranges within the range
-    (tensor byte ranges); their SHA-256 digests come back in the same order.
+    (tensor byte ranges); their digests by ``span_engine`` (default: ``engine``)
+    come back in the same order. With ``engine`` None only the spans are hashed
+    and the range digest is ``b""``.
     """
-    import hashlib
-
     what = what or str(path)
-    chunk = _BLAKE3_CHUNK if engine.internally_parallel else _CHUNK
+    span_engine = span_engine or engine
+    if spans and span_engine is None:
+        raise UsageError("span digests need a hash engine")
+    parallel = engine is not None and engine.internally_parallel
+    chunk = _BLAKE3_CHUNK if parallel else _CHUNK
     span_digests: list[bytes] = []
     span_index = 0
     span_hasher: Any = None
@@ -434,7 +458,7 @@ def hash_range_spans(
             os.posix_fadvise(fd, start, end - start, os.POSIX_FADV_SEQUENTIAL)
         buffer = bytearray(min(chunk, max(end - start, 1)))
         view = memoryview(buffer)
-        hasher = engine.new()
+        hasher = engine.new() if engine is not None else None
         position = start
         while position < end:
             want = min(len(buffer), end - position)
@@ -444,12 +468,14 @@ def hash_range_spans(
                     f"{what}: file shrank while it was being hashed",
                     advice="sign again once the model files are no longer being written",
                 )
-            hasher.update(view[:got])
+            if hasher is not None:
+                hasher.update(view[:got])
             stop = position + got
             while span_index < len(spans) and spans[span_index][0] < stop:
+                assert span_engine is not None
                 s_start, s_end = spans[span_index]
                 if span_hasher is None:
-                    span_hasher = hashlib.sha256()
+                    span_hasher = span_engine.new()
                 lo, hi = max(s_start, position), min(s_end, stop)
                 if hi > lo:
                     span_hasher.update(view[lo - position : hi - position])
@@ -477,6 +503,7 @@ def hash_range_spans(
     if not stat.S_ISREG(after.st_mode):
         raise IntegrityError(f"{what}: not a regular file")
     while span_index < len(spans):  # empty spans at the very end
-        span_digests.append(hashlib.sha256().digest())
+        assert span_engine is not None
+        span_digests.append(span_engine.new().digest())
         span_index += 1
-    return hasher.digest(), span_digests
+    return (hasher.digest() if hasher is not None else b""), span_digests
