@@ -435,7 +435,9 @@ def hash_range_spans(
     ``spans`` are sorted, non-overlapping (start, end) ranges within the range
     (tensor byte ranges); their digests by ``span_engine`` (default: ``engine``)
     come back in the same order. With ``engine`` None only the spans are hashed
-    and the range digest is ``b""``.
+    and the range digest is ``b""``. When both are wanted, the spans are hashed
+    on a helper thread while this one reads and hashes the next buffers (a
+    one-file model still uses two cores); memory stays at a few chunks.
     """
     what = what or str(path)
     span_engine = span_engine or engine
@@ -443,54 +445,62 @@ def hash_range_spans(
         raise UsageError("span digests need a hash engine")
     parallel = engine is not None and engine.internally_parallel
     chunk = _BLAKE3_CHUNK if parallel else _CHUNK
-    span_digests: list[bytes] = []
-    span_index = 0
-    span_hasher: Any = None
+    pieces = _SpanDigests(spans, span_engine) if span_engine is not None else None
     try:
         # O_NONBLOCK: a file swapped for a FIFO after listing must not hang us.
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
         raise IntegrityError(f"{what}: cannot read ({exc.strerror})") from exc
+    helper = (
+        concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="modelseal-spans")
+        if spans and engine is not None and (os.cpu_count() or 1) > 1
+        else None
+    )
+    # A buffer is reused only once the helper is done with it.
+    buffers = [
+        memoryview(bytearray(min(chunk, max(end - start, 1)))) for _ in range(3 if helper else 1)
+    ]
+    pending: list[concurrent.futures.Future[None] | None] = [None] * len(buffers)
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise FileChangedError(f"{what}: is no longer a regular file")
         if hasattr(os, "posix_fadvise"):
             os.posix_fadvise(fd, start, end - start, os.POSIX_FADV_SEQUENTIAL)
-        buffer = bytearray(min(chunk, max(end - start, 1)))
-        view = memoryview(buffer)
         hasher = engine.new() if engine is not None else None
-        position = start
+        position, turn = start, 0
         while position < end:
-            want = min(len(buffer), end - position)
-            got = os.preadv(fd, [view[:want]], position)
+            slot, turn = turn, (turn + 1) % len(buffers)
+            waiting = pending[slot]
+            if waiting is not None:
+                pending[slot] = None
+                waiting.result()
+            view = buffers[slot]
+            got = os.preadv(fd, [view[: min(len(view), end - position)]], position)
             if got <= 0:
                 raise FileChangedError(
                     f"{what}: file shrank while it was being hashed",
                     advice="sign again once the model files are no longer being written",
                 )
+            data = view[:got]
+            if pieces is not None and spans:
+                if helper is not None:
+                    pending[slot] = helper.submit(pieces.feed, data, position)
+                else:
+                    pieces.feed(data, position)
             if hasher is not None:
-                hasher.update(view[:got])
-            stop = position + got
-            while span_index < len(spans) and spans[span_index][0] < stop:
-                assert span_engine is not None
-                s_start, s_end = spans[span_index]
-                if span_hasher is None:
-                    span_hasher = span_engine.new()
-                lo, hi = max(s_start, position), min(s_end, stop)
-                if hi > lo:
-                    span_hasher.update(view[lo - position : hi - position])
-                if s_end > stop:
-                    break
-                span_digests.append(span_hasher.digest())
-                span_hasher = None
-                span_index += 1
-            position = stop
+                hasher.update(data)
+            position += got
             if progress is not None:
                 progress(got)
+        for waiting in pending:
+            if waiting is not None:
+                waiting.result()
         after = os.fstat(fd)
     except OSError as exc:
         raise IntegrityError(f"{what}: read failed ({exc.strerror})") from exc
     finally:
+        if helper is not None:
+            helper.shutdown(wait=True, cancel_futures=True)  # before the buffers go
         os.close(fd)
     if expect is not None and (
         after.st_size != expect.size or after.st_mtime_ns != expect.mtime_ns
@@ -502,8 +512,40 @@ def hash_range_spans(
         )
     if not stat.S_ISREG(after.st_mode):
         raise IntegrityError(f"{what}: not a regular file")
-    while span_index < len(spans):  # empty spans at the very end
-        assert span_engine is not None
-        span_digests.append(span_engine.new().digest())
-        span_index += 1
-    return (hasher.digest() if hasher is not None else b""), span_digests
+    return (
+        hasher.digest() if hasher is not None else b"",
+        pieces.finish() if pieces is not None else [],
+    )
+
+
+class _SpanDigests:
+    """Digests of sorted, non-overlapping spans, fed the file's buffers in order."""
+
+    def __init__(self, spans: Sequence[tuple[int, int]], engine: HashEngine) -> None:
+        self._spans, self._engine = spans, engine
+        self._index = 0
+        self._hasher: Any = None
+        self.digests: list[bytes] = []
+
+    def feed(self, view: memoryview, position: int) -> None:
+        """Hash the parts of the spans inside ``view`` (the bytes at ``position``)."""
+        spans, stop = self._spans, position + len(view)
+        while self._index < len(spans) and spans[self._index][0] < stop:
+            s_start, s_end = spans[self._index]
+            if self._hasher is None:
+                self._hasher = self._engine.new()
+            lo, hi = max(s_start, position), min(s_end, stop)
+            if hi > lo:
+                self._hasher.update(view[lo - position : hi - position])
+            if s_end > stop:
+                return
+            self.digests.append(self._hasher.digest())
+            self._hasher = None
+            self._index += 1
+
+    def finish(self) -> list[bytes]:
+        """Every span's digest (spans left are empty ones at the very end)."""
+        while self._index < len(self._spans):
+            self.digests.append(self._engine.new().digest())
+            self._index += 1
+        return self.digests
