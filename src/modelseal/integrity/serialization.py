@@ -329,20 +329,21 @@ def hash_files(
             for sp in wanted
             if sp not in placed
         )
-    workers = workers or max(2, os.cpu_count() or 2)
+    workers = workers or max(2, _cores())
     if engine.internally_parallel:
         workers = 1  # the engine already uses every core on each large update
     # Largest first keeps all workers busy until the end.
     order = sorted(jobs, key=lambda j: j.end - j.start, reverse=True)
     stop = threading.Event()  # set on the first failure or an interrupt: workers quit early
+    busy = _Busy()
     if len(order) <= 1 or workers == 1:
         for job in order:
-            _run(job, engine, progress, stop)
+            _run(job, engine, progress, stop, busy)
     else:
         with concurrent.futures.ThreadPoolExecutor(
             max_workers=min(workers, len(order)), thread_name_prefix="modelseal-hash"
         ) as pool:
-            futures = [pool.submit(_run, job, engine, progress, stop) for job in order]
+            futures = [pool.submit(_run, job, engine, progress, stop, busy) for job in order]
             try:
                 for future in futures:
                     future.result()
@@ -373,8 +374,41 @@ class _Stopped(IntegrityError):
     """Hashing was stopped because another job failed."""
 
 
+def _cores() -> int:
+    """The cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
+class _Busy:
+    """How many jobs are hashing; a job hands its spans to a helper while a core is idle."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._active = 0
+        self._cores = _cores()
+
+    def __enter__(self) -> _Busy:
+        with self._lock:
+            self._active += 1
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        with self._lock:
+            self._active -= 1
+
+    def spare(self) -> bool:
+        """Whether a core is idle now."""
+        return self._active < self._cores
+
+
 def _run(
-    job: _Job, engine: HashEngine, progress: ProgressCallback | None, stop: threading.Event
+    job: _Job,
+    engine: HashEngine,
+    progress: ProgressCallback | None,
+    stop: threading.Event,
+    busy: _Busy,
 ) -> None:
     def report(count: int) -> None:
         if stop.is_set():
@@ -385,17 +419,19 @@ def _run(
     try:
         if stop.is_set():
             raise _Stopped("hashing stopped")
-        job.result, job.span_digests = hash_range_spans(
-            job.file.path,
-            job.start,
-            job.end,
-            None if job.spans_only else engine,
-            spans=job.spans,
-            span_engine=job.span_engine,
-            expect=job.file.stat,
-            progress=report,
-            what=job.file.name,
-        )
+        with busy:
+            job.result, job.span_digests = hash_range_spans(
+                job.file.path,
+                job.start,
+                job.end,
+                None if job.spans_only else engine,
+                spans=job.spans,
+                span_engine=job.span_engine,
+                expect=job.file.stat,
+                progress=report,
+                what=job.file.name,
+                spare_core=busy.spare,
+            )
     except BaseException as exc:  # re-raised by the caller (the first real failure)
         job.error = exc
         stop.set()
@@ -429,15 +465,17 @@ def hash_range_spans(
     expect: FileStat | None = None,
     progress: ProgressCallback | None = None,
     what: str | None = None,
+    spare_core: Callable[[], bool] | None = None,
 ) -> tuple[bytes, list[bytes]]:
     """Hash ``[start, end)`` and, from the same buffers, each of ``spans`` inside it.
 
     ``spans`` are sorted, non-overlapping (start, end) ranges within the range
     (tensor byte ranges); their digests by ``span_engine`` (default: ``engine``)
     come back in the same order. With ``engine`` None only the spans are hashed
-    and the range digest is ``b""``. When both are wanted, the spans are hashed
-    on a helper thread while this one reads and hashes the next buffers (a
-    one-file model still uses two cores); memory stays at a few chunks.
+    and the range digest is ``b""``. When both are wanted and ``spare_core()``
+    says a core is idle (default: more than one core), the spans of a buffer are
+    hashed on a helper thread while this one hashes it and reads the next (a
+    one-file model still uses two cores); memory stays at three chunks.
     """
     what = what or str(path)
     span_engine = span_engine or engine
@@ -451,14 +489,12 @@ def hash_range_spans(
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
         raise IntegrityError(f"{what}: cannot read ({exc.strerror})") from exc
-    helper = (
-        concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="modelseal-spans")
-        if spans and engine is not None and (os.cpu_count() or 1) > 1
-        else None
-    )
+    spare = spare_core or (lambda: _cores() > 1)
+    both = bool(spans) and engine is not None
+    helper: concurrent.futures.ThreadPoolExecutor | None = None
     # A buffer is reused only once the helper is done with it.
     buffers = [
-        memoryview(bytearray(min(chunk, max(end - start, 1)))) for _ in range(3 if helper else 1)
+        memoryview(bytearray(min(chunk, max(end - start, 1)))) for _ in range(3 if both else 1)
     ]
     pending: list[concurrent.futures.Future[None] | None] = [None] * len(buffers)
     try:
@@ -483,18 +519,21 @@ def hash_range_spans(
                 )
             data = view[:got]
             if pieces is not None and spans:
-                if helper is not None:
+                if both and spare():
+                    if helper is None:
+                        helper = concurrent.futures.ThreadPoolExecutor(
+                            1, thread_name_prefix="modelseal-spans"
+                        )
                     pending[slot] = helper.submit(pieces.feed, data, position)
                 else:
+                    _wait(pending)  # the spans are fed in file order
                     pieces.feed(data, position)
             if hasher is not None:
                 hasher.update(data)
             position += got
             if progress is not None:
                 progress(got)
-        for waiting in pending:
-            if waiting is not None:
-                waiting.result()
+        _wait(pending)
         after = os.fstat(fd)
     except OSError as exc:
         raise IntegrityError(f"{what}: read failed ({exc.strerror})") from exc
@@ -516,6 +555,14 @@ def hash_range_spans(
         hasher.digest() if hasher is not None else b"",
         pieces.finish() if pieces is not None else [],
     )
+
+
+def _wait(pending: list[concurrent.futures.Future[None] | None]) -> None:
+    """Wait for the helper's work on every buffer (raising its error, if any)."""
+    for slot, waiting in enumerate(pending):
+        if waiting is not None:
+            pending[slot] = None
+            waiting.result()
 
 
 class _SpanDigests:
