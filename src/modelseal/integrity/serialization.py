@@ -54,7 +54,8 @@ __all__ = [
 DEFAULT_IGNORED: tuple[str, ...] = (".git", ".gitattributes", ".github", ".gitignore")
 #: model-signing's default shard size (1 GB).
 DEFAULT_SHARD_SIZE = 1_000_000_000
-_CHUNK = 4 * 1024 * 1024
+# 1 MiB: the buffer stays in the core's L2 cache between the copy and the two hashes reading it.
+_CHUNK = 1024 * 1024
 _BLAKE3_CHUNK = 32 * 1024 * 1024
 
 #: Called with the number of bytes just hashed (from worker threads).
