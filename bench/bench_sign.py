@@ -85,18 +85,30 @@ def _warm(root: Path) -> None:
                 pass
 
 
+_TIME = Path("/usr/bin/time")
+
+
 def _run(argv: list[str]) -> tuple[float, int, float, str]:
-    """(wall seconds, peak RSS bytes, CPU seconds, output) of one child process."""
+    """(wall seconds, peak RSS bytes, CPU seconds, output) of one child process.
+
+    The peak RSS comes from GNU time when it is there: a child forked from this
+    (large) process would otherwise inherit its RSS in ``ru_maxrss``.
+    """
+    report = Path(tempfile.mkstemp(prefix="modelseal-bench-rss-")[1])
+    timed = [str(_TIME), "-f", "%M", "-o", str(report), *argv] if _TIME.exists() else argv
     started = time.perf_counter()
-    child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    child = subprocess.Popen(timed, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert child.stdout is not None
     output = child.stdout.read()
     _, status, usage = os.wait4(child.pid, 0)
     child.returncode = os.waitstatus_to_exitcode(status)
     elapsed = time.perf_counter() - started
+    text = report.read_text().strip()
+    report.unlink()
     if child.returncode != 0:
         raise RuntimeError(f"{argv[0]} failed ({child.returncode}):\n{output}")
-    return elapsed, usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime, output
+    rss = int(text.splitlines()[-1]) * 1024 if _TIME.exists() else usage.ru_maxrss * 1024
+    return elapsed, rss, usage.ru_utime + usage.ru_stime, output
 
 
 def _row(label: str, run: tuple[float, int, float], size: int, note: str = "") -> str:
