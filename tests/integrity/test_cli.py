@@ -97,3 +97,19 @@ def test_encrypted_key_without_passphrase_is_usage_error(
                        "-o", str(tmp_path / "m.sig"))  # fmt: skip
     assert code == 2 and "encrypted" in err and "MODELSEAL_KEY_PASSPHRASE" in err
     assert not (tmp_path / "m.sig").exists()
+
+
+def test_tensor_hash_option_chooses_the_leaves(
+    model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], ec_keys
+) -> None:  # type: ignore[no-untyped-def]
+    from modelseal.integrity import read_tensor_manifest
+
+    for choice in ("sha256", "blake3"):
+        sig = tmp_path / f"{choice}.sig"
+        argv = ["sign", str(model), "--key", str(ec_keys.private_key), "-o", str(sig)]
+        assert run(capsys, *argv, "--tensor-hash", choice)[0] == 0
+        manifests = read_tensor_manifest(sig, key=ec_keys.public_key)
+        assert {m.algorithm for m in manifests.values()} == {choice}
+    code, _, err = run(capsys, "sign", str(model), "--key", str(ec_keys.private_key),
+                       "--tensor-hash", "md5")  # fmt: skip
+    assert code == 2 and "md5" in err

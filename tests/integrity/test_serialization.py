@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -127,8 +129,19 @@ def test_blake3_and_blake2b_sign_and_verify(model: Path, tmp_path: Path, ec_keys
         assert verify(model, key=ec_keys.public_key, signature=sig).ok
 
 
+@pytest.mark.parametrize(
+    ("span_hash", "spare"),
+    [
+        ("sha256", None),  # the default: a helper thread when there are two cores
+        ("blake3", lambda: False),  # every core busy: the reader hashes the spans itself
+        ("blake3", itertools.cycle([True, False, False, True]).__next__),  # switching mid-file
+    ],
+)
 def test_span_digests_match_across_chunk_boundaries(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    span_hash: str,
+    spare: Callable[[], bool] | None,
 ) -> None:
     import hashlib
     import random
@@ -143,11 +156,16 @@ def test_span_digests_match_across_chunk_boundaries(
     cuts = sorted(rng.sample(range(1, 500), 30))
     spans = [(a, b) for a, b in zip([0, *cuts], [*cuts, 500], strict=True)][::2]
     spans.append((500, 500))  # an empty tensor at the very end
+    engine = engine_for(span_hash)
     digest, digests = serialization.hash_range_spans(
-        target, 0, 500, engine_for("sha256"), spans=spans
+        target, 0, 500, engine_for("sha256"), spans=spans, span_engine=engine, spare_core=spare
     )
     assert digest == hashlib.sha256(data).digest()
-    assert digests == [hashlib.sha256(data[a:b]).digest() for a, b in spans]
+    assert digests == [engine.digest(data[a:b]).value for a, b in spans]
+    only, again = serialization.hash_range_spans(
+        target, 0, 500, None, spans=spans, span_engine=engine
+    )
+    assert (only, again) == (b"", digests)
 
 
 def test_file_replaced_by_fifo_does_not_hang(tmp_path: Path) -> None:

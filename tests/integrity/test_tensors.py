@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import blake3
 import numpy as np
 import pytest
 
+from modelseal.errors import UsageError
 from modelseal.integrity import (
     TensorVerificationError,
     load_safetensors,
@@ -19,7 +21,7 @@ from modelseal.integrity import (
     verify,
 )
 from modelseal.integrity.signing.keys import KeyPair
-from modelseal.integrity.tensors import merkle_root
+from modelseal.integrity.tensors import TensorFileManifest, merkle_root
 from tests.samples.models import write_safetensors
 
 SHARD1 = "model-00001-of-00002.safetensors"
@@ -27,11 +29,32 @@ SHARD1 = "model-00001-of-00002.safetensors"
 
 def test_leaf_definition_is_exactly_the_documented_one() -> None:
     data = np.arange(6, dtype=np.float32).tobytes()
-    digest = tensor_data_digest(data)
-    assert digest == hashlib.sha256(data).digest()
-    expected = hashlib.sha256(b"modelseal.tensor.v1\x00w\x00float32\x002,3\x00" + digest).digest()
+    digest = tensor_data_digest(data)  # the default for new manifests: BLAKE3-256
+    assert digest == blake3.blake3(data).digest()
+    expected = hashlib.sha256(
+        b"modelseal.tensor.v2\x00blake3\x00w\x00float32\x002,3\x00" + digest
+    ).digest()
     assert tensor_leaf("w", "float32", (2, 3), digest) == expected
     assert tensor_leaf("w", "float32", (3, 2), digest) != expected
+
+
+def test_original_sha256_leaf_definition_is_unchanged() -> None:
+    data = np.arange(6, dtype=np.float32).tobytes()
+    digest = tensor_data_digest(data, "sha256")
+    assert digest == hashlib.sha256(data).digest()
+    expected = hashlib.sha256(b"modelseal.tensor.v1\x00w\x00float32\x002,3\x00" + digest).digest()
+    assert tensor_leaf("w", "float32", (2, 3), digest, "sha256") == expected
+    # The tag names the algorithm: the same 32 bytes never make the same leaf under both.
+    assert tensor_leaf("w", "float32", (2, 3), digest, "blake3") != expected
+
+
+def test_unknown_leaf_hash_is_refused() -> None:
+    with pytest.raises(UsageError, match="unknown tensor hash"):
+        tensor_leaf("w", "float32", (1,), b"\x00" * 32, "md5")
+    with pytest.raises(ValueError, match="unknown hash"):
+        TensorFileManifest.from_json(
+            "f", {"format": "safetensors", "tensor_hash": "md5", "root": "00", "tensors": []}
+        )
 
 
 def test_merkle_root_is_rfc6962_shaped() -> None:
@@ -54,7 +77,20 @@ def test_signature_commits_to_every_tensor(model: Path, tmp_path: Path, ec_keys:
     array = load_safetensors(model / SHARD1, signature=sig, key=ec_keys.public_key)[
         "layers.0.attn.weight"
     ]
-    assert weight.digest == hashlib.sha256(array.tobytes()).hexdigest()
+    assert manifests[SHARD1].algorithm == weight.algorithm == "blake3"
+    assert weight.digest == blake3.blake3(array.tobytes()).hexdigest()
+
+
+def test_sha256_leaves_on_request(model: Path, tmp_path: Path, ec_keys: KeyPair) -> None:
+    sig = tmp_path / "m.sig"
+    sign(model, key=ec_keys.private_key, output=sig, tensor_hash="sha256")
+    weight = read_tensor_manifest(sig, key=ec_keys.public_key)[SHARD1].by_name()[
+        "layers.0.attn.weight"
+    ]
+    data = open_verified(model / SHARD1, signature=sig, key=ec_keys.public_key).read_bytes(
+        weight.name
+    )
+    assert (weight.algorithm, weight.digest) == ("sha256", hashlib.sha256(data).hexdigest())
 
 
 def _flip_tensor_byte(path: Path, tensor: str) -> None:
@@ -143,7 +179,7 @@ def test_tensor_digests_same_whatever_the_sharding(
         data = open_verified(model / SHARD1, signature=whole, key=ec_keys.public_key).read_bytes(
             record.name
         )
-        assert hashlib.sha256(data).hexdigest() == record.digest
+        assert blake3.blake3(data).hexdigest() == record.digest
 
 
 def test_gguf_tensors_are_in_the_manifest(tmp_path: Path, ec_keys: KeyPair) -> None:
@@ -158,6 +194,60 @@ def test_gguf_tensors_are_in_the_manifest(tmp_path: Path, ec_keys: KeyPair) -> N
     records = read_tensor_manifest(sig, key=ec_keys.public_key)["tiny.gguf"].by_name()
     assert set(records) == {"token_embd.weight", "output_norm.weight", "blk.0.attn_q.weight"}
     embd = np.arange(32, dtype=np.float32).tobytes()
-    assert records["token_embd.weight"].digest == hashlib.sha256(embd).hexdigest()
+    assert records["token_embd.weight"].digest == blake3.blake3(embd).hexdigest()
     reader = open_verified(root / "tiny.gguf", signature=sig, key=ec_keys.public_key)
     assert reader.read_bytes("token_embd.weight") == embd
+
+
+DATA = Path(__file__).parent / "data"
+
+
+def _old_model(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A copy of the model signed before BLAKE3 leaves existed (sha256 leaves, no tensor_hash)."""
+    import shutil
+
+    model = tmp_path / "v1-model"
+    shutil.copytree(DATA / "v1-model", model)
+    return model, DATA / "v1-model.sig", DATA / "v1-model.pub"
+
+
+def test_signature_with_sha256_leaves_still_verifies(tmp_path: Path) -> None:
+    model, sig, pub = _old_model(tmp_path)
+    assert b"tensor_hash" not in sig.read_bytes()  # really the original format
+    assert verify(model, key=pub, signature=sig, tensors=True).ok
+    manifest = read_tensor_manifest(sig, key=pub)[SHARD1]
+    assert manifest.algorithm == "sha256"
+    reader = open_verified(model / SHARD1, signature=sig, key=pub)
+    data = reader.read_bytes("layers.0.attn.weight")
+    assert manifest.by_name()["layers.0.attn.weight"].digest == hashlib.sha256(data).hexdigest()
+    assert set(load_safetensors(model / SHARD1, signature=sig, key=pub)) == set(reader)
+
+
+def test_sha256_leaf_signature_still_names_a_changed_tensor(tmp_path: Path) -> None:
+    model, sig, pub = _old_model(tmp_path)
+    _flip_tensor_byte(model / SHARD1, "layers.0.mlp.weight")
+    result = verify(model, key=pub, signature=sig, tensors=True)
+    assert not result.ok
+    assert [(c.name, c.kind) for c in result.tensor_changes] == [("layers.0.mlp.weight", "changed")]
+    reader = open_verified(model / SHARD1, signature=sig, key=pub)
+    reader.read_bytes("layers.0.attn.weight")  # the others still read
+    with pytest.raises(TensorVerificationError, match=r"layers\.0\.mlp\.weight"):
+        reader.read_bytes("layers.0.mlp.weight")
+
+
+def test_resigning_from_an_old_signature_keeps_each_files_leaf_hash(
+    tmp_path: Path, ec_keys: KeyPair
+) -> None:
+    first, second = tmp_path / "old.sig", tmp_path / "new.sig"
+    model, _, _ = _old_model(tmp_path)
+    sign(model, key=ec_keys.private_key, output=first, tensor_hash="sha256")
+    _flip_tensor_byte(model / SHARD1, "layers.0.mlp.weight")
+    sign(model, key=ec_keys.private_key, output=second, previous=first)
+    manifests = read_tensor_manifest(second, key=ec_keys.public_key)
+    # The unchanged shard reuses its signed sha256 manifest; the re-hashed one gets blake3.
+    assert manifests[SHARD1].algorithm == "blake3"
+    assert manifests["model-00002-of-00002.safetensors"].algorithm == "sha256"
+    assert verify(model, key=ec_keys.public_key, signature=second, tensors=True).ok
+    for name, manifest in manifests.items():
+        reader = open_verified(model / name, signature=second, key=ec_keys.public_key)
+        assert all(reader.read_bytes(t.name) is not None for t in manifest.tensors)

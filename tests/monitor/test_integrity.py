@@ -195,8 +195,10 @@ def test_background_rechecks_find_tampering_and_stop_cleanly() -> None:
     assert not watcher.running
 
 
-def test_memory_is_checked_against_the_signed_manifest(tmp_path) -> None:
-    """The leaves computed from memory match those `modelseal sign` put in the signature."""
+@pytest.mark.parametrize("tensor_hash", ["blake3", "sha256"])
+def test_memory_is_checked_against_the_signed_manifest(tmp_path, tensor_hash) -> None:
+    """The leaves computed from memory match those `modelseal sign` put in the signature
+    (BLAKE3 leaves, and the sha256 leaves of signatures made before them)."""
     safetensors_torch = pytest.importorskip("safetensors.torch")
     from modelseal.integrity import generate_keypair, sign
     from modelseal.monitor import reference_from_signature
@@ -207,7 +209,7 @@ def test_memory_is_checked_against_the_signed_manifest(tmp_path) -> None:
     safetensors_torch.save_file(dict(model.state_dict()), str(model_dir / "model.safetensors"))
     keys = generate_keypair(tmp_path / "publisher")
     signature = tmp_path / "model.sig"
-    sign(model_dir, key=keys.private_key, output=signature)
+    sign(model_dir, key=keys.private_key, output=signature, tensor_hash=tensor_hash)
     reference = reference_from_signature(signature, key=keys.public_key)
     assert set(reference) == set(model.state_dict())
     assert compare_with_manifest(model, reference).ok

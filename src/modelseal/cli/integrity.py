@@ -145,6 +145,9 @@ def keygen_command(
 @click.option("--allow-symlinks", is_flag=True, help="Sign the files symlinks point to.")
 @click.option("--tensors/--no-tensors", default=True, show_default=True,
               help="Also sign a per-tensor manifest of safetensors/GGUF files.")  # fmt: skip
+@click.option("--tensor-hash", type=click.Choice(["blake3", "sha256"]), default="blake3",
+              show_default=True,
+              help="Hash of each tensor in the manifest (sha256: the old leaves).")  # fmt: skip
 @click.option("--certificate", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Sign in certificate mode with this X.509 certificate (PEM).")  # fmt: skip
 @click.option("--chain", multiple=True,
@@ -163,6 +166,7 @@ def sign_command(
     previous: Path | None,
     allow_symlinks: bool,
     tensors: bool,
+    tensor_hash: str,
     certificate: Path | None,
     chain: tuple[Path, ...],
     passphrase_env: str,
@@ -191,6 +195,7 @@ def sign_command(
             previous=previous,
             allow_symlinks=allow_symlinks,
             tensors=tensors,
+            tensor_hash=tensor_hash,
             passphrase=secret,
             certificate=certificate,
             chain=chain,

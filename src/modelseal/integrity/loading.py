@@ -13,7 +13,6 @@ Failures raise :class:`TensorVerificationError` naming the file and tensor.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -128,10 +127,7 @@ class VerifiedTensorFile(Mapping[str, "np.ndarray"]):
         with open(info.file, "rb", buffering=0) as handle:
             handle.seek(info.offset)
             data = handle.read(info.nbytes)
-        if (
-            len(data) != info.nbytes
-            or hashlib.sha256(data).hexdigest() != self._records[tensor].digest
-        ):
+        if len(data) != info.nbytes or not self._records[tensor].matches(data):
             raise TensorVerificationError(
                 f"{self.name}: tensor {tensor!r} does not match its signature",
                 advice="the weights were modified after signing; do not use them",

@@ -34,15 +34,18 @@ from modelseal.integrity.serialization import (
     ModelFile,
     ModelListing,
     Serialization,
+    Spans,
     hash_files,
     list_model,
 )
 from modelseal.integrity.signing.interface import Signer, Verifier
 from modelseal.integrity.tensors import (
+    DEFAULT_TENSOR_HASH,
     TensorChange,
     TensorFileManifest,
     diff_tensors,
     manifest_from_digests,
+    tensor_spans,
 )
 
 if TYPE_CHECKING:
@@ -184,6 +187,7 @@ def sign(
     previous: str | os.PathLike[str] | None = None,
     allow_symlinks: bool = False,
     tensors: bool = True,
+    tensor_hash: str = DEFAULT_TENSOR_HASH,
     passphrase: str | bytes | None = None,
     certificate: str | os.PathLike[str] | None = None,
     chain: Sequence[str | os.PathLike[str]] = (),
@@ -195,7 +199,9 @@ def sign(
     (recorded in modelseal's extension; the files they match are also listed as
     ignore paths so model-signing verifies the same set). ``previous`` is an
     earlier signature by the same key: files with the same size, mtime and inode
-    reuse its digests. Raises :class:`SignatureError` for bad keys and
+    reuse its digests. ``tensor_hash`` is the data hash of the per-tensor
+    manifest's leaves (computed in the same read pass as the file digests).
+    Raises :class:`SignatureError` for bad keys and
     :class:`~modelseal.integrity.serialization.FileChangedError` if a file
     changes while it is hashed.
     """
@@ -244,13 +250,17 @@ def sign(
     )
     reuse, reused_tensors = _reusable(previous, signer, serialization, listing.files)
     counter = _Counter(sum(f.stat.size for f in listing.files if f.name not in reuse), progress)
+    if tensors:
+        from modelseal.integrity.hashing import engine_for
+
+        engine_for(tensor_hash).new()  # a missing or unknown hash fails before any reading
     described = _describe_weights(listing.files, reuse) if tensors else {}
     hashed = hash_files(
         listing.files,
         serialization,
         reuse=reuse,
         spans={
-            name: sorted({(i.offset, i.offset + i.nbytes) for i in infos})
+            name: Spans(tensor_hash, tuple(tensor_spans(infos)))
             for name, (_, infos) in described.items()
         },
         progress=counter,
@@ -260,7 +270,7 @@ def sign(
         if item.file.name in described:
             fmt, infos = described[item.file.name]
             tensor_manifests[item.file.name] = manifest_from_digests(
-                item.file.name, fmt, infos, item.spans
+                item.file.name, fmt, infos, item.spans, tensor_hash
             )
     extension = Extension(
         ignore_globs=tuple(globs),
@@ -414,7 +424,20 @@ def verify(
         allow_symlinks=allow_symlinks,
     )
     counter = _Counter(sum(f.stat.size for f in listing.files), progress)
-    hashed = hash_files(listing.files, params, progress=counter)
+    described = (
+        _describe_weights([f for f in listing.files if f.name in manifest.extension.tensors], {})
+        if tensors
+        else {}
+    )
+    hashed = hash_files(
+        listing.files,
+        params,
+        spans={  # --tensors: the tensors' digests come from the same read pass
+            name: Spans(manifest.extension.tensors[name].algorithm, tuple(tensor_spans(infos)))
+            for name, (_, infos) in described.items()
+        },
+        progress=counter,
+    )
     return _compare(
         root,
         manifest,
@@ -423,7 +446,7 @@ def verify(
         hashed,
         inside=inside,
         allow_unsigned=allow_unsigned,
-        tensors=tensors,
+        described=described,
         provenance=_check_provenance(
             provenance, verifier, manifest, expect_base_model, expect_dataset
         )
@@ -441,7 +464,7 @@ def _compare(
     *,
     inside: str | None,
     allow_unsigned: bool,
-    tensors: bool,
+    described: Mapping[str, tuple[str, Sequence[TensorInfo]]],
     provenance: ProvenanceCheck | None,
 ) -> VerifyResult:
     whole = manifest.serialization.method == "files" or manifest.serialization.hash_type == "blake3"
@@ -488,7 +511,6 @@ def _compare(
         for n in sorted(set(expected) & set(actual))
         if expected[n] != actual[n] or expected_spans[n] != actual_spans[n]
     ]
-    files_by_name = {f.name: f for f in listing.files}
     for name in listing.ignored:
         if name == inside:
             continue
@@ -515,17 +537,14 @@ def _compare(
     if listing.special:
         reasons.append(f"special files present: {', '.join(listing.special[:10])}")
     tensor_changes: list[TensorChange] = []
-    if tensors:
-        from modelseal.integrity.tensors import build_tensor_manifest
-
-        for change in changed:
-            signed = manifest.extension.tensors.get(change.path)
-            file = files_by_name.get(change.path)
-            if signed is None or file is None:
-                continue
-            now = build_tensor_manifest(file.path, change.path)
-            if now is not None:
-                tensor_changes.extend(diff_tensors(signed, now))
+    spans = {item.file.name: item.spans for item in hashed}
+    for change in changed:
+        signed = manifest.extension.tensors.get(change.path)
+        if signed is None or change.path not in described:
+            continue
+        fmt, infos = described[change.path]
+        now = manifest_from_digests(change.path, fmt, infos, spans[change.path], signed.algorithm)
+        tensor_changes.extend(diff_tensors(signed, now))
     if provenance is not None and not provenance.ok:
         reasons.extend(f"provenance: {r}" for r in provenance.reasons)
     return VerifyResult(

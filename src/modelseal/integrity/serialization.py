@@ -10,7 +10,9 @@ produce are the ones its verifier recomputes:
   this method (model-signing does the same); modelseal records them separately.
 
 Hashing streams each file (or shard) with ``preadv`` into a preallocated buffer
-on a thread pool: parallel across files and, for shards, within a file. Memory
+on a thread pool: parallel across files and, for shards, within a file. The
+tensors' byte ranges (:class:`Spans`) are digested from the same buffer as the
+file digest, so the bytes are read once whatever is computed from them. Memory
 is bounded by ``workers x chunk size`` whatever the model size. A file whose
 size or modification time differs after it was hashed makes signing fail
 (:class:`FileChangedError`) instead of producing a wrong signature.
@@ -41,6 +43,7 @@ __all__ = [
     "ModelListing",
     "ProgressCallback",
     "Serialization",
+    "Spans",
     "hash_files",
     "hash_range",
     "hash_range_spans",
@@ -51,7 +54,8 @@ __all__ = [
 DEFAULT_IGNORED: tuple[str, ...] = (".git", ".gitattributes", ".github", ".gitignore")
 #: model-signing's default shard size (1 GB).
 DEFAULT_SHARD_SIZE = 1_000_000_000
-_CHUNK = 4 * 1024 * 1024
+# 1 MiB: the buffer stays in the core's L2 cache between the copy and the two hashes reading it.
+_CHUNK = 1024 * 1024
 _BLAKE3_CHUNK = 32 * 1024 * 1024
 
 #: Called with the number of bytes just hashed (from worker threads).
@@ -169,8 +173,18 @@ class HashedFile:
     file: ModelFile
     pieces: tuple[tuple[int, int, bytes], ...]
     reused: bool = False
-    #: SHA-256 of each requested span (tensor byte range), by (start, end).
+    #: Digest of each requested span (tensor byte range), by (start, end).
     spans: Mapping[tuple[int, int], bytes] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Spans:
+    """Byte ranges of one file (its tensors) to digest in the same read pass as the file."""
+
+    #: The engine name for the range digests (e.g. ``blake3``).
+    algorithm: str
+    #: Sorted, non-overlapping (start, end) ranges.
+    ranges: tuple[tuple[int, int], ...]
 
 
 def _is_ignored(name: str, prefixes: Sequence[str], globs: Sequence[str]) -> bool:
@@ -259,6 +273,7 @@ class _Job:
     start: int
     end: int
     spans: Sequence[tuple[int, int]] = ()
+    span_engine: HashEngine | None = None
     #: A job that only computes span digests (a tensor crossing shard boundaries).
     spans_only: bool = False
     result: bytes | None = None
@@ -271,14 +286,14 @@ def hash_files(
     serialization: Serialization,
     *,
     reuse: Mapping[str, tuple[tuple[int, int, bytes], ...]] | None = None,
-    spans: Mapping[str, Sequence[tuple[int, int]]] | None = None,
+    spans: Mapping[str, Spans] | None = None,
     progress: ProgressCallback | None = None,
     workers: int | None = None,
 ) -> list[HashedFile]:
     """Hash ``files`` as ``serialization`` says; digests in ``reuse`` are taken as they are.
 
-    ``spans`` asks for the SHA-256 of byte ranges of some files (tensors); they
-    are hashed in the same read pass as the file or shard holding them (ranges
+    ``spans`` asks for digests of byte ranges of some files (tensors); they are
+    hashed from the same buffers as the file or shard holding them (ranges
     crossing a shard boundary get their own pass). Raises
     :class:`FileChangedError` if a file changed while it was hashed.
     """
@@ -294,7 +309,9 @@ def hash_files(
             results[file.name] = HashedFile(file, reuse[file.name], reused=True)
             continue
         size = file.stat.size
-        wanted = sorted(spans.get(file.name, ()))
+        request = spans.get(file.name)
+        wanted = sorted(request.ranges) if request is not None else []
+        span_engine = engine_for(request.algorithm) if request is not None else None
         if method == "shards" and size == 0:
             results[file.name] = HashedFile(file, ())  # no shard resource, still listed
             continue
@@ -307,24 +324,27 @@ def hash_files(
         for start, end in ranges:
             inside = [sp for sp in wanted if start <= sp[0] and sp[1] <= end and sp not in placed]
             placed.update(inside)
-            jobs.append(_Job(file, start, end, inside))
+            jobs.append(_Job(file, start, end, inside, span_engine))
         jobs.extend(
-            _Job(file, sp[0], sp[1], [sp], spans_only=True) for sp in wanted if sp not in placed
+            _Job(file, sp[0], sp[1], [sp], span_engine, spans_only=True)
+            for sp in wanted
+            if sp not in placed
         )
-    workers = workers or max(2, os.cpu_count() or 2)
+    workers = workers or max(2, _cores())
     if engine.internally_parallel:
         workers = 1  # the engine already uses every core on each large update
     # Largest first keeps all workers busy until the end.
     order = sorted(jobs, key=lambda j: j.end - j.start, reverse=True)
     stop = threading.Event()  # set on the first failure or an interrupt: workers quit early
+    busy = _Busy()
     if len(order) <= 1 or workers == 1:
         for job in order:
-            _run(job, engine, progress, stop)
+            _run(job, engine, progress, stop, busy)
     else:
         with concurrent.futures.ThreadPoolExecutor(
             max_workers=min(workers, len(order)), thread_name_prefix="modelseal-hash"
         ) as pool:
-            futures = [pool.submit(_run, job, engine, progress, stop) for job in order]
+            futures = [pool.submit(_run, job, engine, progress, stop, busy) for job in order]
             try:
                 for future in futures:
                     future.result()
@@ -355,8 +375,41 @@ class _Stopped(IntegrityError):
     """Hashing was stopped because another job failed."""
 
 
+def _cores() -> int:
+    """The cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
+class _Busy:
+    """How many jobs are hashing; a job hands its spans to a helper while a core is idle."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._active = 0
+        self._cores = _cores()
+
+    def __enter__(self) -> _Busy:
+        with self._lock:
+            self._active += 1
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        with self._lock:
+            self._active -= 1
+
+    def spare(self) -> bool:
+        """Whether a core is idle now."""
+        return self._active < self._cores
+
+
 def _run(
-    job: _Job, engine: HashEngine, progress: ProgressCallback | None, stop: threading.Event
+    job: _Job,
+    engine: HashEngine,
+    progress: ProgressCallback | None,
+    stop: threading.Event,
+    busy: _Busy,
 ) -> None:
     def report(count: int) -> None:
         if stop.is_set():
@@ -367,16 +420,19 @@ def _run(
     try:
         if stop.is_set():
             raise _Stopped("hashing stopped")
-        job.result, job.span_digests = hash_range_spans(
-            job.file.path,
-            job.start,
-            job.end,
-            engine,
-            spans=job.spans,
-            expect=job.file.stat,
-            progress=report,
-            what=job.file.name,
-        )
+        with busy:
+            job.result, job.span_digests = hash_range_spans(
+                job.file.path,
+                job.start,
+                job.end,
+                None if job.spans_only else engine,
+                spans=job.spans,
+                span_engine=job.span_engine,
+                expect=job.file.stat,
+                progress=report,
+                what=job.file.name,
+                spare_core=busy.spare,
+            )
     except BaseException as exc:  # re-raised by the caller (the first real failure)
         job.error = exc
         stop.set()
@@ -403,68 +459,88 @@ def hash_range_spans(
     path: Path,
     start: int,
     end: int,
-    engine: HashEngine,
+    engine: HashEngine | None,
     *,
     spans: Sequence[tuple[int, int]] = (),
+    span_engine: HashEngine | None = None,
     expect: FileStat | None = None,
     progress: ProgressCallback | None = None,
     what: str | None = None,
+    spare_core: Callable[[], bool] | None = None,
 ) -> tuple[bytes, list[bytes]]:
-    """Hash ``[start, end)`` and, in the same pass, each SHA-256 of ``spans`` inside it.
+    """Hash ``[start, end)`` and, from the same buffers, each of ``spans`` inside it.
 
     ``spans`` are sorted, non-overlapping (start, end) ranges within the range
-    (tensor byte ranges); their SHA-256 digests come back in the same order.
+    (tensor byte ranges); their digests by ``span_engine`` (default: ``engine``)
+    come back in the same order. With ``engine`` None only the spans are hashed
+    and the range digest is ``b""``. When both are wanted and ``spare_core()``
+    says a core is idle (default: more than one core), the spans of a buffer are
+    hashed on a helper thread while this one hashes it and reads the next (a
+    one-file model still uses two cores); memory stays at three chunks.
     """
-    import hashlib
-
     what = what or str(path)
-    chunk = _BLAKE3_CHUNK if engine.internally_parallel else _CHUNK
-    span_digests: list[bytes] = []
-    span_index = 0
-    span_hasher: Any = None
+    span_engine = span_engine or engine
+    if spans and span_engine is None:
+        raise UsageError("span digests need a hash engine")
+    parallel = engine is not None and engine.internally_parallel
+    chunk = _BLAKE3_CHUNK if parallel else _CHUNK
+    pieces = _SpanDigests(spans, span_engine) if span_engine is not None else None
     try:
         # O_NONBLOCK: a file swapped for a FIFO after listing must not hang us.
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
         raise IntegrityError(f"{what}: cannot read ({exc.strerror})") from exc
+    spare = spare_core or (lambda: _cores() > 1)
+    both = bool(spans) and engine is not None
+    helper: concurrent.futures.ThreadPoolExecutor | None = None
+    # A buffer is reused only once the helper is done with it.
+    buffers = [
+        memoryview(bytearray(min(chunk, max(end - start, 1)))) for _ in range(3 if both else 1)
+    ]
+    pending: list[concurrent.futures.Future[None] | None] = [None] * len(buffers)
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise FileChangedError(f"{what}: is no longer a regular file")
         if hasattr(os, "posix_fadvise"):
             os.posix_fadvise(fd, start, end - start, os.POSIX_FADV_SEQUENTIAL)
-        buffer = bytearray(min(chunk, max(end - start, 1)))
-        view = memoryview(buffer)
-        hasher = engine.new()
-        position = start
+        hasher = engine.new() if engine is not None else None
+        position, turn = start, 0
         while position < end:
-            want = min(len(buffer), end - position)
-            got = os.preadv(fd, [view[:want]], position)
+            slot, turn = turn, (turn + 1) % len(buffers)
+            waiting = pending[slot]
+            if waiting is not None:
+                pending[slot] = None
+                waiting.result()
+            view = buffers[slot]
+            got = os.preadv(fd, [view[: min(len(view), end - position)]], position)
             if got <= 0:
                 raise FileChangedError(
                     f"{what}: file shrank while it was being hashed",
                     advice="sign again once the model files are no longer being written",
                 )
-            hasher.update(view[:got])
-            stop = position + got
-            while span_index < len(spans) and spans[span_index][0] < stop:
-                s_start, s_end = spans[span_index]
-                if span_hasher is None:
-                    span_hasher = hashlib.sha256()
-                lo, hi = max(s_start, position), min(s_end, stop)
-                if hi > lo:
-                    span_hasher.update(view[lo - position : hi - position])
-                if s_end > stop:
-                    break
-                span_digests.append(span_hasher.digest())
-                span_hasher = None
-                span_index += 1
-            position = stop
+            data = view[:got]
+            if pieces is not None and spans:
+                if both and spare():
+                    if helper is None:
+                        helper = concurrent.futures.ThreadPoolExecutor(
+                            1, thread_name_prefix="modelseal-spans"
+                        )
+                    pending[slot] = helper.submit(pieces.feed, data, position)
+                else:
+                    _wait(pending)  # the spans are fed in file order
+                    pieces.feed(data, position)
+            if hasher is not None:
+                hasher.update(data)
+            position += got
             if progress is not None:
                 progress(got)
+        _wait(pending)
         after = os.fstat(fd)
     except OSError as exc:
         raise IntegrityError(f"{what}: read failed ({exc.strerror})") from exc
     finally:
+        if helper is not None:
+            helper.shutdown(wait=True, cancel_futures=True)  # before the buffers go
         os.close(fd)
     if expect is not None and (
         after.st_size != expect.size or after.st_mtime_ns != expect.mtime_ns
@@ -476,7 +552,48 @@ def hash_range_spans(
         )
     if not stat.S_ISREG(after.st_mode):
         raise IntegrityError(f"{what}: not a regular file")
-    while span_index < len(spans):  # empty spans at the very end
-        span_digests.append(hashlib.sha256().digest())
-        span_index += 1
-    return hasher.digest(), span_digests
+    return (
+        hasher.digest() if hasher is not None else b"",
+        pieces.finish() if pieces is not None else [],
+    )
+
+
+def _wait(pending: list[concurrent.futures.Future[None] | None]) -> None:
+    """Wait for the helper's work on every buffer (raising its error, if any)."""
+    for slot, waiting in enumerate(pending):
+        if waiting is not None:
+            pending[slot] = None
+            waiting.result()
+
+
+class _SpanDigests:
+    """Digests of sorted, non-overlapping spans, fed the file's buffers in order."""
+
+    def __init__(self, spans: Sequence[tuple[int, int]], engine: HashEngine) -> None:
+        self._spans, self._engine = spans, engine
+        self._index = 0
+        self._hasher: Any = None
+        self.digests: list[bytes] = []
+
+    def feed(self, view: memoryview, position: int) -> None:
+        """Hash the parts of the spans inside ``view`` (the bytes at ``position``)."""
+        spans, stop = self._spans, position + len(view)
+        while self._index < len(spans) and spans[self._index][0] < stop:
+            s_start, s_end = spans[self._index]
+            if self._hasher is None:
+                self._hasher = self._engine.new()
+            lo, hi = max(s_start, position), min(s_end, stop)
+            if hi > lo:
+                self._hasher.update(view[lo - position : hi - position])
+            if s_end > stop:
+                return
+            self.digests.append(self._hasher.digest())
+            self._hasher = None
+            self._index += 1
+
+    def finish(self) -> list[bytes]:
+        """Every span's digest (spans left are empty ones at the very end)."""
+        while self._index < len(self._spans):
+            self.digests.append(self._engine.new().digest())
+            self._index += 1
+        return self.digests

@@ -3,22 +3,30 @@
 A file digest says *that* a weight file changed; a tensor manifest says *which
 tensors* changed, and lets a reader verify one tensor by reading only its bytes.
 
-Definitions (fixed: the runtime monitor relies on them)::
+Definitions (fixed: the runtime monitor and lazy loading rely on them). Each file
+manifest records its leaf hash ``H`` (``tensor_hash``); manifests without it are
+the original ``sha256`` ones::
 
-    data_digest = SHA-256(tensor bytes exactly as stored, little-endian;
-                          bfloat16 as its 2-byte patterns, GGML blocks as stored)
-    leaf        = SHA-256(b"modelseal.tensor.v1\\x00" + name + b"\\x00" + dtype + b"\\x00"
-                          + ",".join(shape) + b"\\x00" + data_digest)
-    node        = SHA-256(b"\\x01" + left + right)
+    data_digest = H(tensor bytes exactly as stored, little-endian;
+                    bfloat16 as its 2-byte patterns, GGML blocks as stored)
+    leaf        = SHA-256(TAG[H] + name + b"\x00" + dtype + b"\x00"
+                          + ",".join(shape) + b"\x00" + data_digest)
+    TAG[sha256] = b"modelseal.tensor.v1\x00"            (signatures before issue 16)
+    TAG[blake3] = b"modelseal.tensor.v2\x00blake3\x00"  (the default since: BLAKE3-256)
+    node        = SHA-256(b"\x01" + left + right)
     root        = RFC 6962 Merkle tree hash over the leaves sorted by tensor name:
                   MTH([]) = SHA-256(b""), MTH([l]) = l,
                   MTH(L) = node(MTH(L[:k]), MTH(L[k:])) with k the largest power of two < len(L)
 
-``dtype`` is the canonical name from :mod:`modelseal.formats.tensors` (``float32``,
-``bfloat16``...; GGML types such as ``q4_0``). Leaves carry their own domain tag,
-so a leaf can never be confused with an interior node. Each signed tensor file
-records its root and every tensor's (name, dtype, shape, data digest); the
-signature covers all of it (see :mod:`modelseal.integrity.manifest`).
+BLAKE3 is the default data hash because the file digest must stay SHA-256 (what
+model-signing verifies): both are computed from the same buffer in one read, and
+BLAKE3 costs about a third of a second SHA-256 pass. The tag names the
+algorithm, so a leaf of one kind can never pass for the other, nor for an
+interior node. ``dtype`` is the canonical name from
+:mod:`modelseal.formats.tensors` (``float32``, ``bfloat16``...; GGML types such
+as ``q4_0``). Each signed tensor file records its leaf hash, its root and every
+tensor's (name, dtype, shape, data digest); the signature covers all of it (see
+:mod:`modelseal.integrity.manifest`).
 """
 
 from __future__ import annotations
@@ -29,13 +37,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelseal.errors import FormatError
+from modelseal.errors import FormatError, UsageError
 
 if TYPE_CHECKING:
     from modelseal.formats.tensors import TensorInfo
 
 __all__ = [
-    "LEAF_TAG",
+    "DEFAULT_TENSOR_HASH",
+    "LEAF_TAGS",
+    "TENSOR_HASHES",
     "TensorChange",
     "TensorFileManifest",
     "TensorRecord",
@@ -46,21 +56,50 @@ __all__ = [
     "merkle_root",
     "tensor_data_digest",
     "tensor_leaf",
+    "tensor_spans",
 ]
 
-#: Domain tag prefixed to every leaf.
-LEAF_TAG = b"modelseal.tensor.v1\x00"
+#: Domain tag prefixed to every leaf, by data-digest algorithm.
+LEAF_TAGS: Mapping[str, bytes] = {
+    "sha256": b"modelseal.tensor.v1\x00",
+    "blake3": b"modelseal.tensor.v2\x00blake3\x00",
+}
+#: Data-digest algorithms a tensor manifest may use.
+TENSOR_HASHES: tuple[str, ...] = tuple(LEAF_TAGS)
+#: What new manifests use (see the module docstring for why).
+DEFAULT_TENSOR_HASH = "blake3"
 
 
-def tensor_data_digest(data: bytes | bytearray | memoryview) -> bytes:
-    """SHA-256 of a tensor's raw bytes as stored."""
-    return hashlib.sha256(data).digest()
+def _check_algorithm(algorithm: str) -> None:
+    if algorithm not in LEAF_TAGS:
+        raise UsageError(
+            f"unknown tensor hash {algorithm!r}", advice=f"choose one of {', '.join(TENSOR_HASHES)}"
+        )
 
 
-def tensor_leaf(name: str, dtype: str, shape: Sequence[int], data_digest: bytes) -> bytes:
-    """The Merkle leaf of one tensor (see the module docstring)."""
+def tensor_data_digest(
+    data: bytes | bytearray | memoryview, algorithm: str = DEFAULT_TENSOR_HASH
+) -> bytes:
+    """The ``algorithm`` digest of a tensor's raw bytes as stored."""
+    from modelseal.integrity.hashing import engine_for
+
+    _check_algorithm(algorithm)
+    hasher = engine_for(algorithm).new()
+    hasher.update(data)
+    return hasher.digest()
+
+
+def tensor_leaf(
+    name: str,
+    dtype: str,
+    shape: Sequence[int],
+    data_digest: bytes,
+    algorithm: str = DEFAULT_TENSOR_HASH,
+) -> bytes:
+    """The Merkle leaf of one tensor whose data digest is by ``algorithm``."""
+    _check_algorithm(algorithm)
     return hashlib.sha256(
-        LEAF_TAG
+        LEAF_TAGS[algorithm]
         + name.encode("utf-8")
         + b"\x00"
         + dtype.encode("utf-8")
@@ -91,13 +130,21 @@ class TensorRecord:
     name: str
     dtype: str
     shape: tuple[int, ...]
-    #: SHA-256 of the tensor's bytes (hex).
+    #: Digest of the tensor's bytes (hex), by ``algorithm``.
     digest: str
+    #: The data-digest algorithm (a key of :data:`LEAF_TAGS`).
+    algorithm: str = "sha256"
 
     @property
     def leaf(self) -> bytes:
         """This tensor's Merkle leaf."""
-        return tensor_leaf(self.name, self.dtype, self.shape, bytes.fromhex(self.digest))
+        return tensor_leaf(
+            self.name, self.dtype, self.shape, bytes.fromhex(self.digest), self.algorithm
+        )
+
+    def matches(self, data: bytes | bytearray | memoryview) -> bool:
+        """Whether ``data`` are this tensor's signed bytes."""
+        return tensor_data_digest(data, self.algorithm).hex() == self.digest
 
 
 @dataclass(frozen=True)
@@ -107,6 +154,8 @@ class TensorFileManifest:
     file: str
     format: str
     tensors: tuple[TensorRecord, ...]
+    #: The data-digest algorithm of every record.
+    algorithm: str = "sha256"
 
     @property
     def root(self) -> str:
@@ -119,8 +168,11 @@ class TensorFileManifest:
 
     def to_json(self) -> dict[str, Any]:
         """JSON form stored in the signature."""
+        out: dict[str, Any] = {"format": self.format}
+        if self.algorithm != "sha256":  # the original format had no such key
+            out["tensor_hash"] = self.algorithm
         return {
-            "format": self.format,
+            **out,
             "root": self.root,
             "tensors": [[t.name, t.dtype, list(t.shape), t.digest] for t in self.tensors],
         }
@@ -128,11 +180,14 @@ class TensorFileManifest:
     @classmethod
     def from_json(cls, file: str, data: Any) -> TensorFileManifest:
         """Parse and check the stored root (raises ``ValueError`` if inconsistent)."""
+        algorithm = str(data.get("tensor_hash", "sha256"))
+        if algorithm not in LEAF_TAGS:
+            raise ValueError(f"tensor manifest of {file} uses an unknown hash {algorithm!r}")
         tensors = tuple(
-            TensorRecord(str(n), str(d), tuple(int(x) for x in s), str(g).lower())
+            TensorRecord(str(n), str(d), tuple(int(x) for x in s), str(g).lower(), algorithm)
             for n, d, s, g in data["tensors"]
         )
-        manifest = cls(file, str(data["format"]), tensors)
+        manifest = cls(file, str(data["format"]), tensors, algorithm)
         if manifest.root != str(data["root"]).lower():
             raise ValueError(f"tensor Merkle root of {file} does not match its tensors")
         return manifest
@@ -165,39 +220,61 @@ def describe_weight_file(path: Path) -> tuple[str, Sequence[TensorInfo]] | None:
         return None
 
 
+def tensor_spans(infos: Sequence[TensorInfo]) -> list[tuple[int, int]]:
+    """The distinct (offset, offset + nbytes) byte ranges of ``infos``, sorted."""
+    return sorted({(i.offset, i.offset + i.nbytes) for i in infos})
+
+
 def manifest_from_digests(
-    name: str, fmt: str, infos: Sequence[TensorInfo], digests: Mapping[tuple[int, int], bytes]
+    name: str,
+    fmt: str,
+    infos: Sequence[TensorInfo],
+    digests: Mapping[tuple[int, int], bytes],
+    algorithm: str = DEFAULT_TENSOR_HASH,
 ) -> TensorFileManifest:
-    """A tensor manifest from tensor infos and the SHA-256 of each (offset, offset + nbytes)."""
+    """A tensor manifest from tensor infos and the ``algorithm`` digest of each byte range."""
+    _check_algorithm(algorithm)
     records = (
         TensorRecord(
-            i.name, i.dtype, tuple(i.shape), digests[(i.offset, i.offset + i.nbytes)].hex()
+            i.name,
+            i.dtype,
+            tuple(i.shape),
+            digests[(i.offset, i.offset + i.nbytes)].hex(),
+            algorithm,
         )
         for i in infos
     )
-    return TensorFileManifest(name, fmt, tuple(sorted(records, key=lambda t: t.name)))
+    return TensorFileManifest(name, fmt, tuple(sorted(records, key=lambda t: t.name)), algorithm)
 
 
-def build_tensor_manifest(path: Path, name: str) -> TensorFileManifest | None:
+def build_tensor_manifest(
+    path: Path, name: str, algorithm: str = DEFAULT_TENSOR_HASH
+) -> TensorFileManifest | None:
     """The tensor manifest of the weight file at ``path`` (its own read pass), or None."""
     from modelseal.integrity.hashing import engine_for
     from modelseal.integrity.serialization import hash_range_spans
 
+    _check_algorithm(algorithm)
     described = describe_weight_file(path)
     if described is None:
         return None
     fmt, infos = described
-    spans = sorted({(i.offset, i.offset + i.nbytes) for i in infos})
+    spans = tensor_spans(infos)
     if not spans:
-        return TensorFileManifest(name, fmt, ())
+        return TensorFileManifest(name, fmt, (), algorithm)
+    engine = engine_for(algorithm)
     _, digests = hash_range_spans(
-        path, spans[0][0], spans[-1][1], engine_for("sha256"), spans=spans
+        path, spans[0][0], spans[-1][1], None, spans=spans, span_engine=engine
     )
-    return manifest_from_digests(name, fmt, infos, dict(zip(spans, digests, strict=True)))
+    return manifest_from_digests(
+        name, fmt, infos, dict(zip(spans, digests, strict=True)), algorithm
+    )
 
 
 def diff_tensors(expected: TensorFileManifest, actual: TensorFileManifest) -> list[TensorChange]:
     """Tensors added, removed, retyped or changed between two manifests of one file."""
+    if expected.algorithm != actual.algorithm:
+        raise ValueError("tensor manifests with different leaf hashes cannot be compared")
     want, have = expected.by_name(), actual.by_name()
     changes = []
     for name in sorted(set(want) | set(have)):

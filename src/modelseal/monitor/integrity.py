@@ -303,7 +303,7 @@ def compare_with_manifest(
     A reference tensor the model lacks is ``missing``; model tensors absent from the reference
     (e.g. tied or non-persistent ones) are reported as ``unsigned`` and do not fail the check.
     """
-    from modelseal.integrity.tensors import tensor_leaf
+    from modelseal.integrity.tensors import tensor_data_digest, tensor_leaf
 
     started = time.perf_counter()
     tensors = _named_tensors(model)
@@ -320,7 +320,8 @@ def compare_with_manifest(
         covered.add(prefix + name)
         dtype, shape = torch_dtype_name(tensor.dtype), tuple(int(s) for s in tensor.shape)
         view = _tensor_memory(tensor)
-        leaf = tensor_leaf(name, dtype, shape, hashlib.sha256(view).digest())
+        digest = tensor_data_digest(view, record.algorithm)  # the signed leaves' own hash
+        leaf = tensor_leaf(name, dtype, shape, digest, record.algorithm)
         hashed += view.nbytes
         checked += 1
         if leaf != record.leaf:
