@@ -1,0 +1,228 @@
+"""Fleet results: one Parquet row per scanned file, and views over them.
+
+Columns: ``source, model, path, sha256, size, format, verdict, findings`` (JSON
+text: the file's findings), ``error``, ``members`` (JSON text: results of archive
+members that are not clean, as ``modelseal scan`` reports them),
+``scanner_version, options, scanned_at`` and ``cached`` (whether this run reused a
+stored result). pyarrow is imported only here, when results are written or read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from modelseal._io import atomic_output
+from modelseal.errors import UsageError
+from modelseal.fleet.errors import FleetError
+from modelseal.scan import FileResult, Finding, ScanReport, Severity, Verdict
+
+__all__ = [
+    "FleetSummary",
+    "ModelRow",
+    "Row",
+    "file_results",
+    "make_row",
+    "model_rows",
+    "read_rows",
+    "scan_report",
+    "write_rows",
+]
+
+VERDICTS = tuple(v.value for v in Verdict)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One scanned file."""
+
+    source: str
+    model: str
+    path: str
+    sha256: str
+    size: int
+    format: str
+    verdict: str
+    findings: str
+    error: str | None
+    members: str
+    scanner_version: str
+    options: str
+    scanned_at: str
+    cached: bool
+
+
+@dataclass(frozen=True)
+class FleetSummary:
+    """What a fleet run did, in the shape of the JSON contract."""
+
+    models: int
+    files: int
+    scanned: int
+    cached: int
+    by_verdict: dict[str, int]
+    output: str
+
+    @property
+    def is_clean(self) -> bool:
+        """True when every file is clean."""
+        return self.by_verdict.get(Verdict.CLEAN.value, 0) == self.files
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"version": 1, "summary": {...}, "output": PATH}``."""
+        counts = {v: self.by_verdict.get(v, 0) for v in VERDICTS}
+        summary = {"models": self.models, "files": self.files, "scanned": self.scanned}
+        return {
+            "version": 1,
+            "summary": {**summary, "cached": self.cached, **counts},
+            "output": self.output,
+        }
+
+    @classmethod
+    def of(cls, rows: Sequence[Row], output: str) -> FleetSummary:
+        """The summary of ``rows``."""
+        return cls(
+            models=len({(r.source, r.model) for r in rows}),
+            files=len(rows),
+            scanned=sum(not r.cached for r in rows),
+            cached=sum(r.cached for r in rows),
+            by_verdict=dict(Counter(r.verdict for r in rows)),
+            output=output,
+        )
+
+
+def make_row(base: dict[str, Any], results: Sequence[FileResult]) -> Row:
+    """A row from a file's results (its own first, then its members')."""
+    own, members = results[0], results[1:]
+    return Row(
+        **base,
+        path=own.path,
+        format=own.format,
+        verdict=own.verdict.value,
+        findings=json.dumps([f.to_dict() for f in own.findings]),
+        error=own.error,
+        members=json.dumps([_member_dict(m) for m in members]),
+    )
+
+
+def _member_dict(result: FileResult) -> dict[str, Any]:
+    data = result.to_dict()
+    data["own_verdict"] = result.own_verdict.value
+    return data
+
+
+def file_results(row: Row) -> list[FileResult]:
+    """The scan results a row stands for (the file's, then its members')."""
+    own_findings = _findings(json.loads(row.findings))
+    members = []
+    for data in json.loads(row.members):
+        worst = None if data["verdict"] == data["own_verdict"] else Verdict(data["verdict"])
+        members.append(
+            FileResult(
+                data["path"], data["format"], _findings(data["findings"]), data.get("error"), worst
+            )
+        )
+    own = FileResult(row.path, row.format, own_findings, row.error)
+    if own.own_verdict.value != row.verdict:
+        own = FileResult(row.path, row.format, own_findings, row.error, Verdict(row.verdict))
+    return [own, *members]
+
+
+def _findings(items: Iterable[dict[str, Any]]) -> tuple[Finding, ...]:
+    return tuple(
+        Finding(f["rule"], Severity(f["severity"]), f["message"], f["location"]) for f in items
+    )
+
+
+def scan_report(rows: Iterable[Row]) -> ScanReport:
+    """The rows as a ``modelseal scan`` report (for the JSON and SARIF renderers)."""
+    from modelseal.scan.rules import rule_catalog
+
+    return ScanReport(tuple(r for row in rows for r in file_results(row)), rule_catalog())
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    """One model in a report: its worst verdict and how many files have each verdict."""
+
+    source: str
+    model: str
+    verdict: str
+    files: int
+    counts: dict[str, int]
+
+
+def model_rows(rows: Iterable[Row]) -> list[ModelRow]:
+    """Models, worst first (then by the number of bad files, then by name)."""
+    grouped: dict[tuple[str, str], list[Row]] = {}
+    for row in rows:
+        grouped.setdefault((row.source, row.model), []).append(row)
+    out = []
+    for (source, model), members in grouped.items():
+        counts = Counter(r.verdict for r in members)
+        worst = max((Verdict(r.verdict) for r in members), key=lambda v: v.rank)
+        out.append(ModelRow(source, model, worst.value, len(members), dict(counts)))
+    return sorted(
+        out,
+        key=lambda m: (
+            -Verdict(m.verdict).rank,
+            -(m.files - m.counts.get(Verdict.CLEAN.value, 0)),
+            m.source,
+            m.model,
+        ),
+    )
+
+
+def _schema() -> Any:
+    import pyarrow as pa
+
+    types = {int: pa.int64(), bool: pa.bool_()}
+    return pa.schema(
+        [
+            pa.field(f.name, types.get(_base(f.type), pa.string()), nullable=f.name == "error")
+            for f in fields(Row)
+        ]
+    )
+
+
+def _base(annotation: Any) -> Any:
+    return {"int": int, "bool": bool}.get(str(annotation), str)
+
+
+def write_rows(rows: Sequence[Row], output: Path) -> None:
+    """Write ``rows`` as Parquet, atomically."""
+    pa, pq = _pyarrow()
+    table = pa.Table.from_pylist([asdict(r) for r in rows], schema=_schema())
+    with atomic_output(output) as handle:
+        pq.write_table(table, handle, compression="zstd")
+
+
+def read_rows(path: Path) -> list[Row]:
+    """Rows from a results file written by :func:`write_rows`."""
+    _pa, pq = _pyarrow()
+    try:
+        table = pq.read_table(path)
+    except FileNotFoundError as exc:
+        raise UsageError(f"{path}: no such file") from exc
+    except Exception as exc:  # pyarrow raises ArrowInvalid, OSError...
+        raise UsageError(f"{path}: not a fleet results file ({exc})") from exc
+    names = {f.name for f in fields(Row)}
+    if not names <= set(table.column_names):
+        missing = ", ".join(sorted(names - set(table.column_names)))
+        raise UsageError(f"{path}: not a fleet results file (no column {missing})")
+    return [Row(**{k: v for k, v in item.items() if k in names}) for item in table.to_pylist()]
+
+
+def _pyarrow() -> tuple[Any, Any]:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError as exc:
+        raise FleetError(
+            "fleet results need pyarrow", advice="pip install 'modelseal[fleet]'"
+        ) from exc
+    return pa, pq
