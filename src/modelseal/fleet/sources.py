@@ -1,8 +1,8 @@
 """Where a fleet scan finds models: a directory tree or an ``s3://bucket/prefix``.
 
 A *model* is a directory holding model files (the Hugging Face layout: a
-``config.json`` or weights next to tokenizer files, with any subfolders) or a
-standalone file that is not inside such a directory. Grouping only decides which
+``config.json`` or another marker in :data:`MODEL_MARKERS`, with any subfolders)
+or a standalone file that is not inside such a directory. Grouping only decides which
 files travel together and which siblings a file sees; verdicts come from content.
 
 S3 listings are paginated and run in parallel, one paginator per top-level
@@ -32,25 +32,16 @@ __all__ = [
     "s3_client",
 ]
 
-#: Names and extensions that make the directory holding them a model directory.
-MODEL_MARKERS = frozenset({"config.json", "model_index.json", "adapter_config.json"})
-_MODEL_SUFFIXES = frozenset(
+#: Files that make the directory holding them a model directory (Hugging Face layouts:
+#: transformers, diffusers, PEFT adapters, sentence-transformers). Weights without
+#: one of these (a folder of GGUF quantisations, loose pickles) are standalone models.
+MODEL_MARKERS = frozenset(
     {
-        ".safetensors",
-        ".bin",
-        ".pt",
-        ".pth",
-        ".ckpt",
-        ".pkl",
-        ".pickle",
-        ".onnx",
-        ".gguf",
-        ".h5",
-        ".keras",
-        ".msgpack",
-        ".npz",
-        ".joblib",
-        ".pb",
+        "config.json",
+        "model_index.json",
+        "adapter_config.json",
+        "tokenizer_config.json",
+        "modules.json",
     }
 )
 _LIST_THREADS = 8
@@ -131,7 +122,7 @@ def group_models(files: Iterable[FileRef]) -> list[Model]:
     model_dirs = {
         str(PurePosixPath(ref.relpath).parent)
         for ref in refs
-        if _is_marker(PurePosixPath(ref.relpath).name)
+        if PurePosixPath(ref.relpath).name in MODEL_MARKERS
     }
     grouped: dict[tuple[str, bool], list[FileRef]] = {}
     for ref in refs:
@@ -142,10 +133,6 @@ def group_models(files: Iterable[FileRef]) -> list[Model]:
         Model("" if name == "." else name, standalone, tuple(members))
         for (name, standalone), members in sorted(grouped.items())
     ]
-
-
-def _is_marker(name: str) -> bool:
-    return name in MODEL_MARKERS or PurePosixPath(name).suffix.lower() in _MODEL_SUFFIXES
 
 
 def _owner(path: PurePosixPath, model_dirs: set[str]) -> str | None:

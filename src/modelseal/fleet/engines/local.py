@@ -35,7 +35,8 @@ class LocalEngine(Engine):
         for _attempt in range(MAX_RETRIES + 1):
             if not pending:
                 return
-            with ProcessPoolExecutor(self.workers, mp_context=self._context) as pool:
+            pool = ProcessPoolExecutor(self.workers, mp_context=self._context)
+            try:
                 futures: dict[Future[list[ScannedFile]], Batch] = {
                     pool.submit(scan_batch, batch): batch for batch in pending
                 }
@@ -50,6 +51,10 @@ class LocalEngine(Engine):
                             pending.append(batch)
                             continue
                         yield result
+            finally:
+                # An interrupted run (Ctrl-C, an error in the caller) does not wait for
+                # the batches that had not started.
+                pool.shutdown(wait=True, cancel_futures=True)
         if pending:
             raise FleetError(
                 f"{len(pending)} batches lost: workers kept dying",
