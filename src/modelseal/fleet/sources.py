@@ -45,6 +45,8 @@ MODEL_MARKERS = frozenset(
     }
 )
 _LIST_THREADS = 8
+#: Keys per listing request (S3 returns at most 1000).
+PAGE_SIZE = 1000
 
 
 @dataclass(frozen=True)
@@ -177,7 +179,9 @@ def s3_client(endpoint_url: str | None) -> Any:
 def _list_s3(spec: SourceSpec) -> list[FileRef]:
     client = s3_client(spec.endpoint_url)
     try:
-        top = client.list_objects_v2(Bucket=spec.root, Prefix=spec.prefix, Delimiter="/")
+        top = client.list_objects_v2(
+            Bucket=spec.root, Prefix=spec.prefix, Delimiter="/", MaxKeys=PAGE_SIZE
+        )
         if top.get("IsTruncated"):
             refs = _paginate(client, spec, spec.prefix, delimiter=True)
             folders = _folders(client, spec)
@@ -198,7 +202,11 @@ def _list_s3(spec: SourceSpec) -> list[FileRef]:
 
 def _paginate(client: Any, spec: SourceSpec, prefix: str, *, delimiter: bool) -> list[FileRef]:
     paginator = client.get_paginator("list_objects_v2")
-    kwargs: dict[str, Any] = {"Bucket": spec.root, "Prefix": prefix}
+    kwargs: dict[str, Any] = {
+        "Bucket": spec.root,
+        "Prefix": prefix,
+        "PaginationConfig": {"PageSize": PAGE_SIZE},
+    }
     if delimiter:
         kwargs["Delimiter"] = "/"
     return [
@@ -211,7 +219,12 @@ def _paginate(client: Any, spec: SourceSpec, prefix: str, *, delimiter: bool) ->
 
 def _folders(client: Any, spec: SourceSpec) -> list[str]:
     paginator = client.get_paginator("list_objects_v2")
-    pages = paginator.paginate(Bucket=spec.root, Prefix=spec.prefix, Delimiter="/")
+    pages = paginator.paginate(
+        Bucket=spec.root,
+        Prefix=spec.prefix,
+        Delimiter="/",
+        PaginationConfig={"PageSize": PAGE_SIZE},
+    )
     return [p["Prefix"] for page in pages for p in page.get("CommonPrefixes", [])]
 
 

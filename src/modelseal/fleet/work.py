@@ -127,9 +127,9 @@ def _scan_s3(batch: Batch) -> list[ScannedFile]:
     with tempfile.TemporaryDirectory(prefix="modelseal-fleet-") as tmp:
         root = Path(tmp)
         for model in batch.models:
-            wanted = set(model.files)
+            # The whole layout first: a file scanned early must see siblings fetched later.
             for relpath, size in model.listing:
-                if relpath not in wanted and _safe(relpath):
+                if _safe(relpath):
                     _placeholder(root / relpath, size)
             for relpath in model.files:
                 if not _safe(relpath):
