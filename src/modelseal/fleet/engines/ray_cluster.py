@@ -1,8 +1,10 @@
 """The Ray engine: every batch is a Ray task; Ray schedules, retries and moves data.
 
 With ``address`` (``auto``, ``ray://head:10001`` or ``host:port``) it joins an
-existing cluster (KubeRay, ``ray start``); without one it starts a local cluster
-on loopback with ``workers`` CPUs and no dashboard, and stops it afterwards.
+existing cluster (KubeRay, ``ray start``; token authentication as Ray configures
+it); without one it starts a local cluster on loopback with ``workers`` CPUs and
+no dashboard, and stops it afterwards. In a process where Ray is already
+initialised, that cluster is used and left running.
 Tasks run with ``max_retries``: when a worker process dies (``kill -9``, OOM
 killer, a lost node) Ray runs its batch again elsewhere. At most a few batches per
 CPU are in flight, so a huge listing never sits in the object store at once.
@@ -25,12 +27,17 @@ from modelseal.fleet.work import Batch, ScannedFile, scan_batch
 __all__ = ["RayEngine"]
 
 _IN_FLIGHT_PER_CPU = 4
+_LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
 class RayEngine(Engine):
     """Batches as Ray tasks on a cluster that is joined or started here."""
 
     def __init__(self, *, address: str | None, workers: int | None) -> None:
+        if address is None:
+            # A cluster started here listens on loopback only (Ray otherwise picks the
+            # host's routable address); read by Ray when it is first imported.
+            os.environ.setdefault(_LOOPBACK_ENV, "0")
         try:
             import ray
         except ImportError as exc:
