@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -174,3 +176,15 @@ def test_report_worst_models_first_and_subsets(
     assert {Path(u.split("!")[0]).name for u in located} == {Path(p).name for p in bad}
     code, out, _ = fleet("report", results, "--model", "hub/org2/*", "--verdict", "clean")
     assert code == 0 and "hub/org2/model002" in out and "model003" not in out
+
+
+@pytest.mark.parametrize("args", [["--help"], ["fleet", "--help"], ["fleet", "scan", "--help"]])
+def test_help_imports_neither_ray_nor_pyarrow(args: list[str]) -> None:
+    code = (
+        "import sys; from modelseal.cli import main\n"
+        f"try:\n    main({args!r})\nexcept SystemExit:\n    pass\n"
+        "print([m for m in ('ray', 'pyarrow', 'boto3') if m in sys.modules])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "Usage:" in done.stdout
+    assert done.stdout.strip().endswith("[]")

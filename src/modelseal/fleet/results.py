@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -196,7 +196,10 @@ def _base(annotation: Any) -> Any:
 def write_rows(rows: Sequence[Row], output: Path) -> None:
     """Write ``rows`` as Parquet, atomically."""
     pa, pq = _pyarrow()
-    table = pa.Table.from_pylist([asdict(r) for r in rows], schema=_schema())
+    names = [f.name for f in fields(Row)]
+    table = pa.Table.from_pylist(
+        [{n: getattr(r, n) for n in names} for r in rows], schema=_schema()
+    )
     with atomic_output(output) as handle:
         pq.write_table(table, handle, compression="zstd")
 

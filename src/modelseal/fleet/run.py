@@ -76,11 +76,12 @@ def options_key(options: ScanOptions) -> str:
     )
 
 
-def _context(model: Model, ref: FileRef) -> str:
-    """What of the model's layout a file's result may depend on: its place and siblings."""
-    layout = sorted((model.inner(f), f.size) for f in model.files)
-    text = json.dumps([model.inner(ref), layout], separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
+def _contexts(model: Model) -> list[str]:
+    """Per file of ``model``, what of the layout its result may depend on: its own place
+    and its siblings' names and sizes (``auto_map`` files, ONNX external data)."""
+    inner = [model.inner(f) for f in model.files]
+    layout = json.dumps(sorted(zip(inner, (f.size for f in model.files), strict=True)))
+    return [hashlib.sha256(f"{name}\0{layout}".encode()).hexdigest() for name in inner]
 
 
 def run_fleet(
@@ -126,8 +127,7 @@ def _run(
     for spec in specs:
         for model in list_models(spec):
             todo = []
-            for ref in model.files:
-                context = _context(model, ref)
+            for ref, context in zip(model.files, _contexts(model), strict=True):
                 location = spec.display(ref.relpath)
                 sha = cache.known_sha256(location, ref.size, ref.stamp)
                 hit = None if sha is None else cache.lookup(sha, version, opts, context)
