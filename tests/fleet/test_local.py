@@ -91,7 +91,7 @@ def test_interrupted_run_resumes_and_a_killed_worker_loses_nothing(
     mirror: tuple[Path, dict[str, str]], tmp_path: Path
 ) -> None:
     root, expected = mirror
-    options = FleetOptions(workers=2, cache=tmp_path / "c.db", batch_files=8)
+    options = FleetOptions(workers=2, cache=str(tmp_path / "c.db"), batch_files=8)
     calls: list[int] = []
 
     def interrupt(done: int, total: int) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from modelseal.fleet import read_rows, sources
 from tests.fleet.conftest import report_json, scan_json
-from tests.samples.fleet import EVIL_PICKLE
+from tests.samples.fleet import EVIL_PICKLE, build_mirror
 
 Fleet = Callable[..., tuple[int, str, str]]
 
@@ -85,3 +85,20 @@ def test_s3_missing_bucket_is_a_usage_error(
         "scan", "s3://nope/x", "--s3-endpoint", moto_endpoint, "-o", tmp_path / "r.parquet"
     )
     assert code == 2 and "no such bucket" in err
+
+
+@pytest.mark.usefixtures("s3_env")
+def test_cache_as_a_parquet_dataset_on_s3(fleet: Fleet, moto_endpoint: str, tmp_path: Path) -> None:
+    root = tmp_path / "mirror"
+    expected = build_mirror(root, models=20, standalone=4)
+    client = boto3.client("s3", endpoint_url=moto_endpoint)
+    client.create_bucket(Bucket="state")
+    args = ("scan", root, "-o", tmp_path / "r.parquet", "-f", "json", "--workers", "2")
+    args += ("--cache", "s3://state/fleet-cache", "--s3-endpoint", moto_endpoint)
+    _, out, _ = fleet(*args)
+    assert json.loads(out)["summary"]["scanned"] == len(expected)
+    keys = {o["Key"] for o in client.list_objects_v2(Bucket="state")["Contents"]}
+    assert keys == {"fleet-cache/results.parquet", "fleet-cache/listing.parquet"}
+    _, out, _ = fleet(*args)
+    assert json.loads(out)["summary"]["scanned"] == 0
+    assert json.loads(out)["summary"]["cached"] == len(expected)

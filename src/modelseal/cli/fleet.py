@@ -45,9 +45,9 @@ def fleet_group() -> None:
 )
 @click.option(
     "--cache",
-    type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="SQLite cache: re-runs scan only new or changed content.",
+    metavar="PATH|s3://BUCKET/PREFIX",
+    help="A SQLite file or an S3 Parquet dataset: re-runs scan only new or changed content.",
 )
 @click.option("--s3-endpoint", default=None, help="S3 endpoint URL (MinIO, Ceph, test servers).")
 @click.option("--strict", is_flag=True, help="Unknown pickle globals count as malicious.")
@@ -78,7 +78,7 @@ def scan_command(
     engine: str,
     address: str | None,
     workers: int | None,
-    cache: Path | None,
+    cache: str | None,
     s3_endpoint: str | None,
     strict: bool,
     deep: bool,

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from modelseal import __version__
-from modelseal.fleet.cache import Cache, CachedResult
+from modelseal.fleet.cache import Cache, CachedResult, open_cache
 from modelseal.fleet.engines import Engine, open_engine
 from modelseal.fleet.errors import FleetError
 from modelseal.fleet.results import FleetSummary, Row, make_row, write_rows
@@ -34,7 +34,8 @@ class FleetOptions:
     engine: str = "local"
     address: str | None = None
     workers: int | None = None
-    cache: Path | None = None
+    #: A SQLite file path or ``s3://bucket/prefix`` (a Parquet dataset); None: no cache.
+    cache: str | None = None
     s3_endpoint: str | None = None
     batch_files: int = BATCH_FILES
     batch_bytes: int = BATCH_BYTES
@@ -96,7 +97,7 @@ def run_fleet(
     specs = [parse_source(s, options.s3_endpoint) for s in sources]
     engine = open_engine(options.engine, workers=options.workers, address=options.address)
     with engine:
-        cache = Cache(options.cache)
+        cache = open_cache(options.cache, options.s3_endpoint)
         try:
             rows = _run(specs, options, engine, cache, progress)
         finally:
