@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,21 @@ def test_s3_prefix_same_verdicts_and_cached_by_etag(
 
     _, out, _ = fleet(*args, "-f", "json")
     assert json.loads(out)["summary"]["scanned"] == 0
+
+    # A copy of a model under a new name: same ETags, same layout, so nothing is read.
+    model = "hub-mirror/hub/org3/model003/"
+    listed = client.list_objects_v2(Bucket="models", Prefix=model)["Contents"]
+    for obj in listed:
+        target = obj["Key"].replace("model003", "model003-copy")
+        client.copy_object(
+            Bucket="models", Key=target, CopySource={"Bucket": "models", "Key": obj["Key"]}
+        )
+    _, out, _ = fleet(*args, "-f", "json")
+    summary = json.loads(out)["summary"]
+    assert (summary["models"], summary["scanned"]) == (201, 0)
+    assert summary["malicious"] == Counter(expected.values())["malicious"] + 1
+    for obj in listed:
+        client.delete_object(Bucket="models", Key=obj["Key"].replace("model003", "model003-copy"))
 
     key = "hub-mirror/hub/org2/model011/config.json"
     client.put_object(Bucket="models", Key=key, Body=EVIL_PICKLE)

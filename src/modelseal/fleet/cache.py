@@ -25,9 +25,11 @@ from typing import Any
 
 from modelseal.fleet.errors import FleetError
 
-__all__ = ["Cache", "CachedResult", "S3Cache", "open_cache"]
+__all__ = ["CONTENT_STAMP", "Cache", "CachedResult", "S3Cache", "open_cache"]
 
 _TABLES = ("results", "listing")
+#: Stamps that name content, not a moment (see :meth:`Cache.known_sha256`).
+CONTENT_STAMP = "etag:"
 #: Seconds between write-backs of an S3 cache.
 FLUSH_SECONDS = 60.0
 
@@ -48,6 +50,7 @@ CREATE TABLE IF NOT EXISTS listing (
     stamp TEXT NOT NULL,
     sha256 TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS listing_by_content ON listing (stamp, size);
 """
 
 
@@ -74,11 +77,20 @@ class Cache:
             raise FleetError(f"{path}: cannot open the cache ({exc})") from exc
 
     def known_sha256(self, location: str, size: int, stamp: str) -> str | None:
-        """The SHA-256 recorded for ``location`` when its size and stamp are unchanged."""
+        """The SHA-256 recorded for ``location`` when its size and stamp are unchanged.
+
+        A content stamp (an S3 ETag, ``etag:...``: the MD5 of a single-part upload, a
+        digest of the part digests otherwise) identifies content wherever it is, so a
+        copy of known content at a new location is not read either.
+        """
         row = self._db.execute(
             "SELECT sha256 FROM listing WHERE location = ? AND size = ? AND stamp = ?",
             (location, size, stamp),
         ).fetchone()
+        if row is None and stamp.startswith(CONTENT_STAMP):
+            row = self._db.execute(
+                "SELECT sha256 FROM listing WHERE stamp = ? AND size = ? LIMIT 1", (stamp, size)
+            ).fetchone()
         return None if row is None else str(row[0])
 
     def lookup(

@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from modelseal.errors import UsageError
+from modelseal.fleet.cache import CONTENT_STAMP
 from modelseal.fleet.errors import FleetError
 
 __all__ = [
@@ -76,7 +77,7 @@ class FileRef:
 
     relpath: str
     size: int
-    #: What changes when the content may have: ``mtime_ns`` locally, the ETag on S3.
+    #: What changes when the content may have: ``mtime_ns`` locally, ``etag:ETAG`` on S3.
     stamp: str
 
 
@@ -229,4 +230,5 @@ def _folders(client: Any, spec: SourceSpec) -> list[str]:
 
 
 def _ref(spec: SourceSpec, obj: dict[str, Any]) -> FileRef:
-    return FileRef(obj["Key"][len(spec.prefix) :], int(obj["Size"]), str(obj["ETag"]).strip('"'))
+    etag = str(obj["ETag"]).strip('"')
+    return FileRef(obj["Key"][len(spec.prefix) :], int(obj["Size"]), f"{CONTENT_STAMP}{etag}")
