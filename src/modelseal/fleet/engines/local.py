@@ -58,5 +58,7 @@ class LocalEngine(Engine):
         if pending:
             raise FleetError(
                 f"{len(pending)} batches lost: workers kept dying",
-                advice="run again with --cache to resume from what finished",
+                advice="run again with --cache to resume from what finished (a script "
+                "calling run_fleet needs an `if __name__ == '__main__':` guard: workers "
+                "are spawned and import it)",
             )
