@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -73,6 +74,11 @@ def fleet_group() -> None:
     show_default=True,
     help="How the summary is printed.",
 )
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show a progress bar on standard error (default: when it is a terminal).",
+)
 def scan_command(
     sources: tuple[str, ...],
     engine: str,
@@ -85,6 +91,7 @@ def scan_command(
     config: Path | None,
     output: Path,
     output_format: str,
+    progress: bool | None,
 ) -> int:
     """Scan every model under SOURCE... (directories or s3://bucket/prefix).
 
@@ -111,7 +118,19 @@ def scan_command(
         cache=cache,
         s3_endpoint=s3_endpoint,
     )
-    summary = run_fleet(list(sources), output, options)
+    if sys.stderr.isatty() if progress is None else progress:
+        from rich.console import Console
+        from rich.progress import Progress
+
+        with Progress(transient=True, console=Console(stderr=True)) as bar:
+            task = bar.add_task("scanning", total=None)
+
+            def on_progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            summary = run_fleet(list(sources), output, options, progress=on_progress)
+    else:
+        summary = run_fleet(list(sources), output, options)
     if output_format == "json":
         click.echo(json.dumps(summary.to_dict(), indent=2))
     else:
