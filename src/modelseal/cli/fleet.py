@@ -195,7 +195,9 @@ def report_command(
         and (not verdicts or m.verdict in verdicts)
     ][:top]
     chosen = {(m.source, m.model) for m in ranked}
-    subset = [r for r in rows if (r.source, r.model) in chosen]
+    subset = sorted(
+        (r for r in rows if (r.source, r.model) in chosen), key=lambda r: (r.source, r.path)
+    )
     if output_format == "table":
         lines = [f"{'verdict':<11} {'files':>6} {'not clean':>9}  model"]
         for m in ranked:

@@ -25,15 +25,17 @@ __all__ = [
     "FleetSummary",
     "ModelRow",
     "Row",
+    "RowWriter",
     "file_results",
     "make_row",
     "model_rows",
     "read_rows",
     "scan_report",
-    "write_rows",
 ]
 
 VERDICTS = tuple(v.value for v in Verdict)
+#: Rows per Parquet row group (and the most a writer holds in memory).
+ROW_GROUP = 8192
 
 
 @dataclass(frozen=True)
@@ -81,18 +83,6 @@ class FleetSummary:
             "summary": {**summary, "cached": self.cached, **counts},
             "output": self.output,
         }
-
-    @classmethod
-    def of(cls, rows: Sequence[Row], output: str) -> FleetSummary:
-        """The summary of ``rows``."""
-        return cls(
-            models=len({(r.source, r.model) for r in rows}),
-            files=len(rows),
-            scanned=sum(not r.cached for r in rows),
-            cached=sum(r.cached for r in rows),
-            by_verdict=dict(Counter(r.verdict for r in rows)),
-            output=output,
-        )
 
 
 def make_row(base: dict[str, Any], results: Sequence[FileResult]) -> Row:
@@ -193,19 +183,62 @@ def _base(annotation: Any) -> Any:
     return {"int": int, "bool": bool}.get(str(annotation), str)
 
 
-def write_rows(rows: Sequence[Row], output: Path) -> None:
-    """Write ``rows`` as Parquet, atomically."""
-    pa, pq = _pyarrow()
-    names = [f.name for f in fields(Row)]
-    table = pa.Table.from_pylist(
-        [{n: getattr(r, n) for n in names} for r in rows], schema=_schema()
-    )
-    with atomic_output(output) as handle:
-        pq.write_table(table, handle, compression="zstd")
+class RowWriter:
+    """Writes rows to Parquet as they come (row groups of :data:`ROW_GROUP` rows), so a
+    run over millions of files never holds them all; the file appears, atomically, only
+    when :meth:`finish` is called."""
+
+    def __init__(self, output: Path) -> None:
+        _pa, pq = _pyarrow()
+        self.output = output
+        self._buffer: list[Row] = []
+        self._models: set[tuple[str, str]] = set()
+        self._verdicts: Counter[str] = Counter()
+        self._files = self._cached = 0
+        self._atomic = atomic_output(output)
+        handle = self._atomic.__enter__()
+        self._writer = pq.ParquetWriter(handle, _schema(), compression="zstd")
+
+    def add(self, row: Row) -> None:
+        """Queue one row (written with the next full row group)."""
+        self._buffer.append(row)
+        self._models.add((row.source, row.model))
+        self._verdicts[row.verdict] += 1
+        self._files += 1
+        self._cached += row.cached
+        if len(self._buffer) >= ROW_GROUP:
+            self._flush()
+
+    def _flush(self) -> None:
+        pa, _pq = _pyarrow()
+        names = [f.name for f in fields(Row)]
+        rows = [{n: getattr(r, n) for n in names} for r in self._buffer]
+        self._writer.write_table(pa.Table.from_pylist(rows, schema=_schema()))
+        self._buffer = []
+
+    def finish(self) -> FleetSummary:
+        """Write what is left, put the file in place, and sum up."""
+        if self._buffer or not self._files:
+            self._flush()
+        self._writer.close()
+        self._atomic.__exit__(None, None, None)
+        return FleetSummary(
+            models=len(self._models),
+            files=self._files,
+            scanned=self._files - self._cached,
+            cached=self._cached,
+            by_verdict=dict(self._verdicts),
+            output=str(self.output),
+        )
+
+    def abort(self, exc: BaseException) -> None:
+        """Drop the partial file (nothing half-written is left behind)."""
+        self._writer.close()
+        self._atomic.__exit__(type(exc), exc, exc.__traceback__)
 
 
 def read_rows(path: Path) -> list[Row]:
-    """Rows from a results file written by :func:`write_rows`."""
+    """Rows from a results file written by :class:`RowWriter`."""
     _pa, pq = _pyarrow()
     try:
         table = pq.read_table(path)

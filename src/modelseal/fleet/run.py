@@ -15,7 +15,7 @@ from modelseal import __version__
 from modelseal.fleet.cache import Cache, CachedResult, open_cache
 from modelseal.fleet.engines import Engine, open_engine
 from modelseal.fleet.errors import FleetError
-from modelseal.fleet.results import FleetSummary, Row, make_row, write_rows
+from modelseal.fleet.results import FleetSummary, Row, RowWriter, make_row
 from modelseal.fleet.sources import FileRef, Model, SourceSpec, list_models, parse_source
 from modelseal.fleet.work import BATCH_BYTES, BATCH_FILES, ModelWork, decode_results, make_batches
 from modelseal.scan import ScanOptions
@@ -99,11 +99,15 @@ def run_fleet(
     with engine:
         cache = open_cache(options.cache, options.s3_endpoint)
         try:
-            rows = _run(specs, options, engine, cache, progress)
+            writer = RowWriter(output)
+            try:
+                _run(specs, options, engine, cache, writer.add, progress)
+            except BaseException as exc:
+                writer.abort(exc)
+                raise
         finally:
             cache.close()
-    write_rows(rows, output)
-    return FleetSummary.of(rows, str(output))
+    return writer.finish()
 
 
 @dataclass(frozen=True)
@@ -119,10 +123,11 @@ def _run(
     options: FleetOptions,
     engine: Engine,
     cache: Cache,
+    emit: Callable[[Row], None],
     progress: Progress | None,
-) -> list[Row]:
+) -> None:
+    """Emit a row for every file of ``specs``: stored ones first, then as batches finish."""
     version, opts = scanner_version(), options_key(options.scan)
-    rows: dict[tuple[str, str], Row] = {}
     pending: dict[tuple[str, str], _Pending] = {}
     work: dict[str, list[ModelWork]] = {}
     for spec in specs:
@@ -134,7 +139,7 @@ def _run(
                 hit = None if sha is None else cache.lookup(sha, version, opts, context)
                 if sha is not None and hit is not None:
                     base = _base(spec, model, sha, ref.size, version, opts, hit, cached=True)
-                    rows[(spec.name, ref.relpath)] = _row(base, hit.payload, location)
+                    emit(_row(base, hit.payload, location))
                 else:
                     pending[(spec.name, ref.relpath)] = _Pending(spec, model, ref, context)
                     todo.append(ref.relpath)
@@ -170,7 +175,7 @@ def _run(
                 hit,
                 cached=False,
             )
-            rows[(item.spec.name, item.ref.relpath)] = _row(base, hit.payload, location)
+            emit(_row(base, hit.payload, location))
             if scanned.sha256:
                 stored.append((scanned.sha256, version, opts, item.context, hit))
                 listings.append((location, item.ref.size, item.ref.stamp, scanned.sha256))
@@ -178,10 +183,8 @@ def _run(
         done += len(result)
         if progress is not None:
             progress(done, len(pending))
-    missing = set(pending) - set(rows)
-    if missing:
-        raise FleetError(f"{len(missing)} files came back from no worker (an engine bug)")
-    return [rows[key] for key in sorted(rows)]
+    if done != len(pending):
+        raise FleetError(f"{len(pending) - done} files came back from no worker (an engine bug)")
 
 
 def _base(
