@@ -57,6 +57,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("modelseal.cli.policy:check_command", "Decide whether a model may be deployed."),
     "policy": ("modelseal.cli.policy:policy_group", "Show and validate deploy policies."),
     "log": ("modelseal.cli.log:log_group", "Audit the registry's transparency log."),
+    "fleet": ("modelseal.cli.fleet:fleet_group", "Scan whole mirrors and S3 prefixes (Ray)."),
 }
 
 
