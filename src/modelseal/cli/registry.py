@@ -371,14 +371,20 @@ def token_list_command(ctx: click.Context, user: str) -> None:
 @click.pass_context
 def trust_key_command(ctx: click.Context, namespace: str, public_key: Path, name: str) -> None:
     """Trust signatures by PUBLIC_KEY (PEM) for NAMESPACE."""
+    from cryptography.hazmat.primitives import serialization
+
+    from modelseal.integrity.signing.keys import load_public_key
     from modelseal.registry import identity
 
+    # the public key itself (also out of a certificate); a file that is none: one line, exit 2
+    pem = (
+        load_public_key(public_key)
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode("ascii")
+    )
     with _session(ctx) as session:
         key = identity.trust_key(
-            session,
-            identity.get_namespace(session, namespace),
-            public_key.read_text(encoding="utf-8"),
-            name or public_key.stem,
+            session, identity.get_namespace(session, namespace), pem, name or public_key.stem
         )
     click.echo(f"{namespace} trusts key {key.fingerprint}")
 
