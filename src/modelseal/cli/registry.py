@@ -708,16 +708,9 @@ def info_command(reference: str, output_format: str, registry_url: str | None) -
     if output_format == "json":
         click.echo(json.dumps(doc, indent=2, sort_keys=True))
         return
-    for name, value in doc.items():
-        if name == "files":
-            click.echo(f"files: {len(value)}")
-            for f in value:
-                click.echo(f"  {f['path']}  {f['size']}  sha256:{f['digest'][:16]}…")
-        elif name == "reasons":
-            for reason in value:
-                click.echo(f"reason: {reason}")
-        else:
-            click.echo(f"{name}: {_plain(value)}")
+    from modelseal.cli._info import render_info
+
+    click.echo(render_info(doc))
 
 
 @click.command("search")
@@ -736,9 +729,3 @@ def search_command(query: str, output_format: str, registry_url: str | None) -> 
         click.echo(
             f"{item['namespace']}/{item['model']}\tlatest {item['latest_version'] or '-'}\t{tags}"
         )
-
-
-def _plain(value: Any) -> str:
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, sort_keys=True)
-    return str(value)
