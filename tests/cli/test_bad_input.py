@@ -171,3 +171,32 @@ def test_verify_with_the_wrong_key_says_so_and_names_the_bundles_key(
     assert code == 0
     hint = out.split("key sha256:")[1][:16]  # the signer's key id, as verify shows it
     assert hint in headline
+
+
+def test_identify_skips_a_malformed_fingerprint_with_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    weights = tmp_path / "model.safetensors"
+    rng = np.random.default_rng(0)
+    save_file({"w": rng.standard_normal((64, 64)).astype(np.float32)}, str(weights))
+    known = tmp_path / "known"
+    known.mkdir()
+    code, _, err = _run(
+        ["weights", "fingerprint", str(weights), "-o", str(known / "base.json")], capsys
+    )
+    assert code == 0, err
+    (known / "binary.json").write_bytes(GARBAGE)
+    (known / "other.json").write_text('{"kind": "something else"}')
+    code, out, err = _run(["weights", "identify", str(weights), "--against", str(known)], capsys)
+    assert code == 0, err  # the good fingerprint still matches: derived
+    assert "model.safetensors" in out and "Traceback" not in err
+    warnings = err.splitlines()
+    assert len(warnings) == 2 and all(w.startswith("warning: ") for w in warnings), err
+    assert "binary.json" in warnings[0] and "other.json" in warnings[1]
+    # nothing readable at all: a usage error, still one line
+    (known / "base.json").unlink()
+    code, _, err = _run(["weights", "identify", str(weights), "--against", str(known)], capsys)
+    assert code == 2 and "no readable fingerprint" in err and "Traceback" not in err
