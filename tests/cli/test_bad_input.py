@@ -200,3 +200,14 @@ def test_identify_skips_a_malformed_fingerprint_with_a_warning(
     (known / "base.json").unlink()
     code, _, err = _run(["weights", "identify", str(weights), "--against", str(known)], capsys)
     assert code == 2 and "no readable fingerprint" in err and "Traceback" not in err
+
+
+def test_a_vocab_txt_that_starts_with_a_bracket_is_text_not_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\nthe\n")
+    (tmp_path / "config.json").write_text('["still", "json"]')
+    code, out, _ = _run(["scan", str(tmp_path), "-f", "json"], capsys)
+    assert code == 0
+    formats = {Path(r["path"]).name: r["format"] for r in json.loads(out)["results"]}
+    assert formats == {"vocab.txt": "text", "config.json": "json"}
