@@ -28,8 +28,12 @@ lint: install
 # The registry tests also run against a real PostgreSQL: scripts/start-postgres.sh starts a
 # throwaway cluster on 127.0.0.1 when the server binaries are there (CI installs them); without
 # them those tests are skipped locally (CI sets MODELSEAL_REQUIRE_POSTGRES=1 so they cannot be).
+# A cluster this target started is stopped when pytest ends (also on failure or Ctrl-C); a server
+# that was already running, or one named by MODELSEAL_TEST_POSTGRES_URL, is left alone.
 test: lint
-	MODELSEAL_TEST_POSTGRES_URL="$${MODELSEAL_TEST_POSTGRES_URL:-$$(scripts/start-postgres.sh 2>/dev/null || true)}" \
+	started="$$(mktemp)"; \
+	trap 'scripts/stop-postgres.sh "$$started"; rm -f "$$started"' EXIT; \
+	MODELSEAL_TEST_POSTGRES_URL="$${MODELSEAL_TEST_POSTGRES_URL:-$$(MODELSEAL_PG_STARTED_FILE="$$started" scripts/start-postgres.sh 2>/dev/null || true)}" \
 		$(VENV)/bin/pytest -n 2 --dist loadfile
 
 format: install

@@ -43,7 +43,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +69,8 @@ __all__ = [
 NAMESPACE = "load"
 SHARED = "shared"
 _EXE = [sys.executable, "-m", "modelseal"]
+#: Generous bound on ``run_load(midway=...)`` once the clients have stopped.
+_MIDWAY_TIMEOUT = 600.0
 
 
 # -- model builder ------------------------------------------------------------------------------
@@ -252,6 +254,8 @@ class LoadConfig:
     )
     #: Upload/download threads per client.
     workers: int = 2
+    #: ``run_load(midway=...)`` runs once this many versions are published.
+    midway_after: int = 5
 
 
 @dataclass(frozen=True)
@@ -274,6 +278,11 @@ class LoadResult:
     errors: list[str] = field(default_factory=list)
     published: list[Published] = field(default_factory=list)
     mismatches: list[str] = field(default_factory=list)
+    #: What ``run_load(midway=...)`` returned (``None`` when there was none or it failed).
+    midway: Any = None
+    #: Published versions when ``midway`` started, and whether the clients were still running.
+    midway_published: int = 0
+    midway_during_load: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def record(self, op: str, seconds: float) -> None:
@@ -296,13 +305,20 @@ def run_load(
     private_key: Path,
     workdir: Path,
     config: LoadConfig,
+    *,
+    midway: Callable[[], Any] | None = None,
 ) -> LoadResult:
     """Run ``config.clients`` client threads against ``url`` for ``config.seconds``.
 
     Every thread stops starting operations at the deadline and finishes the one in
-    flight (each bounded by the client's timeouts).
+    flight (each bounded by the client's timeouts). ``midway`` (e.g. an fsck of the live
+    registry) runs once, in its own thread, as soon as ``config.midway_after`` versions are
+    published: triggered by progress, not by the clock, so on a slow machine it still sees
+    versions. When the load ends first it runs then. Its exception is one of the errors.
     """
     result = LoadResult()
+    enough = threading.Event()
+    load_over = threading.Event()
     shared_weights = write_model(
         workdir / "shared-source", seed=-1, values=config.shared_values
     ).joinpath("model.safetensors")
@@ -333,11 +349,36 @@ def run_load(
                 if moved is None:
                     continue
                 result.record(op, time.perf_counter() - begun)
+                if len(result.published) >= config.midway_after:
+                    enough.set()
 
-    with ThreadPoolExecutor(max_workers=config.clients) as pool:
-        for future in [pool.submit(worker, n) for n in range(config.clients)]:
-            future.result()
-    result.seconds = time.monotonic() - started
+    def run_midway() -> None:
+        assert midway is not None
+        enough.wait()
+        with result._lock:
+            result.midway_published = len(result.published)
+        result.midway_during_load = not load_over.is_set()
+        try:
+            result.midway = midway()
+        except Exception as exc:
+            with result._lock:
+                result.errors.append(f"midway: {type(exc).__name__}: {exc}")
+
+    checker = threading.Thread(target=run_midway, daemon=True) if midway else None
+    if checker:
+        checker.start()
+    try:
+        with ThreadPoolExecutor(max_workers=config.clients) as pool:
+            for future in [pool.submit(worker, n) for n in range(config.clients)]:
+                future.result()
+    finally:
+        result.seconds = time.monotonic() - started
+        load_over.set()
+        enough.set()
+    if checker:
+        checker.join(_MIDWAY_TIMEOUT)
+        if checker.is_alive():
+            result.errors.append(f"midway: still running {_MIDWAY_TIMEOUT:.0f} s after the load")
     return result
 
 
@@ -531,16 +572,38 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", default=None, help="Working directory (default: system temp)")
     args = parser.parse_args(argv)
 
+    with _postgres_server(args.db or os.environ.get("MODELSEAL_TEST_POSTGRES_URL")) as url:
+        return _run(args, url)
+
+
+@contextlib.contextmanager
+def _postgres_server(url: str | None) -> Iterator[str]:
+    """``url``, or a cluster from ``scripts/start-postgres.sh`` that is stopped afterwards
+    when this call started it (a server that was already running is left alone)."""
+    if url:
+        yield url
+        return
+    scripts = Path(__file__).resolve().parent.parent / "scripts"
+    with tempfile.NamedTemporaryFile(prefix="modelseal-pg-started-") as started:
+        url = subprocess.run(
+            [str(scripts / "start-postgres.sh")],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=os.environ | {"MODELSEAL_PG_STARTED_FILE": started.name},
+        ).stdout.strip()
+        try:
+            yield url
+        finally:
+            subprocess.run([str(scripts / "stop-postgres.sh"), started.name], timeout=60)
+
+
+def _run(args: argparse.Namespace, server_url: str) -> int:
     from modelseal.integrity import generate_keypair
     from modelseal.registry.fsck import fsck_registry
     from modelseal.registry.settings import RegistrySettings
 
-    server_url = args.db or os.environ.get("MODELSEAL_TEST_POSTGRES_URL")
-    if not server_url:
-        script = Path(__file__).resolve().parent.parent / "scripts" / "start-postgres.sh"
-        server_url = subprocess.run(
-            [str(script)], check=True, capture_output=True, text=True, timeout=120
-        ).stdout.strip()
     config = LoadConfig(clients=args.clients, seconds=args.seconds)
     with (
         tempfile.TemporaryDirectory(prefix="bench-load-", dir=args.dir) as tmp,
@@ -552,7 +615,15 @@ def main(argv: list[str] | None = None) -> int:
         with RegistryServer(base / "data", db_url) as server:
             own_cpu = _cpu_seconds(os.getpid())
             server_cpu = _cpu_seconds(server.pid)
-            result = run_load(server.url, tokens, keys.private_key, base / "work", config)
+            settings = RegistrySettings(data_dir=base / "data", db_url=db_url)
+            result = run_load(
+                server.url,
+                tokens,
+                keys.private_key,
+                base / "work",
+                config,
+                midway=lambda: fsck_registry(settings),
+            )
             own_cpu = _cpu_seconds(os.getpid()) - own_cpu
             server_cpu = _cpu_seconds(server.pid) - server_cpu
             verify_started = time.perf_counter()
@@ -569,7 +640,7 @@ def main(argv: list[str] | None = None) -> int:
         told = {p.ref: p.digest for p in result.published}
         extra = sorted(set(in_db) - set(told))
         missing = sorted(set(told) - set(in_db))
-        report = fsck_registry(RegistrySettings(data_dir=base / "data", db_url=db_url))
+        report = fsck_registry(settings)
         server_log = server.log.read_text(errors="replace")
     summary = summarise(result) | {
         "clients": config.clients,
@@ -578,6 +649,13 @@ def main(argv: list[str] | None = None) -> int:
         "log_problems": len(log_problems),
         "unexpected_versions": len(extra),
         "fsck": {"ok": report.ok, "clean": report.clean, "problems": len(report.problems)},
+        "fsck_during_load": None
+        if result.midway is None
+        else {
+            "ok": result.midway.ok,
+            "versions": result.midway.stats.versions,
+            "while_clients_ran": result.midway_during_load,
+        },
         "cpus": os.cpu_count(),
         "cpu_seconds_during_load": {
             "server": round(server_cpu, 1),
@@ -598,6 +676,7 @@ def main(argv: list[str] | None = None) -> int:
         or extra
         or log_problems
         or not report.clean
+        or (result.midway is not None and not result.midway.ok)
     )
     return 1 if failed else 0
 

@@ -3,7 +3,9 @@
 #
 # Usage: scripts/start-postgres.sh [PORT]        (default port 55432)
 #        export MODELSEAL_TEST_POSTGRES_URL="$(scripts/start-postgres.sh)"
-# Stop:  runuser -u postgres -- /usr/lib/postgresql/*/bin/pg_ctl -D "$PGDATA" stop
+# Stop:  MODELSEAL_PG_STARTED_FILE=FILE scripts/start-postgres.sh  records in FILE the cluster it
+#        started (nothing when a server was already running); scripts/stop-postgres.sh FILE stops
+#        exactly that one (`make test` does both, so it never stops a server it did not start).
 #
 # Runs as root (CI) or as an ordinary user. The cluster lives under ${TMPDIR:-/tmp}; fsync is off:
 # it is for tests only. Idempotent: when a server already answers on PORT, only the URL is printed.
@@ -55,4 +57,7 @@ as_pg "$bindir/pg_ctl" -D "$DATA" -l "$DATA/server.log" -w -t 30 \
     -o "-p $PORT -k $SOCK -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off" \
     start >/dev/null \
     || { cat "$DATA/server.log" >&2; exit 1; }
+if [ -n "${MODELSEAL_PG_STARTED_FILE:-}" ]; then
+    printf '%s\n%s\n' "$bindir" "$DATA" >"$MODELSEAL_PG_STARTED_FILE"
+fi
 echo "$URL"

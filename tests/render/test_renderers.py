@@ -67,3 +67,34 @@ def test_sarif_validates_against_the_official_schema(report: ScanReport) -> None
         "models/evil.pt!archive/data.pkl"
     )
     assert run["tool"]["driver"]["rules"][0]["properties"]["security-severity"] == "9.5"
+
+
+def _long_path_report() -> ScanReport:
+    path = "models/" + "/".join(f"level_{n}_of_a_deep_checkpoint_tree" for n in range(4)) + "/w.pt"
+    message = "calls os.system('true') — the os module runs commands and touches files"
+    return ScanReport(
+        (FileResult(path, "pickle", (Finding("MS-TEST", Severity.CRITICAL, message, "op 7"),)),),
+        {"MS-TEST": _RULE},
+    )
+
+
+@pytest.mark.parametrize("columns", [60, 100, 250])
+def test_table_follows_columns_and_never_cuts_a_path(
+    columns: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", str(columns))
+    report = _long_path_report()
+    text = renderer_for(OutputFormat.TABLE).render(report)
+    assert report.results[0].path in text.splitlines()[0]  # whole, on one line
+    finding_lines = [line for line in text.splitlines()[1:] if line.strip()][:-1]
+    assert all(len(line) <= columns for line in finding_lines), finding_lines
+    assert " ".join(" ".join(line.split()) for line in finding_lines).startswith(
+        "critical calls os.system('true') — the os module runs commands and touches files"
+    )
+    assert (len(finding_lines) > 1) is (columns == 60)  # wrapped at spaces only when narrow
+
+
+def test_table_into_a_pipe_is_not_wrapped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("COLUMNS", raising=False)  # and pytest's stdout is not a terminal
+    text = renderer_for(OutputFormat.TABLE).render(_long_path_report())
+    assert len(text.splitlines()) == 4  # file, finding, blank, summary

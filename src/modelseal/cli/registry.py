@@ -371,14 +371,20 @@ def token_list_command(ctx: click.Context, user: str) -> None:
 @click.pass_context
 def trust_key_command(ctx: click.Context, namespace: str, public_key: Path, name: str) -> None:
     """Trust signatures by PUBLIC_KEY (PEM) for NAMESPACE."""
+    from cryptography.hazmat.primitives import serialization
+
+    from modelseal.integrity.signing.keys import load_public_key
     from modelseal.registry import identity
 
+    # the public key itself (also out of a certificate); a file that is none: one line, exit 2
+    pem = (
+        load_public_key(public_key)
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode("ascii")
+    )
     with _session(ctx) as session:
         key = identity.trust_key(
-            session,
-            identity.get_namespace(session, namespace),
-            public_key.read_text(encoding="utf-8"),
-            name or public_key.stem,
+            session, identity.get_namespace(session, namespace), pem, name or public_key.stem
         )
     click.echo(f"{namespace} trusts key {key.fingerprint}")
 
@@ -734,16 +740,9 @@ def info_command(reference: str, output_format: str, registry_url: str | None) -
     if output_format == "json":
         click.echo(json.dumps(doc, indent=2, sort_keys=True))
         return
-    for name, value in doc.items():
-        if name == "files":
-            click.echo(f"files: {len(value)}")
-            for f in value:
-                click.echo(f"  {f['path']}  {f['size']}  sha256:{f['digest'][:16]}…")
-        elif name == "reasons":
-            for reason in value:
-                click.echo(f"reason: {reason}")
-        else:
-            click.echo(f"{name}: {_plain(value)}")
+    from modelseal.cli._info import render_info
+
+    click.echo(render_info(doc))
 
 
 @click.command("search")
@@ -762,9 +761,3 @@ def search_command(query: str, output_format: str, registry_url: str | None) -> 
         click.echo(
             f"{item['namespace']}/{item['model']}\tlatest {item['latest_version'] or '-'}\t{tags}"
         )
-
-
-def _plain(value: Any) -> str:
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, sort_keys=True)
-    return str(value)

@@ -206,8 +206,9 @@ def audit_command(
 def diff_command(old: Path, new: Path, output_format: str, output: Path | None) -> int:
     """Show what changed between two BOMs (any mix of CycloneDX and SPDX 3).
 
-    Compares files and their hashes, base models, datasets, licenses and
-    dependencies. Exit 0 when nothing differs, 1 when something does.
+    Compares files and their hashes, the scan findings recorded for them, base
+    models, datasets, licenses and dependencies. Exit 0 when nothing differs, 1
+    when something does.
     """
     from modelseal.sbom import diff_sbom, load_bom
 

@@ -154,13 +154,16 @@ def identify_command(
 ) -> int:
     """Rank known models by similarity: is this model derived from one of them?
 
-    Exit code 0 when a known model matches (derived), 1 when none does.
+    Exit code 0 when a known model matches (derived), 1 when none does. A file in
+    DIR that is not a fingerprint is skipped with a warning.
     """
     from modelseal.weights import identify
 
     if not paths:
         raise UsageError("no PATH given", advice="modelseal weights identify PATH --against DIR")
-    matches = identify(paths, against)
+    matches = identify(
+        paths, against, on_skip=lambda exc: click.echo(f"warning: {exc.message}; skipped", err=True)
+    )
     if output_format == "json":
         emit(json.dumps({"matches": [m.to_dict() for m in matches]}, indent=2), output)
     else:

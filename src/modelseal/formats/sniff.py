@@ -270,6 +270,7 @@ def _detect_text(head: bytes, name: str) -> Format:
     stripped = text.lstrip()
     if name.endswith(".py") or stripped.startswith(("#!/usr/bin/env python", "#!/usr/bin/python")):
         return Format.PYTHON
-    if stripped[:1] in ("{", "["):
+    # a ``.txt`` file is read as lines (``vocab.txt`` starts with ``[PAD]``), never as JSON
+    if stripped[:1] in ("{", "[") and not name.lower().endswith(".txt"):
         return Format.JSON
     return Format.TEXT

@@ -30,16 +30,22 @@ def render_verify(result: VerifyResult, fmt: str = "table") -> str:
     """Text or JSON for ``result``."""
     if fmt == "json":
         return json.dumps(verify_to_dict(result), indent=2)
-    lines = [
-        f"{'VALID' if result.ok else 'INVALID'}: {result.model_name or '?'}"
-        + (f" (root sha256:{result.root_digest})" if result.root_digest else "")
-    ]
+    reasons = result.reasons
+    if result.model_name is None and reasons:
+        # nothing of the signature could be trusted (e.g. the wrong key): the reason is the news
+        lines = [f"{'VALID' if result.ok else 'INVALID'}: {reasons[0]}"]
+        reasons = reasons[1:]
+    else:
+        lines = [
+            f"{'VALID' if result.ok else 'INVALID'}: {result.model_name or '?'}"
+            + (f" (root sha256:{result.root_digest})" if result.root_digest else "")
+        ]
     if result.signer:
         lines.append(
             f"  signed by {result.signer}; {result.method}/{result.hash_algorithm}; "
             f"{result.files_checked} file(s) checked"
         )
-    for reason in result.reasons:
+    for reason in reasons:
         lines.append(f"  reason: {reason}")
     for change in result.added:
         lines.append(f"  added    {change.path}  {_short(change.actual)}")

@@ -40,8 +40,14 @@ def check(
 
     ``keys`` add trusted public keys to the policy's own; ``signature`` is the bundle
     (default ``<path>.sig``). Every applicable check runs, so the decision lists
-    every reason at once.
+    every reason at once. A key that cannot be read or is not a PEM public key is an
+    error (``UsageError``/``SignatureError``), never silently unused, whether or not the
+    policy requires a signature.
     """
+    from modelseal.integrity.signing.keys import load_public_key
+
+    for key in (*policy.signature.keys, *keys):
+        load_public_key(key)
     subject = Subject(
         Path(path),
         keys=tuple(Path(k) for k in keys),

@@ -170,6 +170,11 @@ def load_policy_file(path: Path) -> Policy:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise PolicyError(f"{path}: cannot read policy ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        raise PolicyError(
+            f"{path}: not a policy file (not UTF-8 text: byte {exc.start} is invalid)",
+            advice="a policy is a YAML or TOML file; see `modelseal policy show standard`",
+        ) from exc
     try:
         if path.suffix == ".toml":
             data: Any = tomllib.loads(text)

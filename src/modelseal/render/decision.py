@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from modelseal.policy.decision import Decision
 from modelseal.render import OutputFormat, renderer_for
+from modelseal.render._console import text_console
 from modelseal.scan.model import ScanReport
 
 __all__ = ["decisions_document", "render_decisions"]
@@ -35,11 +36,10 @@ def render_decisions(
 
 
 def _table(decision: Decision, color: bool) -> str:
-    from rich.console import Console
     from rich.table import Table
 
     buffer = io.StringIO()
-    console = Console(file=buffer, force_terminal=color, no_color=not color, width=120)
+    console = text_console(buffer, color=color)
     verdict = "[bold green]ALLOW[/]" if decision.allowed else "[bold red]DENY[/]"
     console.print(f"{verdict} {decision.path} under policy '{decision.policy}'")
     table = Table(box=None, pad_edge=False)

@@ -187,7 +187,11 @@ def _documents(path: Path) -> Iterator[tuple[Path, Any]]:
 def load_advisories(
     path: str | os.PathLike[str],
 ) -> tuple[tuple[Advisory, ...], tuple[str, ...]]:
-    """Read OSV advisories from a file or directory: (advisories, warnings)."""
+    """Read OSV advisories from a file or directory: (advisories, warnings).
+
+    Files that cannot be read are warnings, but when not one advisory could be read the
+    whole load fails (``SbomError``): an audit against nothing would report "no match".
+    """
     advisories: list[Advisory] = []
     warnings: list[str] = []
     for file, data in _documents(Path(path)):
@@ -201,6 +205,16 @@ def load_advisories(
                 warnings.append(f"{file}: an entry without an OSV id was skipped")
             else:
                 advisories.append(advisory)
+    if not advisories:
+        why = ""
+        if warnings:
+            more = f" (and {len(warnings) - 1} more)" if len(warnings) > 1 else ""
+            first = warnings[0].removeprefix(f"{path}: ").removesuffix("; skipped")
+            why = f": {first}{more}"
+        raise SbomError(
+            f"{path}: no OSV advisory could be read{why}",
+            advice="give an OSV JSON file (or a directory of them), e.g. an osv.dev export",
+        )
     return tuple(advisories), tuple(warnings)
 
 

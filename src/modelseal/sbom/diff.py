@@ -1,4 +1,5 @@
-"""Compare two model SBOMs: files and hashes, base models, datasets, licenses, dependencies.
+"""Compare two model SBOMs: files and hashes, scan findings, base models, datasets, licenses,
+dependencies.
 
 Works across formats (an old CycloneDX BOM against a new SPDX one) because both
 are read into a :class:`~modelseal.sbom.view.BomView` first.
@@ -10,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from modelseal.sbom.view import BomView, read_bom
+from modelseal.sbom.view import BomFinding, BomView, read_bom
 
 __all__ = ["Change", "SbomDiff", "diff_sbom"]
 
@@ -19,7 +20,9 @@ __all__ = ["Change", "SbomDiff", "diff_sbom"]
 class Change:
     """One difference: ``added``, ``removed`` or ``changed``."""
 
-    #: ``file``, ``base_model``, ``dataset``, ``license``, ``dependency`` or ``model``.
+    #: ``file``, ``finding``, ``base_model``, ``dataset``, ``license``, ``dependency`` or
+    #: ``model``. A finding is named ``FILE [location]: RULE``; its value is
+    #: ``SEVERITY: MESSAGE``, so a new critical finding shows as an added ``critical: ...``.
     kind: str
     name: str
     change: str
@@ -69,6 +72,16 @@ def _file_digest(algs: Mapping[str, str]) -> str:
     return algs.get("sha256") or algs.get("sha512") or next(iter(algs.values()), "")
 
 
+def _findings(findings: tuple[BomFinding, ...]) -> dict[str, str]:
+    """``FILE[!member] [location]: RULE`` -> ``SEVERITY: MESSAGE``; the directory the model
+    was scanned in (``at ./v1/model.bin``) is dropped, so two versions' BOMs compare."""
+    named = {}
+    for f in findings:
+        _, found, inside = f.where.removeprefix("at ").partition(f.file)
+        named[f"{f.file}{inside if found else ''}: {f.rule}"] = f"{f.severity}: {f.message}"
+    return named
+
+
 def diff_sbom(old: Mapping[str, Any] | BomView, new: Mapping[str, Any] | BomView) -> SbomDiff:
     """What changed from ``old`` to ``new``."""
     before = old if isinstance(old, BomView) else read_bom(old)
@@ -81,6 +94,7 @@ def diff_sbom(old: Mapping[str, Any] | BomView, new: Mapping[str, Any] | BomView
         {p: _file_digest(a) for p, a in before.files.items()},
         {p: _file_digest(a) for p, a in after.files.items()},
     )
+    changes += _maps("finding", _findings(before.findings), _findings(after.findings))
     changes += _sets("base_model", before.base_models, after.base_models)
     changes += _sets("dataset", before.datasets, after.datasets)
     changes += _sets("license", before.licenses, after.licenses)

@@ -16,7 +16,7 @@ from typing import Any
 
 from modelseal.errors import SbomError
 
-__all__ = ["BomView", "load_bom", "normalize_package", "read_bom"]
+__all__ = ["BomFinding", "BomView", "load_bom", "normalize_package", "read_bom"]
 
 #: BOM files larger than this are refused.
 MAX_BOM_BYTES = 256 * 1024**2
@@ -25,6 +25,26 @@ MAX_BOM_BYTES = 256 * 1024**2
 def normalize_package(name: str) -> str:
     """PEP 503 normalized package name."""
     return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@dataclass(frozen=True)
+class BomFinding:
+    """A scan finding the BOM records (CycloneDX ``vulnerabilities``, SPDX annotations)."""
+
+    file: str
+    rule: str
+    severity: str
+    #: Where in the file: ``at PATH [LOCATION]`` as the scanner named it.
+    where: str
+    message: str
+
+
+#: The statement of an SPDX annotation written for a finding by ``spdx3.py``.
+_SPDX_FINDING = re.compile(
+    r"modelseal scan (?P<rule>\S+) \((?P<severity>\w+), verdict \w+\) "
+    r"(?P<where>at .*?) ?: (?P<message>.*)",
+    re.DOTALL,
+)
 
 
 @dataclass(frozen=True)
@@ -42,6 +62,7 @@ class BomView:
     licenses: tuple[str, ...] = ()
     #: Normalized PyPI package name -> version ("" when not pinned).
     packages: Mapping[str, str] = field(default_factory=dict)
+    findings: tuple[BomFinding, ...] = ()
 
 
 def load_bom(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -105,9 +126,11 @@ def _cyclonedx(bom: Mapping[str, Any]) -> BomView:
     files: dict[str, dict[str, str]] = {}
     datasets: list[str] = []
     packages: dict[str, str] = {}
+    names: dict[str, str] = {}
     for component in _list(bom.get("components")):
         component = _dict(component)
         kind, name = component.get("type"), str(component.get("name", ""))
+        names[str(component.get("bom-ref", ""))] = name
         if kind == "file":
             files[name] = {
                 str(h.get("alg", "")).lower().replace("-", ""): str(h.get("content", ""))
@@ -121,6 +144,19 @@ def _cyclonedx(bom: Mapping[str, Any]) -> BomView:
                 packages[parsed[0]] = parsed[1] or str(component.get("version", ""))
     ancestors = _list(_dict(model.get("pedigree")).get("ancestors"))
     licenses = [_cdx_license(_dict(c)) for c in _list(model.get("licenses"))]
+    findings = []
+    for vulnerability in map(_dict, _list(bom.get("vulnerabilities"))):
+        ratings = [_dict(r).get("severity") for r in _list(vulnerability.get("ratings"))]
+        for affects in map(_dict, _list(vulnerability.get("affects"))):
+            findings.append(
+                BomFinding(
+                    file=names.get(str(affects.get("ref")), str(affects.get("ref", ""))),
+                    rule=str(vulnerability.get("id", "")),
+                    severity=str(ratings[0] if ratings else "unknown"),
+                    where=str(vulnerability.get("detail", "")),
+                    message=str(vulnerability.get("description", "")),
+                )
+            )
     return BomView(
         format="cyclonedx",
         model=str(model.get("name", "")),
@@ -130,6 +166,7 @@ def _cyclonedx(bom: Mapping[str, Any]) -> BomView:
         datasets=tuple(datasets),
         licenses=tuple(x for x in licenses if x),
         packages=packages,
+        findings=tuple(findings),
     )
 
 
@@ -174,6 +211,18 @@ def _spdx3(document: Mapping[str, Any]) -> BomView:
         if source == model_id
         for t in targets
     ]
+    findings = [
+        BomFinding(
+            file=str(_dict(by_id.get(node.get("subject"))).get("name", node.get("subject"))),
+            rule=found["rule"],
+            severity=found["severity"],
+            where=found["where"],
+            message=found["message"],
+        )
+        for node in nodes
+        if node.get("type") == "Annotation"
+        and (found := _SPDX_FINDING.fullmatch(str(node.get("statement", ""))))
+    ]
     return BomView(
         format="spdx3",
         model=str(model.get("name", "")),
@@ -183,4 +232,5 @@ def _spdx3(document: Mapping[str, Any]) -> BomView:
         datasets=tuple(datasets),
         licenses=tuple(licenses),
         packages=packages,
+        findings=tuple(findings),
     )

@@ -19,7 +19,7 @@ import base64
 import json
 import os
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -228,21 +228,34 @@ def similarity(a: Fingerprint, b: Fingerprint) -> tuple[float, int]:
     return float(np.median(scores)), len(scores)
 
 
-def load_fingerprints(directory: str | os.PathLike[str]) -> list[tuple[Fingerprint, str]]:
-    """Every ``*.json`` fingerprint in ``directory`` with its path."""
+def load_fingerprints(
+    directory: str | os.PathLike[str], *, on_skip: Callable[[WeightsError], None] | None = None
+) -> list[tuple[Fingerprint, str]]:
+    """Every ``*.json`` fingerprint in ``directory`` with its path.
+
+    A file that is not a fingerprint raises :class:`WeightsError`, unless ``on_skip`` is
+    given: then it is passed the error and the file is skipped (one bad file in a
+    collection of known models should not hide the others).
+    """
     root = Path(directory)
     if not root.is_dir():
         raise UsageError(f"{root}: not a directory of fingerprints")
     found = []
     for path in sorted(root.glob("*.json")):
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise WeightsError(f"{path}: cannot read fingerprint ({exc})") from exc
-        found.append((Fingerprint.from_json(text, source=str(path)), str(path)))
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 JSON"
+                raise WeightsError(f"{path}: cannot read fingerprint ({reason})") from exc
+            found.append((Fingerprint.from_json(text, source=str(path)), str(path)))
+        except WeightsError as exc:
+            if on_skip is None:
+                raise
+            on_skip(exc)
     if not found:
         raise UsageError(
-            f"{root}: no fingerprint (*.json) files",
+            f"{root}: no readable fingerprint (*.json) file",
             advice="create them with `modelseal weights fingerprint MODEL -o DIR/NAME.json`",
         )
     return found
@@ -251,14 +264,17 @@ def load_fingerprints(directory: str | os.PathLike[str]) -> list[tuple[Fingerpri
 def identify(
     paths: Iterable[str | os.PathLike[str]] | Fingerprint,
     against: str | os.PathLike[str] | Sequence[Fingerprint],
+    *,
+    on_skip: Callable[[WeightsError], None] | None = None,
 ) -> tuple[Match, ...]:
     """Rank known models by similarity to the model under ``paths``, best first.
 
-    ``against`` is a directory of fingerprint files or a sequence of fingerprints.
+    ``against`` is a directory of fingerprint files (``on_skip`` as in
+    :func:`load_fingerprints`) or a sequence of fingerprints.
     """
     subject = paths if isinstance(paths, Fingerprint) else fingerprint(paths)
     if isinstance(against, (str, os.PathLike)):
-        known = load_fingerprints(against)
+        known = load_fingerprints(against, on_skip=on_skip)
     else:
         known = [(fp, None) for fp in against]  # type: ignore[misc]
     matches = []

@@ -14,9 +14,6 @@ import pytest
 
 from tests.samples.registry_web import WebData, seed_web_data
 
-#: Every page must be served within this many milliseconds on the test data.
-PAGE_BUDGET_MS = 200.0
-
 
 @dataclass
 class WebApp:

@@ -4,8 +4,8 @@ Models are pushed with the real client (signed, scanned, SBOM'd by the server's 
 the browser signs in with a token, browses to a version, sees its signature and
 findings, sees a quarantined upload as the namespace admin, downloads an SBOM, and a
 user without rights cannot see the private namespace. Screenshots go to
-``test-output/screenshots/``. Every page's server time (``Server-Timing``) and its
-wall time on loopback are checked against the 200 ms budget.
+``test-output/screenshots/``. Every page is served (200, a ``Server-Timing`` header, no
+server error); page times are measured by ``bench/bench_registry_web.py``, not here.
 
 Skipped when ``/usr/bin/chromium`` is missing, unless ``MODELSEAL_REQUIRE_BROWSER=1``
 (CI), where that is a failure.
@@ -18,7 +18,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,11 +26,29 @@ from typing import Any
 import pytest
 
 from tests.registry.conftest import free_port, wait_port
-from tests.registry.web.conftest import PAGE_BUDGET_MS
 from tests.samples.registry import write_model, write_pickle_model
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "test-output" / "screenshots"
+#: Every kind of page of the registry served by ``served``.
+LOOPBACK_PAGES = [
+    "/",
+    "/n/alice",
+    "/n/alice/bert",
+    "/n/alice/bert/v/1.0",
+    "/n/alice/bert/v/latest",
+    "/n/alice/bert/v/1.0/sbom",
+    "/n/alice/bert/v/1.0/sbom.json",
+    "/n/alice/evil/v/1.0",
+    "/n/alice/-/quarantine",
+    "/n/open",
+    "/n/open/demo/v/1.0",
+    "/search?q=bert",
+    "/login",
+    "/log",
+    "/log/0",
+    "/log/consistency?first=1",
+]
 _FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -64,6 +81,7 @@ class Served:
     tokens: dict[str, str]
     process: subprocess.Popen[bytes]
     timings: list[tuple[str, float]] = field(default_factory=list)
+    errors: list[tuple[str, int]] = field(default_factory=list)
 
 
 def _prepare(data: Path, keypair: Any) -> dict[str, str]:
@@ -177,6 +195,8 @@ def page(browser: Any, served: Served) -> Iterator[Any]:
         found = re.fullmatch(r"app;dur=([0-9.]+)", header)
         if found:
             served.timings.append((response.url, float(found.group(1))))
+        if response.status >= 500:
+            served.errors.append((response.url, response.status))
 
     tab.on("response", timed)
     yield tab
@@ -336,47 +356,18 @@ def test_transparency_log_pages_show_entries_and_verified_proofs(page: Any, serv
     shot(page, "13-log-consistency")
 
 
-def test_every_page_is_served_within_budget_on_loopback(page: Any, served: Served) -> None:
+def test_every_page_is_served_on_loopback(page: Any, served: Served) -> None:
     import httpx
 
     sign_in(page, served.tokens["alice"])
     cookie = next(c for c in page.context.cookies() if c["name"] == "modelseal_session")
-    pages = [
-        "/",
-        "/n/alice",
-        "/n/alice/bert",
-        "/n/alice/bert/v/1.0",
-        "/n/alice/bert/v/latest",
-        "/n/alice/bert/v/1.0/sbom",
-        "/n/alice/bert/v/1.0/sbom.json",
-        "/n/alice/evil/v/1.0",
-        "/n/alice/-/quarantine",
-        "/n/open",
-        "/n/open/demo/v/1.0",
-        "/search?q=bert",
-        "/login",
-        "/log",
-        "/log/0",
-        "/log/consistency?first=1",
-    ]
     headers = {"cookie": f"modelseal_session={cookie['value']}"}
-    with httpx.Client(base_url=served.url, headers=headers) as http:
-        for path in pages:
-            http.get(path)  # warm the connection
-            walls, servers = [], []
-            for _ in range(3):
-                started = time.perf_counter()
-                response = http.get(path)
-                walls.append((time.perf_counter() - started) * 1000)
-                assert response.status_code == 200, path
-                servers.append(float(response.headers["server-timing"].removeprefix("app;dur=")))
-            # medians of three: one sample delayed by other jobs on the shared CPUs is noise
-            server, wall = sorted(servers)[1], sorted(walls)[1]
-            assert server < PAGE_BUDGET_MS, f"{path}: {server:.1f} ms on the server"
-            assert wall < PAGE_BUDGET_MS, f"{path}: {wall:.1f} ms on loopback"
-    # every page the browser loaded in the other tests (first visits included)
-    best: dict[str, float] = {}
-    for url, ms in served.timings:
-        best[url] = min(ms, best.get(url, ms))
-    slow = {url: ms for url, ms in best.items() if ms >= PAGE_BUDGET_MS}
-    assert best and not slow, slow
+    with httpx.Client(base_url=served.url, headers=headers, timeout=60) as http:
+        for path in LOOPBACK_PAGES:
+            response = http.get(path)
+            assert response.status_code == 200, (path, response.text[:300])
+            assert re.fullmatch(r"app;dur=[0-9.]+", response.headers["server-timing"]), path
+    # every response the browser got in the other tests (first visits included) was timed by
+    # the server and none was a server error
+    assert served.timings
+    assert not served.errors, served.errors

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.registry.web.conftest import PAGE_BUDGET_MS, WebApp, csrf_of, login, server_ms
+from tests.registry.web.conftest import WebApp, csrf_of, login, server_ms
 from tests.samples.registry_web import XSS
 
 #: (user or None for anonymous, path) of every kind of page.
@@ -92,18 +92,13 @@ def get_as(web: WebApp, user: str | None, path: str) -> Any:
 
 
 @pytest.mark.parametrize(("user", "path"), PAGES)
-def test_every_page_renders_accessible_html_within_budget(
-    web: WebApp, user: str | None, path: str
-) -> None:
-    client = web.signed_in(user) if user else web.client()
-    client.get(path)  # warm the database connection and statement caches
-    responses = [client.get(path) for _ in range(3)]
-    response = responses[0]
+def test_every_page_renders_accessible_html(web: WebApp, user: str | None, path: str) -> None:
+    # page times are measured by bench/bench_registry_web.py: no test asserts a wall-clock time
+    response = get_as(web, user, path)
     assert response.status_code == 200, response.text[:500]
     assert response.headers["content-type"].startswith("text/html")
+    assert server_ms(response) >= 0  # the server timed it (Server-Timing header present)
     check_accessible(response.text)
-    # the median of three: one slow sample on a busy shared machine is noise, not the page
-    assert sorted(server_ms(r) for r in responses)[1] < PAGE_BUDGET_MS
     csp = response.headers["content-security-policy"]
     assert "default-src 'none'" in csp and "script-src" not in csp
     assert response.headers["x-content-type-options"] == "nosniff"

@@ -57,8 +57,9 @@ class KeyVerifier(Verifier):
             )
         if material.public_key_hint and material.public_key_hint != self._hint:
             raise VerificationError(
-                "wrong key: the signature names another public key "
-                f"(sha256 {material.public_key_hint[:16]}..., given {self._hint[:16]}...)"
+                "wrong key: the signature does not match this key (the bundle names key "
+                f"sha256:{material.public_key_hint[:16]}, this is key sha256:{self._hint[:16]})",
+                advice="verify with the public key of the signer the bundle names",
             )
         envelope = bundle.envelope
         signed = pae(envelope.payload_type, envelope.payload)
