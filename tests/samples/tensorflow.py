@@ -99,3 +99,60 @@ def write_saved_model(directory: Path, data: bytes) -> Path:
     path = directory / "saved_model.pb"
     path.write_bytes(data)
     return path
+
+
+def keras_metadata(nodes: Sequence[tuple[str, str, dict[str, object]]]) -> bytes:
+    """A ``keras_metadata.pb``: SavedMetadata.nodes=1 of SavedObject (node_id=2,
+    node_path=3, identifier=4, metadata=5 (JSON), version=6 (VersionDef producer=1))."""
+    import json
+
+    out = b""
+    for node_id, (path, identifier, metadata) in enumerate(nodes):
+        body = (
+            encode_field(2, node_id)
+            + encode_field(3, path)
+            + encode_field(4, identifier)
+            + encode_field(5, json.dumps(metadata))
+            + encode_field(6, encode_field(1, 2) + encode_field(2, 1))
+        )
+        out += encode_field(1, body)
+    return out
+
+
+def keras_saved_model_nodes(
+    model: dict[str, object],
+) -> list[tuple[str, str, dict[str, object]]]:
+    """The nodes tf.keras writes for a Sequential ``model`` config: the root (which
+    repeats the architecture as ``model_config``) then one node per layer."""
+    config = model["config"]
+    assert isinstance(config, dict)
+    root = {
+        "name": config["name"],
+        "trainable": True,
+        "expects_training_arg": True,
+        "dtype": "float32",
+        "batch_input_shape": None,
+        "class_name": model["class_name"],
+        "config": config,
+        "shared_object_id": 0,
+        "build_input_shape": {"class_name": "TensorShape", "items": [None, 4]},
+        "is_graph_network": True,
+        "save_spec": {"class_name": "TypeSpec", "type_spec": "tf.TensorSpec"},
+        "keras_version": "2.15.0",
+        "backend": "tensorflow",
+        "model_config": model,
+    }
+    nodes: list[tuple[str, str, dict[str, object]]] = [("root", "_tf_keras_sequential", root)]
+    for index, layer in enumerate(config["layers"]):
+        layer_config = layer["config"]
+        metadata = {
+            "name": layer_config["name"],
+            "trainable": True,
+            "dtype": "float32",
+            "class_name": layer["class_name"],
+            "config": layer_config,
+            "input_spec": {"class_name": "InputSpec", "config": {"min_ndim": 2}},
+        }
+        identifier = "_tf_keras_input_layer" if index == 0 else "_tf_keras_layer"
+        nodes.append((f"root.layer-{index}", identifier, metadata))
+    return nodes

@@ -29,6 +29,7 @@ from typing import Any
 from modelseal.errors import FormatError, LimitExceededError
 from modelseal.formats.format import Format
 from modelseal.formats.inventory import Entry, Limits, seekable_source
+from modelseal.formats.protobuf import WireType, message
 
 __all__ = [
     "MAX_CODE_BYTES",
@@ -36,8 +37,10 @@ __all__ = [
     "CodeNames",
     "KerasConfig",
     "KerasFormatError",
+    "KerasNode",
     "code_names",
     "read_keras_config",
+    "read_saved_metadata",
 ]
 
 #: Largest ``config.json`` / ``model_config`` read.
@@ -79,6 +82,44 @@ class CodeNames:
     strings: tuple[str, ...]
     #: ``marshal`` (structural decode) or ``strings`` (printable-identifier fallback).
     method: str
+
+
+@dataclass(frozen=True)
+class KerasNode:
+    """One Keras object of a SavedModel's ``keras_metadata.pb``."""
+
+    #: Path from the root object (``root.layer-1``).
+    node_path: str
+    #: How Keras revives it (``_tf_keras_layer``, ``_tf_keras_sequential``...).
+    identifier: str
+    #: The object's JSON metadata: ``class_name``, ``config`` and, for models, the whole
+    #: architecture again (``model_config``) and the ``training_config``.
+    metadata: Any
+
+
+def read_saved_metadata(data: bytes | memoryview, where: str) -> list[KerasNode]:
+    """The nodes of a ``keras_metadata.pb`` (tf.keras 2.5+ SavedModels), without TensorFlow.
+
+    ``SavedMetadata { repeated SavedObject nodes = 1 }`` with ``SavedObject { int32
+    node_id = 2; string node_path = 3; string identifier = 4; string metadata = 5;
+    VersionDef version = 6 }`` (keras/protobuf/saved_metadata.proto). Raises
+    :class:`~modelseal.formats.protobuf.ProtobufError` or :class:`KerasFormatError`.
+    """
+    if len(data) > MAX_CONFIG_BYTES:
+        raise LimitExceededError(f"{where}: larger than {MAX_CONFIG_BYTES:,} bytes")
+    nodes: list[KerasNode] = []
+    for field in message(data, 0):
+        if field.number != 1 or field.wire_type != WireType.LENGTH_DELIMITED:
+            raise KerasFormatError(f"{where}: field {field.number} is not SavedMetadata.nodes")
+        if len(nodes) >= _MAX_OBJECTS:
+            raise LimitExceededError(f"{where}: more than {_MAX_OBJECTS:,} Keras objects")
+        strings = {3: "", 4: "", 5: ""}
+        for inner in message(field.data, 1):
+            if inner.number in strings and inner.wire_type == WireType.LENGTH_DELIMITED:
+                strings[inner.number] = bytes(inner.data).decode("utf-8", errors="replace")
+        metadata = _parse_json(strings[5], f"{where}:{strings[3]}") if strings[5] else None
+        nodes.append(KerasNode(strings[3], strings[4], metadata))
+    return nodes
 
 
 def read_keras_config(entry: Entry, limits: Limits | None = None) -> KerasConfig | None:
