@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing as mp
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from multiprocessing.context import BaseContext
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from modelseal.errors import ModelsealError
 from modelseal.formats.inventory import Entry, expand, walk_files
 from modelseal.scan.interface import Rule, ScanOptions
 from modelseal.scan.model import FileResult, Finding, ScanReport, Verdict
 from modelseal.scan.rules import all_rules, rule_catalog
+
+if TYPE_CHECKING:
+    from multiprocessing.context import BaseContext
 
 __all__ = ["ProgressCallback", "scan", "scan_entry"]
 
@@ -82,6 +81,8 @@ def _pool_size(entries: Sequence[Entry], workers: int | None) -> int:
 def _context() -> BaseContext:
     """``fork`` (workers inherit the imported rules) unless other threads run here (a
     progress bar, a server): forking those can deadlock, so a fork server is used."""
+    import multiprocessing as mp
+
     methods = mp.get_all_start_methods()
     if "fork" in methods and threading.active_count() == 1:
         return mp.get_context("fork")
@@ -97,6 +98,9 @@ def _scan_in_pool(
     as :func:`~modelseal.formats.inventory.walk_files` opens it. If the pool breaks (a
     worker killed), the entries not yet done are scanned here.
     """
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
     jobs = [(dataclasses.replace(e, _opener=None), e._opener is not None) for e in entries]
     chunk = max(1, len(jobs) // (size * 8))
     done = 0
