@@ -80,6 +80,7 @@ def saved_model(
     functions: Sequence[tuple[str, Sequence[tuple[str, str]]]] = (),
     *,
     meta_graphs: int = 1,
+    object_graph: bytes = b"",
 ) -> bytes:
     """A SavedModel: schema_version=1, meta_graphs=2 (MetaGraphDef: meta_info_def=1 with
     tags=4, graph_def=2 (GraphDef: node=1, library=2 (function=1), versions=4))."""
@@ -89,6 +90,8 @@ def saved_model(
         graph += encode_field(2, library)
     graph += encode_field(4, encode_field(1, 1882))
     meta = encode_field(1, encode_field(4, "serve")) + encode_field(2, graph)
+    if object_graph:
+        meta += encode_field(7, object_graph)  # MetaGraphDef.object_graph_def
     return encode_field(1, 1) + encode_field(2, meta) * meta_graphs
 
 
@@ -156,3 +159,22 @@ def keras_saved_model_nodes(
         identifier = "_tf_keras_input_layer" if index == 0 else "_tf_keras_layer"
         nodes.append((f"root.layer-{index}", identifier, metadata))
     return nodes
+
+
+def keras_object_graph(nodes: Sequence[tuple[str, str, dict[str, object]]]) -> bytes:
+    """A SavedObjectGraph as TF 2.0-2.4 wrote it for Keras models: nodes=1 of SavedObject
+    with user_object=4 (SavedUserObject: identifier=1, version=2, metadata=3 (JSON))."""
+    import json
+
+    out = b""
+    for _path, identifier, metadata in nodes:
+        user = (
+            encode_field(1, identifier)
+            + encode_field(2, encode_field(1, 1))
+            + encode_field(3, json.dumps(metadata))
+        )
+        out += encode_field(1, encode_field(4, user))
+    # A non-Keras user object (empty metadata) and a variable node are left alone.
+    out += encode_field(1, encode_field(4, encode_field(1, "trackable_list_wrapper")))
+    out += encode_field(1, encode_field(7, encode_field(6, "dense/kernel")))
+    return out

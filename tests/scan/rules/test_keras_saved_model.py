@@ -10,6 +10,7 @@ from modelseal.scan.model import FileResult, Severity, Verdict
 from tests.samples.keras import legacy_lambda, legacy_sequential
 from tests.samples.tensorflow import (
     keras_metadata,
+    keras_object_graph,
     keras_saved_model_nodes,
     saved_model,
     write_saved_model,
@@ -86,3 +87,17 @@ def test_broken_keras_metadata_is_an_error(tmp_path: Path) -> None:
     result = _metadata_result(directory)
     assert result.verdict is Verdict.ERROR
     assert result.error
+
+
+def test_keras_objects_inside_an_older_saved_model_pb_are_checked(tmp_path: Path) -> None:
+    # TF 2.0-2.4 kept each layer's metadata in saved_model.pb's object graph.
+    for name, layers in (("bad", [legacy_lambda()]), ("good", None)):
+        nodes = keras_saved_model_nodes(legacy_sequential(layers))
+        write_saved_model(tmp_path / name, saved_model(object_graph=keras_object_graph(nodes)))
+    results = {Path(r.path).parent.name: r for r in scan([tmp_path]).results}
+    bad, good = results["bad"], results["good"]
+    assert bad.format == "tf-savedmodel" and bad.verdict is Verdict.MALICIOUS
+    (finding,) = bad.findings
+    assert finding.rule == "MS-KERAS-LAMBDA"
+    assert finding.location.startswith("object_graph/node[0]/Sequential(sequential)/layers[2]")
+    assert good.verdict is Verdict.CLEAN and not good.findings

@@ -38,6 +38,7 @@ from modelseal.formats.keras import (
     code_names,
     read_keras_config,
     read_saved_metadata,
+    read_savedmodel_keras_nodes,
 )
 from modelseal.scan.interface import Rule, ScanOptions
 from modelseal.scan.model import Finding, RuleInfo, Severity
@@ -138,18 +139,20 @@ CUSTOM_OBJECT = RuleInfo(
 )
 
 _MAX_DEPTH = 200
+#: ``saved_model.pb`` read for its Keras user objects (as the SavedModel rule reads it).
+MAX_SAVEDMODEL_BYTES = 1024**3
 _MAX_NAMES_SHOWN = 12
 
 
 class KerasRule(Rule):
     """Flags Lambda layers and non-Keras objects anywhere in a Keras model config."""
 
-    formats = frozenset({Format.KERAS, Format.HDF5, Format.KERAS_METADATA})
+    formats = frozenset({Format.KERAS, Format.HDF5, Format.KERAS_METADATA, Format.TF_SAVEDMODEL})
     infos = (LAMBDA, DANGEROUS_OBJECT, CUSTOM_OBJECT)
 
     def check(self, entry: Entry, options: ScanOptions) -> Iterator[Finding]:
         """Yield findings for every Lambda and foreign object in the model config."""
-        if entry.format is Format.KERAS_METADATA:
+        if entry.format in (Format.KERAS_METADATA, Format.TF_SAVEDMODEL):
             yield from _check_saved_metadata(entry, options)
             return
         config = read_keras_config(entry, options.limits)
@@ -163,19 +166,25 @@ class KerasRule(Rule):
 
 
 def _check_saved_metadata(entry: Entry, options: ScanOptions) -> Iterator[Finding]:
-    """Every node of a SavedModel's ``keras_metadata.pb``.
+    """Every Keras node of a SavedModel: ``keras_metadata.pb``, or the user objects of
+    ``saved_model.pb`` (TF 2.0-2.4).
 
     Keras revives each layer from its own node's metadata, and the root node repeats
     the whole architecture (``config``, ``model_config``), so every node is walked; a
     finding already made for the same object (same rule, message and innermost
     ``Class(name)``) under another node is not repeated.
     """
-    if entry.size > MAX_CONFIG_BYTES:
-        raise LimitExceededError(f"{entry.path}: larger than {MAX_CONFIG_BYTES:,} bytes")
+    limit = MAX_CONFIG_BYTES if entry.format is Format.KERAS_METADATA else MAX_SAVEDMODEL_BYTES
+    if entry.size > limit:
+        raise LimitExceededError(f"{entry.path}: larger than {limit:,} bytes")
     with entry.open() as stream:
-        data = stream.read(MAX_CONFIG_BYTES + 1)
+        data = stream.read(limit + 1)
+    if entry.format is Format.KERAS_METADATA:
+        nodes = read_saved_metadata(data, entry.path)
+    else:
+        nodes = read_savedmodel_keras_nodes(data, entry.path)
     seen: set[tuple[str, str, str]] = set()
-    for node in read_saved_metadata(data, entry.path):
+    for node in nodes:
         for location, obj in _objects(node.metadata, node.node_path or node.identifier, 0):
             for finding in _check_object(obj, location, options):
                 key = (finding.rule, finding.message, location.rsplit("/", 1)[-1])
