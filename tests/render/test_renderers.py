@@ -67,14 +67,3 @@ def test_sarif_validates_against_the_official_schema(report: ScanReport) -> None
         "models/evil.pt!archive/data.pkl"
     )
     assert run["tool"]["driver"]["rules"][0]["properties"]["security-severity"] == "9.5"
-
-
-def test_table_prints_paths_and_messages_that_look_like_markup() -> None:
-    finding = Finding("MS-TEST", Severity.CRITICAL, "template uses [bold]x[/bold]", "/tmp/a.bin")
-    report = ScanReport(
-        (FileResult("/tmp/[red]a.bin", "unknown", (finding,), error="bad [/tmp/x]"),),
-        {"MS-TEST": _RULE},
-    )
-    text = renderer_for(OutputFormat.TABLE).render(report)
-    assert "[/tmp/a.bin]" in text and "[bold]x[/bold]" in text
-    assert "/tmp/[red]a.bin" in text and "bad [/tmp/x]" in text

@@ -30,7 +30,6 @@ class TableRenderer(Renderer):
     def render(self, report: ScanReport, *, color: bool = False) -> str:
         """The table and a one-line summary."""
         from rich.console import Console
-        from rich.markup import escape
         from rich.table import Table
 
         buffer = io.StringIO()
@@ -64,10 +63,10 @@ class TableRenderer(Renderer):
             for severity, message, sev_style in rows:
                 table.add_row(
                     f"[{style}]{verdict.value}[/]" if first else "",
-                    escape(result.path) if first else "",
+                    result.path if first else "",
                     result.format if first else "",
                     f"[{sev_style}]{severity}[/]" if severity else "",
-                    escape(message),  # paths and file content are not markup
+                    message,
                 )
                 first = False
         console.print(table)
