@@ -230,3 +230,12 @@ def test_mutated_files_never_crash(tmp_path: Path, data: st.DataObject) -> None:
     except FormatError:
         return
     assert gf.data_offset <= len(blob)
+
+
+def test_ggml_type_table_matches_the_gguf_package() -> None:
+    from gguf.constants import GGML_QUANT_SIZES
+
+    from modelseal.formats.gguf import GGML_TYPES
+
+    reference = {int(t): (t.name, b, s) for t, (b, s) in GGML_QUANT_SIZES.items()}
+    assert dict(GGML_TYPES) == reference

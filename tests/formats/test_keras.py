@@ -175,3 +175,20 @@ def test_fuzz_code_names_never_crashes(noise: bytes, cut: int) -> None:
     for raw in (noise, _REAL_CODE[:cut] + noise, _REAL_CODE[:cut]):
         found = code_names(base64.b64encode(raw).decode())
         assert found.method in ("marshal", "strings")
+
+
+def test_saved_metadata_nodes_are_read_without_tensorflow() -> None:
+    from modelseal.formats.keras import read_saved_metadata
+    from tests.samples.tensorflow import keras_metadata
+
+    data = keras_metadata([("root", "_tf_keras_model", {"class_name": "Functional"})])
+    (node,) = read_saved_metadata(data, "keras_metadata.pb")
+    assert (node.node_path, node.identifier, node.metadata) == (
+        "root",
+        "_tf_keras_model",
+        {"class_name": "Functional"},
+    )
+    with pytest.raises(FormatError, match=r"not SavedMetadata\.nodes"):
+        read_saved_metadata(b"\x10\x01", "x.pb")
+    with pytest.raises(FormatError, match="invalid JSON"):
+        read_saved_metadata(data.replace(b'"Functional"}', b'"Functional" '), "x.pb")

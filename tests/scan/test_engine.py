@@ -96,3 +96,38 @@ def test_summary_and_fail_on(tmp_path: Path, marker_rules: None) -> None:
     assert summary["malicious"] == 1 and summary["clean"] == 1
     assert summary["by_severity"]["critical"] == 1
     assert not report.is_clean(Severity.CRITICAL)
+
+
+def _mixed_tree(root: Path) -> Path:
+    from tests.samples.pickles import BENIGN, MALICIOUS
+
+    for index, (name, build) in enumerate([*MALICIOUS.items(), *BENIGN.items()][:40]):
+        folder = root / f"{index:02d}-{name}"
+        folder.mkdir(parents=True)
+        build(folder)
+    (root / "broken.pkl").write_bytes(b"\x80\x04\x95garbage")
+    (root / "gen.json").write_text('{"chat_template": "{{ cycler.__init__.__globals__ }}"}')
+    with zipfile.ZipFile(root / "bundle.zip", "w") as archive:
+        archive.writestr("inner/evil.pkl", pickle.dumps(print, protocol=2))
+    return root
+
+
+def test_process_pool_gives_the_same_report_in_the_same_order(tmp_path: Path) -> None:
+    root = _mixed_tree(tmp_path / "tree")
+    serial = scan([root], workers=1)
+    seen: list[tuple[int, int]] = []
+    pooled = scan([root], workers=2, progress=lambda done, total, _: seen.append((done, total)))
+    assert pooled.results == serial.results
+    assert {r.verdict for r in serial.results} >= {Verdict.MALICIOUS, Verdict.CLEAN, Verdict.ERROR}
+    files = len(seen)
+    assert seen == [(i, files) for i in range(1, files + 1)]
+
+
+def test_small_scans_stay_in_process(tmp_path: Path) -> None:
+    from modelseal.scan import engine
+
+    entries = list(walk([_mixed_tree(tmp_path / "tree")]))
+    assert engine._pool_size(entries[:10], None) == 1
+    assert engine._pool_size(entries[:1], 2) == 1
+    assert engine._pool_size(entries[:10], 1) == 1
+    assert engine._pool_size(entries[:10], 2) == 2

@@ -29,6 +29,7 @@ class Format(str, enum.Enum):
     KERAS = "keras"
     HDF5 = "hdf5"
     TF_SAVEDMODEL = "tf-savedmodel"
+    KERAS_METADATA = "keras-metadata"
     ONNX = "onnx"
     GGUF = "gguf"
     SAFETENSORS = "safetensors"

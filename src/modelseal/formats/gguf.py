@@ -12,7 +12,7 @@ count and length against what is left of the file before allocating, and
 rejects what llama.cpp itself rejects (duplicate keys or tensor names, unknown
 types, misaligned or out-of-file tensor data) with a :class:`FormatError`.
 
-Only the GGML block-size table comes from the ``gguf`` package (imported lazily).
+The GGML block-size table is data (:data:`GGML_TYPES`): the ``gguf`` package is not imported.
 
 >>> gf = read_gguf(entry)                       # doctest: +SKIP
 >>> gf.metadata["general.architecture"]         # doctest: +SKIP
@@ -24,8 +24,8 @@ from __future__ import annotations
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
+from types import MappingProxyType
 from typing import BinaryIO
 
 from modelseal.errors import FormatError, LimitExceededError
@@ -36,6 +36,7 @@ from modelseal.formats.tensors import TensorInfo
 
 __all__ = [
     "CHAT_TEMPLATE_PREFIX",
+    "GGML_TYPES",
     "GgufFile",
     "GgufLimits",
     "GgufReader",
@@ -172,12 +173,48 @@ def chat_templates(gguf: GgufFile) -> dict[str, GgufValue]:
     return {k: v for k, v in gguf.metadata.items() if k.startswith(CHAT_TEMPLATE_PREFIX)}
 
 
-@cache
-def _ggml_types() -> dict[int, tuple[str, int, int]]:
-    """GGML type id -> (name, block size, bytes per block), from the ``gguf`` package."""
-    from gguf.constants import GGML_QUANT_SIZES
-
-    return {int(t): (t.name, block, size) for t, (block, size) in GGML_QUANT_SIZES.items()}
+#: GGML type id -> (name, elements per block, bytes per block): ``ggml_type`` and the
+#: ``type_traits`` table of ggml.c (the same as ``gguf.constants.GGML_QUANT_SIZES``; kept
+#: here as data so a scan does not import the ``gguf`` package). Ids 4, 5 (removed
+#: Q4_2/Q4_3) and 31-33, 36-38 (removed repacked Q4_0/IQ4_NL variants) are unassigned.
+GGML_TYPES: Mapping[int, tuple[str, int, int]] = MappingProxyType(
+    {
+        0: ("F32", 1, 4),
+        1: ("F16", 1, 2),
+        2: ("Q4_0", 32, 18),
+        3: ("Q4_1", 32, 20),
+        6: ("Q5_0", 32, 22),
+        7: ("Q5_1", 32, 24),
+        8: ("Q8_0", 32, 34),
+        9: ("Q8_1", 32, 40),
+        10: ("Q2_K", 256, 84),
+        11: ("Q3_K", 256, 110),
+        12: ("Q4_K", 256, 144),
+        13: ("Q5_K", 256, 176),
+        14: ("Q6_K", 256, 210),
+        15: ("Q8_K", 256, 292),
+        16: ("IQ2_XXS", 256, 66),
+        17: ("IQ2_XS", 256, 74),
+        18: ("IQ3_XXS", 256, 98),
+        19: ("IQ1_S", 256, 50),
+        20: ("IQ4_NL", 32, 18),
+        21: ("IQ3_S", 256, 110),
+        22: ("IQ2_S", 256, 82),
+        23: ("IQ4_XS", 256, 136),
+        24: ("I8", 1, 1),
+        25: ("I16", 1, 2),
+        26: ("I32", 1, 4),
+        27: ("I64", 1, 8),
+        28: ("F64", 1, 8),
+        29: ("IQ1_M", 256, 56),
+        30: ("BF16", 1, 2),
+        34: ("TQ1_0", 256, 54),
+        35: ("TQ2_0", 256, 66),
+        39: ("MXFP4", 32, 17),
+        40: ("NVFP4", 64, 36),
+        41: ("Q1_0", 128, 18),
+    }
+)
 
 
 def read_gguf(entry: Entry, limits: GgufLimits = GgufLimits()) -> GgufFile:
@@ -449,7 +486,7 @@ class _Parser:
         dims = struct.unpack(f"{self.order}{n_dims}Q", self.cur.read(8 * n_dims))
         type_id = self.unpack("I", 4)
         offset = self.unpack("Q", 8)
-        known = _ggml_types().get(type_id)
+        known = GGML_TYPES.get(type_id)
         if known is None:
             raise self.error(f"GGUF tensor {name!r} has unknown GGML type {type_id}")
         type_name, block, block_bytes = known

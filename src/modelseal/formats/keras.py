@@ -23,12 +23,14 @@ import json
 import re
 import struct
 import zipfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from modelseal.errors import FormatError, LimitExceededError
 from modelseal.formats.format import Format
 from modelseal.formats.inventory import Entry, Limits, seekable_source
+from modelseal.formats.protobuf import Field, WireType, message
 
 __all__ = [
     "MAX_CODE_BYTES",
@@ -36,8 +38,11 @@ __all__ = [
     "CodeNames",
     "KerasConfig",
     "KerasFormatError",
+    "KerasNode",
     "code_names",
     "read_keras_config",
+    "read_saved_metadata",
+    "read_savedmodel_keras_nodes",
 ]
 
 #: Largest ``config.json`` / ``model_config`` read.
@@ -79,6 +84,74 @@ class CodeNames:
     strings: tuple[str, ...]
     #: ``marshal`` (structural decode) or ``strings`` (printable-identifier fallback).
     method: str
+
+
+@dataclass(frozen=True)
+class KerasNode:
+    """One Keras object of a SavedModel's ``keras_metadata.pb``."""
+
+    #: Path from the root object (``root.layer-1``).
+    node_path: str
+    #: How Keras revives it (``_tf_keras_layer``, ``_tf_keras_sequential``...).
+    identifier: str
+    #: The object's JSON metadata: ``class_name``, ``config`` and, for models, the whole
+    #: architecture again (``model_config``) and the ``training_config``.
+    metadata: Any
+
+
+def read_saved_metadata(data: bytes | memoryview, where: str) -> list[KerasNode]:
+    """The nodes of a ``keras_metadata.pb`` (tf.keras 2.5+ SavedModels), without TensorFlow.
+
+    ``SavedMetadata { repeated SavedObject nodes = 1 }`` with ``SavedObject { int32
+    node_id = 2; string node_path = 3; string identifier = 4; string metadata = 5;
+    VersionDef version = 6 }`` (keras/protobuf/saved_metadata.proto). Raises
+    :class:`~modelseal.formats.protobuf.ProtobufError` or :class:`KerasFormatError`.
+    """
+    if len(data) > MAX_CONFIG_BYTES:
+        raise LimitExceededError(f"{where}: larger than {MAX_CONFIG_BYTES:,} bytes")
+    nodes: list[KerasNode] = []
+    for field in message(data, 0):
+        if field.number != 1 or field.wire_type != WireType.LENGTH_DELIMITED:
+            raise KerasFormatError(f"{where}: field {field.number} is not SavedMetadata.nodes")
+        if len(nodes) >= _MAX_OBJECTS:
+            raise LimitExceededError(f"{where}: more than {_MAX_OBJECTS:,} Keras objects")
+        strings = {3: "", 4: "", 5: ""}
+        for inner in message(field.data, 1):
+            if inner.number in strings and inner.wire_type == WireType.LENGTH_DELIMITED:
+                strings[inner.number] = bytes(inner.data).decode("utf-8", errors="replace")
+        metadata = _parse_json(strings[5], f"{where}:{strings[3]}") if strings[5] else None
+        nodes.append(KerasNode(strings[3], strings[4], metadata))
+    return nodes
+
+
+def read_savedmodel_keras_nodes(data: bytes | memoryview, where: str) -> list[KerasNode]:
+    """Keras objects recorded inside ``saved_model.pb`` itself (TF 2.0-2.4 wrote no
+    ``keras_metadata.pb``): ``SavedModel.meta_graphs`` (2) -> ``MetaGraphDef.object_graph_def``
+    (7) -> ``SavedObjectGraph.nodes`` (1) -> ``SavedObject.user_object`` (4) ->
+    ``SavedUserObject { identifier = 1; metadata = 3 }``, for ``_tf_keras*`` identifiers.
+    """
+    nodes: list[KerasNode] = []
+    for meta in _length_delimited(message(data, 0), 2):
+        for graph in _length_delimited(message(meta, 1), 7):
+            for index, node in enumerate(_length_delimited(message(graph, 2), 1)):
+                for user in _length_delimited(message(node, 3), 4):
+                    strings = {1: "", 3: ""}
+                    for inner in message(user, 4):
+                        if inner.number in strings and inner.wire_type == WireType.LENGTH_DELIMITED:
+                            strings[inner.number] = bytes(inner.data).decode("utf-8", "replace")
+                    if strings[1].startswith("_tf_keras") and strings[3]:
+                        if len(nodes) >= _MAX_OBJECTS:
+                            raise LimitExceededError(f"{where}: too many Keras objects")
+                        path = f"object_graph/node[{index}]"
+                        metadata = _parse_json(strings[3], f"{where}:{path}")
+                        nodes.append(KerasNode(path, strings[1], metadata))
+    return nodes
+
+
+def _length_delimited(fields: Iterable[Field], number: int) -> Iterator[memoryview]:
+    for field in fields:
+        if field.number == number and field.wire_type == WireType.LENGTH_DELIMITED:
+            yield field.data
 
 
 def read_keras_config(entry: Entry, limits: Limits | None = None) -> KerasConfig | None:

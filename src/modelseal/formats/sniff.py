@@ -39,6 +39,7 @@ _PICKLE_OPCODES = frozenset(ord(op.code) for op in pickletools.opcodes if len(op
 
 _ONNX_FIELDS = frozenset({1, 2, 3, 4, 5, 6, 7, 8, 14, 20, 25, 26})
 _SAVEDMODEL_FIELDS = frozenset({1, 2})
+_KERAS_METADATA_FIELDS = frozenset({1})  # SavedMetadata.nodes
 
 
 def detect(
@@ -88,6 +89,8 @@ def detect(
         base = name.rsplit("/", 1)[-1].rsplit("!", 1)[-1]
         if base == "saved_model.pb" and proto <= _SAVEDMODEL_FIELDS:
             return Format.TF_SAVEDMODEL
+        if base == "keras_metadata.pb" and proto <= _KERAS_METADATA_FIELDS:
+            return Format.KERAS_METADATA
         if proto <= _ONNX_FIELDS and proto & {7, 8} and 1 in proto:
             return Format.ONNX
     else:
@@ -97,6 +100,8 @@ def detect(
         cut = _truncated_protobuf_fields(head, size)
         if cut and base == "saved_model.pb" and cut <= _SAVEDMODEL_FIELDS:
             return Format.TF_SAVEDMODEL
+        if cut and base == "keras_metadata.pb" and cut <= _KERAS_METADATA_FIELDS:
+            return Format.KERAS_METADATA
         if cut and base.lower().endswith(".onnx") and cut <= _ONNX_FIELDS and 1 in cut:
             return Format.ONNX
     if head[0] in _PICKLE_OPCODES and _is_proto0_pickle(head, size):

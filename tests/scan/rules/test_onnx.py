@@ -182,3 +182,34 @@ def test_unrelated_binary_named_onnx_is_not_onnx(tmp_path: Path) -> None:
     path = tmp_path / "x.onnx"
     path.write_bytes(b"\x00\x01\x02 not a protobuf at all")
     assert _entry(path).format != Format.ONNX
+
+
+def test_graph_split_across_repeated_fields_is_merged_like_protobuf(tmp_path: Path) -> None:
+    # Protobuf merges a singular message that occurs twice; ONNX Runtime sees both halves.
+    custom = helper.make_node("Backdoor", ["y"], ["z"], domain="evil.ops", name="bd")
+    extra = helper.make_graph([custom], "g", [], [])
+    data = linear_model().SerializeToString() + encode_field(7, extra.SerializeToString())
+    merged = onnx.load_model_from_string(data)
+    assert [n.op_type for n in merged.graph.node][-1] == "Backdoor"
+    path = tmp_path / "split.onnx"
+    path.write_bytes(data)
+    findings = _check(path)
+    assert [(f.rule, f.location) for f in findings] == [
+        ("MS-ONNX-CUSTOM-OP", f"graph/node[{len(merged.graph.node) - 1}](bd)")
+    ]
+
+
+@pytest.mark.parametrize(("domains", "flagged"), [(("evil.ops", ""), False), (("", "evil"), True)])
+def test_last_scalar_occurrence_wins_like_protobuf(
+    tmp_path: Path, domains: tuple[str, str], flagged: bool
+) -> None:
+    node = helper.make_node("Relu", ["y"], ["r"], name="relu")
+    node_bytes = node.SerializeToString() + b"".join(encode_field(7, d) for d in domains)
+    graph = encode_field(1, node_bytes) + encode_field(2, "g")
+    model = linear_model()
+    model.ClearField("graph")
+    data = model.SerializeToString() + encode_field(7, graph)
+    assert onnx.load_model_from_string(data).graph.node[0].domain == domains[-1]
+    path = tmp_path / "dup.onnx"
+    path.write_bytes(data)
+    assert bool(_check(path)) is flagged

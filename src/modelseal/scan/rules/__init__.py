@@ -25,6 +25,7 @@ _RULES: tuple[str, ...] = (
     "modelseal.scan.rules.safetensors:SafetensorsRule",
     "modelseal.scan.rules.huggingface:HuggingFaceConfigRule",
     "modelseal.scan.rules.huggingface:PythonCodeRule",
+    "modelseal.scan.rules.chat_template:ChatTemplateRule",
     "modelseal.scan.rules.weights:WeightsRule",
 )
 

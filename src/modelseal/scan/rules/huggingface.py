@@ -1,4 +1,4 @@
-"""Hugging Face repositories: custom code (``auto_map``, ``.py`` files) and chat templates.
+"""Hugging Face repositories: custom code (``auto_map``, ``.py`` files).
 
 ``trust_remote_code=True`` makes transformers import the ``.py`` files a repository's
 ``config.json`` / ``tokenizer_config.json`` name in ``auto_map`` (and
@@ -16,8 +16,8 @@
   (``exec``/``eval`` of decoded or decompressed data, download-and-run or
   reverse-shell commands). ``.py`` members of TorchScript archives are TorchScript
   source, not Python that runs, and are left to the TorchScript checks;
-* chat templates in ``tokenizer_config.json``, ``chat_template.json``,
-  ``processor_config.json`` and ``*.jinja`` go through :mod:`modelseal.scan.templates`.
+* chat templates (in these configs and anywhere else) are the business of
+  :mod:`modelseal.scan.rules.chat_template`.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ from modelseal.formats.format import Format
 from modelseal.formats.inventory import Entry
 from modelseal.scan.interface import Rule, ScanOptions
 from modelseal.scan.model import Finding, RuleInfo, Severity
-from modelseal.scan.templates import TEMPLATE_RULES, scan_template
 
 __all__ = ["HuggingFaceConfigRule", "PythonCodeRule", "analyze_python"]
 
@@ -197,39 +196,26 @@ _BUILTINS = frozenset({"eval", "exec", "compile", "__import__", "open", "getattr
 
 
 class HuggingFaceConfigRule(Rule):
-    """``auto_map``/``custom_pipelines`` references and chat templates in HF config files."""
+    """``auto_map``/``custom_pipelines`` references in HF config files."""
 
-    formats = None
-    infos = (_REMOTE_CODE, _REMOTE_CODE_ELSEWHERE, *TEMPLATE_RULES)
+    formats = frozenset({Format.JSON})
+    infos = (_REMOTE_CODE, _REMOTE_CODE_ELSEWHERE)
 
     def applies_to(self, entry: Entry, options: ScanOptions) -> bool:
-        """Known config file names (JSON) and ``*.jinja`` chat templates."""
-        if entry.format in (Format.EMPTY, Format.SYMLINK):
-            return False
-        name = entry.name
-        return (name in _CONFIG_NAMES and entry.format is Format.JSON) or name.endswith(".jinja")
+        """Known config file names (JSON)."""
+        return entry.name in _CONFIG_NAMES and entry.format is Format.JSON
 
     def check(self, entry: Entry, options: ScanOptions) -> Iterator[Finding]:
-        """Report remote-code references; scan every chat template."""
+        """Report remote-code references (chat templates: :mod:`.chat_template`)."""
         text = _read_text(entry, MAX_CONFIG_BYTES)
-        if entry.name.endswith(".jinja"):
-            yield from scan_template(text, entry.name)
-            return
         try:
             config = json.loads(text)
+        except RecursionError as exc:
+            raise LimitExceededError(f"{entry.path}: JSON nested too deeply") from exc
         except ValueError as exc:
             raise FormatError(f"{entry.path}: not valid JSON ({exc})") from exc
-        if not isinstance(config, dict):
-            return
-        yield from self._remote_code(entry, config)
-        problems: list[str] = []
-        for where, template in _templates(config):
-            try:
-                yield from scan_template(template, where)
-            except FormatError as exc:
-                problems.append(exc.message)
-        if problems:
-            raise FormatError("; ".join(problems))
+        if isinstance(config, dict):
+            yield from self._remote_code(entry, config)
 
     def _remote_code(self, entry: Entry, config: dict[str, Any]) -> Iterator[Finding]:
         references: list[tuple[str, str]] = []
@@ -494,18 +480,6 @@ def _literal_text(node: ast.expr) -> str | None:
             v.value for v in node.values if isinstance(v, ast.Constant) and isinstance(v.value, str)
         )
     return None
-
-
-def _templates(config: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    """(location, template) for every chat template in a tokenizer/processor config."""
-    value = config.get("chat_template")
-    if isinstance(value, str):
-        yield "chat_template", value
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            if isinstance(item, dict) and isinstance(item.get("template"), str):
-                name = item.get("name", index)
-                yield f"chat_template[{name}]", item["template"]
 
 
 def _read_text(entry: Entry, limit: int) -> str:

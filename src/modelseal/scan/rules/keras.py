@@ -1,8 +1,11 @@
-"""Keras ``.keras`` and legacy ``.h5`` models: Lambda layers and objects from outside Keras.
+"""Keras ``.keras``, ``.h5`` and SavedModel ``keras_metadata.pb``: Lambdas and non-Keras objects.
 
 The whole architecture config is walked (every nested model, layer, initializer,
 activation or other serialized object at any depth), so a Lambda inside a Functional
 model inside a Sequential layer is found like a top-level one.
+
+The same checks run on every node of a SavedModel's ``keras_metadata.pb`` (tf.keras
+2.5+ SavedModels keep each layer's config there as JSON inside a protobuf).
 
 * ``MS-KERAS-LAMBDA`` — a Lambda layer carries Python bytecode that runs when the model
   is loaded (legacy ``.h5``, or ``.keras`` with ``safe_mode=False``) or called. The code
@@ -26,10 +29,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from modelseal.errors import FormatError
+from modelseal.errors import FormatError, LimitExceededError
 from modelseal.formats.format import Format
 from modelseal.formats.inventory import Entry
-from modelseal.formats.keras import CodeNames, code_names, read_keras_config
+from modelseal.formats.keras import (
+    MAX_CONFIG_BYTES,
+    CodeNames,
+    code_names,
+    read_keras_config,
+    read_saved_metadata,
+    read_savedmodel_keras_nodes,
+)
 from modelseal.scan.interface import Rule, ScanOptions
 from modelseal.scan.model import Finding, RuleInfo, Severity
 from modelseal.scan.pickle.globals import classify
@@ -95,6 +105,13 @@ KERAS_CLASSES = frozenset(
         "Ftrl", "Lion", "DTypePolicy", "Policy", "FloatDTypePolicy", "ExponentialDecay",
         "__tensor__", "__numpy__", "__bytes__", "__typespec__", "__lambda__",
         "__keras_tensor__", "__ellipsis__", "__slice__", "function",
+        # metrics and losses (compiled models), and tf.keras SavedModel JSON markers
+        "Mean", "Sum", "MeanMetricWrapper", "Accuracy", "BinaryAccuracy",
+        "CategoricalAccuracy", "SparseCategoricalAccuracy", "TopKCategoricalAccuracy",
+        "SparseTopKCategoricalAccuracy", "AUC", "Precision", "Recall", "MeanSquaredError",
+        "MeanAbsoluteError", "BinaryCrossentropy", "CategoricalCrossentropy",
+        "SparseCategoricalCrossentropy", "Huber", "LossFunctionWrapper", "TensorShape",
+        "TypeSpec", "TensorSpec", "InputSpec", "__tuple__",
     }
 )  # fmt: skip
 
@@ -122,17 +139,22 @@ CUSTOM_OBJECT = RuleInfo(
 )
 
 _MAX_DEPTH = 200
+#: ``saved_model.pb`` read for its Keras user objects (as the SavedModel rule reads it).
+MAX_SAVEDMODEL_BYTES = 1024**3
 _MAX_NAMES_SHOWN = 12
 
 
 class KerasRule(Rule):
     """Flags Lambda layers and non-Keras objects anywhere in a Keras model config."""
 
-    formats = frozenset({Format.KERAS, Format.HDF5})
+    formats = frozenset({Format.KERAS, Format.HDF5, Format.KERAS_METADATA, Format.TF_SAVEDMODEL})
     infos = (LAMBDA, DANGEROUS_OBJECT, CUSTOM_OBJECT)
 
     def check(self, entry: Entry, options: ScanOptions) -> Iterator[Finding]:
         """Yield findings for every Lambda and foreign object in the model config."""
+        if entry.format in (Format.KERAS_METADATA, Format.TF_SAVEDMODEL):
+            yield from _check_saved_metadata(entry, options)
+            return
         config = read_keras_config(entry, options.limits)
         if config is None:  # an HDF5 file that is not a Keras model
             return
@@ -141,6 +163,34 @@ class KerasRule(Rule):
         if config.training_config is not None:
             for location, obj in _objects(config.training_config, "training_config", 0):
                 yield from _check_object(obj, location, options)
+
+
+def _check_saved_metadata(entry: Entry, options: ScanOptions) -> Iterator[Finding]:
+    """Every Keras node of a SavedModel: ``keras_metadata.pb``, or the user objects of
+    ``saved_model.pb`` (TF 2.0-2.4).
+
+    Keras revives each layer from its own node's metadata, and the root node repeats
+    the whole architecture (``config``, ``model_config``), so every node is walked; a
+    finding already made for the same object (same rule, message and innermost
+    ``Class(name)``) under another node is not repeated.
+    """
+    limit = MAX_CONFIG_BYTES if entry.format is Format.KERAS_METADATA else MAX_SAVEDMODEL_BYTES
+    if entry.size > limit:
+        raise LimitExceededError(f"{entry.path}: larger than {limit:,} bytes")
+    with entry.open() as stream:
+        data = stream.read(limit + 1)
+    if entry.format is Format.KERAS_METADATA:
+        nodes = read_saved_metadata(data, entry.path)
+    else:
+        nodes = read_savedmodel_keras_nodes(data, entry.path)
+    seen: set[tuple[str, str, str]] = set()
+    for node in nodes:
+        for location, obj in _objects(node.metadata, node.node_path or node.identifier, 0):
+            for finding in _check_object(obj, location, options):
+                key = (finding.rule, finding.message, location.rsplit("/", 1)[-1])
+                if key not in seen:
+                    seen.add(key)
+                    yield finding
 
 
 def _objects(value: Any, path: str, depth: int) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -173,6 +223,8 @@ def _check_object(obj: dict[str, Any], location: str, options: ScanOptions) -> I
     if class_name == "__lambda__":
         return  # reported with its Lambda layer
     registered = obj.get("registered_name")
+    if registered is None and ">" in class_name:  # tf.keras 2: "package>Class" names
+        registered = class_name
     if isinstance(module, str) and module and not _is_keras(module):
         yield _foreign_finding(module, _callable_name(obj), location, options)
     elif "." in class_name and module is None and "module" not in obj:
