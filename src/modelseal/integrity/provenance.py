@@ -82,7 +82,10 @@ def parse_reference(text: str, role: str) -> Dependency:
     if not colon:
         algo, value = ("gitCommit" if role == "code" else "sha256"), digest
     if not _HEX.match(value):
-        raise UsageError(f"{role} reference {text!r}: digest is not hexadecimal")
+        raise UsageError(
+            f"{role} reference {text!r}: the digest must be 7 to 128 hexadecimal characters, "
+            "as NAME@HEX (a git commit for code, SHA-256 otherwise) or NAME@ALGO:HEX"
+        )
     return Dependency(role, name, {algo: value.lower()})
 
 
