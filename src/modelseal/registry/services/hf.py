@@ -8,6 +8,11 @@ digest, so it is stable per version and the client's cache keeps one snapshot fo
 per version. Only published versions are served: a quarantined one is refused with
 its reasons for those who may push (readers learn only that it is quarantined, as in
 the native API). Authorisation is :func:`modelseal.registry.auth.authorize`.
+
+The refusal of a quarantined version uses the Hub's ``GatedRepo`` code: it is the one
+access refusal that ``huggingface_hub`` raises at once (others make it fall back to
+its cache and report a connection problem) and that ``transformers`` shows with the
+server's message.
 """
 
 from __future__ import annotations
@@ -137,7 +142,7 @@ def resolve_hub_revision(
         raise HubError(
             f"{repo_id}:{version.name} is quarantined by the registry's publish gate: {why}",
             status=403,
-            hub_code="Quarantined",
+            hub_code="GatedRepo",
             advice="use a published version",
         )
     return HubRevision(repo_id, version, commit_id(version.digest), not row.public)
