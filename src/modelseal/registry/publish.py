@@ -323,17 +323,21 @@ def _check_replaceable(
 
 
 def _replace_quarantined(
-    session: Session, principal: Principal, namespace: Namespace, model: Model, name: str
+    session: Session, principal: Principal, namespace: Namespace, model: Model, upload: Upload
 ) -> None:
-    """Remove the quarantined version ``name`` this commit replaces (same transaction)."""
+    """Remove the quarantined version this commit replaces (same transaction).
+
+    Only an upload opened after that version appeared replaces it (a deliberate retry);
+    two racing commits of one new name still end in one version and a 409.
+    """
     from sqlalchemy import delete, select
 
     from modelseal.registry.db.models import Version, VersionBlob
 
     taken = session.scalars(
-        select(Version).where(Version.model_id == model.id, Version.name == name)
+        select(Version).where(Version.model_id == model.id, Version.name == upload.version_name)
     ).one_or_none()
-    if taken is None:
+    if taken is None or taken.created_at >= upload.created_at:
         return
     _check_replaceable(session, principal, namespace, taken)
     session.execute(delete(VersionBlob).where(VersionBlob.version_id == taken.id))
@@ -753,7 +757,7 @@ def _create_version(
     model = _get_or_create_model(session, namespace.id, upload.model_name)
     entries = [FileEntry.from_dict(f) for f in upload.files]
     try:
-        _replace_quarantined(session, principal, namespace, model, upload.version_name)
+        _replace_quarantined(session, principal, namespace, model, upload)
         signature_digest = _store_small(session, store, signature) if signature else None
         sbom_digest = _store_small(session, store, result.sbom) if result.sbom else None
         version = Version(
