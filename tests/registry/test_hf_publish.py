@@ -61,9 +61,9 @@ def test_the_uploader_may_retry_a_quarantined_version_name(
     with registry.client(token) as client:
         with pytest.raises(QuarantinedError):
             client.push(evil, "alice/tiny:1.0", key=keypair.private_key)
-        with registry.client(registry.token("bob")) as bob:
-            with pytest.raises(ConflictError, match="pushed by another user"):
-                bob.push(write_model(tmp_path / "b"), "alice/tiny:1.0", key=keypair.private_key)
+        bob = registry.client(registry.token("bob"))
+        with bob, pytest.raises(ConflictError, match="pushed by another user"):
+            bob.push(write_model(tmp_path / "b"), "alice/tiny:1.0", key=keypair.private_key)
         fixed = client.push(write_model(tmp_path / "ok"), "alice/tiny:1.0", key=keypair.private_key)
         assert fixed.version["state"] == "published" and fixed.version["reasons"] == []
         client.pull("alice/tiny:1.0", tmp_path / "out")

@@ -21,7 +21,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, StreamingResponse
 from fastapi.routing import APIRoute
 
-from modelseal.errors import ModelsealError
+from modelseal.errors import ModelsealError, RegistryError
 from modelseal.registry.auth import MaybePrincipal, SessionDep
 from modelseal.registry.errors import http_status
 from modelseal.registry.services.hf import (
@@ -53,7 +53,7 @@ def hub_error_response(request: Request, exc: ModelsealError) -> JSONResponse:
         if exc.commit:
             headers["X-Repo-Commit"] = exc.commit
     else:
-        status = http_status(exc) if hasattr(exc, "status") else 400
+        status = http_status(exc) if isinstance(exc, RegistryError) else 400
         code = None
         if status == 401 and request.headers.get("authorization"):
             headers["X-Error-Message"] = _INVALID_TOKEN  # the client shows the body too
@@ -145,11 +145,11 @@ def _file_headers(found: HubRevision, digest: str, size: int) -> dict[str, str]:
     }
 
 
-@router.api_route(
-    "/{namespace}/{model}/resolve/{revision}/{path:path}",
-    methods=["GET", "HEAD"],
-    response_model=None,
-)
+_RESOLVE = "/{namespace}/{model}/resolve/{revision}/{path:path}"
+
+
+@router.head(_RESOLVE, response_model=None, operation_id="hf_resolve_head")
+@router.get(_RESOLVE, response_model=None, operation_id="hf_resolve")
 def resolve(
     namespace: str,
     model: str,
