@@ -210,6 +210,11 @@ def test_resumed_download_gets_the_rest_of_the_file(hub: Hub) -> None:
     part = httpx.get(url, headers={**auth, "range": "bytes=1000000-"}, timeout=60)
     assert part.status_code == 206 and part.content == data[1000000:]
     assert part.headers["x-repo-commit"] == head.headers["x-repo-commit"]
+    # The version digest (bare or ``sha256:``) and the commit id name the same version.
+    digest = json.loads(hub.cli("info", "alice/minilm:1.0", "-f", "json").stdout)["digest"]
+    for revision in (digest, f"sha256:{digest}", digest[:40], "1.0"):
+        same = httpx.head(url.replace("/main/", f"/{revision}/"), headers=auth, timeout=30)
+        assert same.headers["x-repo-commit"] == digest[:40], revision
 
 
 LOAD = """
@@ -312,6 +317,8 @@ def test_private_namespace_needs_a_token_with_read_rights(hub: Hub) -> None:
     assert "Invalid credentials" in bad["file"]
     public = _refused(hub, "pub/minilm", "config.json", "1.0", None)
     assert public == {"file": "ok", "snapshot": "ok", "info": "ok"}
+    # No ``main`` tag there: ``main`` is the newest published version.
+    assert _refused(hub, "pub/minilm", "config.json", "main", None) == public
     assert any("carol read on alice" in d for d in _refusals(hub, "forbidden"))
     assert any("anonymous read on alice" in d for d in _refusals(hub, "anonymous"))
     missing = _refused(hub, "alice/minilm", "no-such-file.json", "main", hub.tokens["bob"])
