@@ -152,31 +152,23 @@ def _find_version(session: Session, model: Model, revision: str) -> Version:
     """The version for a revision string, else a ``RevisionNotFound`` refusal."""
     from sqlalchemy import select
 
-    from modelseal.registry.db.models import Tag, Version
+    from modelseal.registry.db.models import Version
     from modelseal.registry.routers.versions import resolve_version
 
     query = select(Version).where(Version.model_id == model.id)
     found: Version | None = None
-    if revision == "main":
-        tag = session.scalars(
-            select(Tag).where(Tag.model_id == model.id, Tag.name == "main")
-        ).one_or_none()
-        found = (
-            tag.version
-            if tag is not None
-            else session.scalars(
-                query.where(Version.state == "published").order_by(Version.id.desc()).limit(1)
-            ).first()
-        )
-    else:
-        try:
-            found, _ = resolve_version(session, model.id, revision)
-        except ModelsealError:
-            found = None
-        if found is None and _DIGEST.fullmatch(revision):
-            found = session.scalars(query.where(Version.digest == revision)).first()
-        if found is None and _COMMIT.fullmatch(revision):
-            found = session.scalars(query.where(Version.digest.startswith(revision))).first()
+    try:
+        found, _ = resolve_version(session, model.id, revision)
+    except ModelsealError:
+        found = None
+    if found is None and revision == "main":
+        found = session.scalars(
+            query.where(Version.state == "published").order_by(Version.id.desc()).limit(1)
+        ).first()
+    if found is None and _DIGEST.fullmatch(revision):
+        found = session.scalars(query.where(Version.digest == revision)).first()
+    if found is None and _COMMIT.fullmatch(revision):
+        found = session.scalars(query.where(Version.digest.startswith(revision))).first()
     if found is None:
         raise HubError(
             f"no published version, tag or commit {revision!r} in "
