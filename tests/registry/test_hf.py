@@ -381,3 +381,35 @@ def test_s3_blobs_are_redirects_to_presigned_urls(
     )
     out = run_client(registry.url + "/hf", S3_SNAPSHOT, token=token, hf_home=tmp_path / "hf")
     assert _digests(Path(out["path"])) == _digests(model)
+
+
+def test_anonymous_reads_follow_the_registry_setting(
+    make_registry: Any, keypair: Any, tmp_path: Path
+) -> None:
+    import httpx
+
+    from modelseal.registry import identity
+
+    registry = make_registry()
+    registry.user("alice")
+    registry.namespace("open", public=True)
+    with registry.session() as session:
+        namespace = identity.get_namespace(session, "open")
+        identity.set_role(session, namespace, identity.get_user(session, "alice"), "publisher")
+    registry.trust("open", keypair.public_key)
+    token = registry.token("alice")
+    with registry.client(token) as client:
+        client.push(write_model(tmp_path / "m"), "open/tiny:1.0", key=keypair.private_key)
+    # The same database and blobs, served with anonymous reads switched off.
+    closed = make_registry(allow_anonymous_read=False, blobs=registry.settings.blob_location)
+    auth = {"authorization": f"Bearer {token}"}
+    for server, allowed in ((registry, True), (closed, False)):
+        url = f"{server.url}/hf/open/tiny/resolve/main/config.json"
+        assert httpx.head(url, headers=auth, timeout=30).status_code == 200
+        anonymous = httpx.head(url, timeout=30)
+        if allowed:
+            assert anonymous.status_code == 200
+        else:
+            assert anonymous.status_code == 401
+            assert anonymous.headers["x-error-code"] == "RepoNotFound"
+            assert "needs a token" in anonymous.headers["x-error-message"]
