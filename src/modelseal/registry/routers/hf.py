@@ -141,7 +141,8 @@ def _file_headers(found: HubRevision, digest: str, size: int) -> dict[str, str]:
         "X-Linked-Etag": f'"{digest}"',
         "X-Linked-Size": str(size),
         "Accept-Ranges": "bytes",
-        "Cache-Control": "private, no-cache" if found.private else "public, no-cache",
+        # Tags move and reads may need a token: no shared cache may keep the answer.
+        "Cache-Control": "private, no-cache",
     }
 
 
