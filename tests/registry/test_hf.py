@@ -328,9 +328,12 @@ def test_private_namespace_needs_a_token_with_read_rights(hub: Hub) -> None:
 MOVED = """
 import json
 from pathlib import Path
-from huggingface_hub import snapshot_download
+from huggingface_hub import HfApi, snapshot_download
 path = Path(snapshot_download("alice/minilm"))
-print(json.dumps({"sha": path.name, "readme": (path / "README.md").read_text()}))
+refs = HfApi().list_repo_refs("alice/minilm")
+print(json.dumps({"sha": path.name, "readme": (path / "README.md").read_text(),
+                  "branches": {r.name: r.target_commit for r in refs.branches},
+                  "tags": {r.name: r.target_commit for r in refs.tags}}))
 """
 
 
@@ -343,6 +346,11 @@ def test_a_moved_tag_is_picked_up_by_a_new_snapshot(hub: Hub) -> None:
     hub.push(folder, "alice/minilm:1.1", "--tag", "main")
     after = hub.client(MOVED, token=hub.tokens["bob"], hf_home=hf_home)
     assert after["sha"] != before["sha"] and after["readme"] == "all-MiniLM-L6-v2, re-released\n"
+    assert before["branches"] == {"main": before["sha"]} and before["tags"] == {
+        "1.0": before["sha"]
+    }
+    assert after["branches"] == {"main": after["sha"]}
+    assert after["tags"] == {"1.0": before["sha"], "1.1": after["sha"]}
     snapshots = hf_home / "hub" / "models--alice--minilm" / "snapshots"
     assert sorted(p.name for p in snapshots.iterdir()) == sorted([before["sha"], after["sha"]])
 

@@ -27,6 +27,7 @@ from modelseal.registry.errors import http_status
 from modelseal.registry.services.hf import (
     HubError,
     HubRevision,
+    hub_refs,
     model_document,
     resolve_file,
     resolve_hub_revision,
@@ -115,6 +116,14 @@ def model_info_at(
 ) -> dict[str, Any]:
     """``HfApi().model_info(repo, revision=REV)``."""
     return _info(request, session, principal, namespace, model, revision)
+
+
+@router.get("/api/models/{namespace}/{model}/refs")
+def refs(
+    namespace: str, model: str, request: Request, session: SessionDep, principal: MaybePrincipal
+) -> dict[str, Any]:
+    """``list_repo_refs``: tags as branches (with ``main``), version names as tags."""
+    return hub_refs(request, session, principal, namespace, model)
 
 
 @router.get("/api/models/{namespace}/{model}/tree/{revision}")

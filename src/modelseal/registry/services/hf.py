@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from fastapi import Request
     from sqlalchemy.orm import Session
 
-    from modelseal.registry.db.models import Model, Version
+    from modelseal.registry.db.models import Model, Namespace, Version
     from modelseal.registry.identity import Principal
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "HubRevision",
     "commit_id",
     "hub_date",
+    "hub_refs",
     "model_document",
     "resolve_file",
     "resolve_hub_revision",
@@ -112,20 +113,42 @@ def resolve_hub_revision(
 ) -> HubRevision:
     """The published version ``revision`` names in ``namespace/model`` (read right checked
     and refusals logged by ``authorize``; a quarantined version is refused and logged)."""
-    from modelseal.registry.auth import allowed_actions, authorize, record_refusal
+    repo_id = f"{namespace}/{model}"
+    row, found = _readable_model(request, session, principal, namespace, model)
+    version = _find_version(session, found, revision or "main")
+    _refuse_quarantined(request, session, principal, row, repo_id, version)
+    return HubRevision(repo_id, version, commit_id(version.digest), not row.public)
+
+
+def _readable_model(
+    request: Request, session: Session, principal: Principal | None, namespace: str, model: str
+) -> tuple[Namespace, Model]:
+    """The namespace and model if the caller may read them, else a ``RepoNotFound``
+    refusal (401 for anonymous callers, as the Hub answers for private repos)."""
+    from modelseal.registry.auth import authorize
     from modelseal.registry.routers._shared import get_model
 
-    repo_id = f"{namespace}/{model}"
     try:
         row = authorize(request, session, principal, namespace, "read")
-        found = get_model(session, row, model)
+        return row, get_model(session, row, model)
     except NotFoundError as exc:
         raise HubError(exc.message, status=404, hub_code="RepoNotFound") from exc
     except ModelsealError as exc:
         if getattr(exc, "status", None) == 401:
             raise HubError(exc.message, status=401, hub_code="RepoNotFound") from exc
         raise
-    version = _find_version(session, found, revision or "main")
+
+
+def _refuse_quarantined(
+    request: Request,
+    session: Session,
+    principal: Principal | None,
+    row: Namespace,
+    repo_id: str,
+    version: Version,
+) -> None:
+    from modelseal.registry.auth import allowed_actions, record_refusal
+
     if version.state != "published":
         may_push = "push" in allowed_actions(session, principal, row)
         why = (
@@ -145,7 +168,44 @@ def resolve_hub_revision(
             hub_code="GatedRepo",
             advice="use a published version",
         )
-    return HubRevision(repo_id, version, commit_id(version.digest), not row.public)
+
+
+def hub_refs(
+    request: Request, session: Session, principal: Principal | None, namespace: str, model: str
+) -> dict[str, Any]:
+    """``list_repo_refs``: registry tags (they move) as branches, with ``main``; published
+    version names (immutable) as tags."""
+    from sqlalchemy import select
+
+    from modelseal.registry.db.models import Tag, Version
+
+    _, found = _readable_model(request, session, principal, namespace, model)
+    branches = {
+        name: commit_id(digest)
+        for name, digest in session.execute(
+            select(Tag.name, Version.digest)
+            .join(Version, Tag.version_id == Version.id)
+            .where(Tag.model_id == found.id, Version.state == "published")
+        )
+    }
+    versions = session.execute(
+        select(Version.name, Version.digest)
+        .where(Version.model_id == found.id, Version.state == "published")
+        .order_by(Version.id)
+    ).all()
+    if "main" not in branches and versions:
+        branches["main"] = commit_id(versions[-1][1])
+    return {
+        "branches": [
+            {"name": name, "ref": f"refs/heads/{name}", "targetCommit": commit}
+            for name, commit in sorted(branches.items())
+        ],
+        "converts": [],
+        "tags": [
+            {"name": name, "ref": f"refs/tags/{name}", "targetCommit": commit_id(digest)}
+            for name, digest in versions
+        ],
+    }
 
 
 def _find_version(session: Session, model: Model, revision: str) -> Version:
