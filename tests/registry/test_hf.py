@@ -210,6 +210,17 @@ def test_resumed_download_gets_the_rest_of_the_file(hub: Hub) -> None:
     part = httpx.get(url, headers={**auth, "range": "bytes=1000000-"}, timeout=60)
     assert part.status_code == 206 and part.content == data[1000000:]
     assert part.headers["x-repo-commit"] == head.headers["x-repo-commit"]
+    tree = f"{hub.endpoint}/api/models/alice/minilm/tree/main"
+    top = httpx.get(tree, headers=auth, timeout=30).json()
+    assert {"type": "directory", "path": "1_Pooling"} in [
+        {"type": e["type"], "path": e["path"]} for e in top
+    ]
+    assert "config.json" in [e["path"] for e in top]
+    assert "1_Pooling/config.json" not in [e["path"] for e in top]
+    inner = httpx.get(f"{tree}/1_Pooling", headers=auth, timeout=30).json()
+    assert [e["path"] for e in inner] == ["1_Pooling/config.json"]
+    nowhere = httpx.get(f"{tree}/nowhere", headers=auth, timeout=30)
+    assert nowhere.status_code == 404 and nowhere.headers["x-error-code"] == "EntryNotFound"
     # The version digest (bare or ``sha256:``) and the commit id name the same version.
     digest = json.loads(hub.cli("info", "alice/minilm:1.0", "-f", "json").stdout)["digest"]
     for revision in (digest, f"sha256:{digest}", digest[:40], "1.0"):
