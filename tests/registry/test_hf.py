@@ -80,7 +80,15 @@ def run_client(endpoint: str, code: str, *, token: str | None, hf_home: Path) ->
         HF_HUB_DISABLE_TELEMETRY="1",
         HF_HUB_DISABLE_PROGRESS_BARS="1",
         TOKENIZERS_PARALLELISM="false",
+        # Anything but the registry goes to a dead proxy: a request to the real Hub
+        # (or anywhere else) fails the test instead of quietly succeeding.
+        HTTP_PROXY="http://127.0.0.1:9",
+        HTTPS_PROXY="http://127.0.0.1:9",
+        ALL_PROXY="http://127.0.0.1:9",
+        NO_PROXY="127.0.0.1,localhost",
     )
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        env.pop(name, None)
     if token is not None:
         env["HF_TOKEN"] = token
     result = subprocess.run(
