@@ -16,8 +16,8 @@ def test_migrations_match_the_models_and_are_idempotent(db_url: str) -> None:
     from modelseal.registry.db.models import Base
     from modelseal.registry.db.session import create_engine_for, migrate
 
-    assert migrate(db_url) == "0004"
-    assert migrate(db_url) == "0004"
+    assert migrate(db_url) == "0005"
+    assert migrate(db_url) == "0005"
     engine = create_engine_for(db_url)
     try:
         with engine.connect() as connection:

@@ -114,5 +114,7 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     for name in ROUTERS:
         module = importlib.import_module(f"modelseal.registry.routers.{name}")
         app.include_router(module.router, prefix="/v1")
+    # The Hugging Face Hub's download API, for unmodified HF clients (HF_ENDPOINT=URL/hf).
+    app.include_router(importlib.import_module("modelseal.registry.routers.hf").router)
     app.include_router(importlib.import_module("modelseal.registry.web").router)
     return app

@@ -25,7 +25,7 @@ from typing import Any
 
 from modelseal.errors import ModelsealError
 from modelseal.registry.manifest import FileEntry
-from modelseal.registry.signatures import check_signature_digests
+from modelseal.registry.signatures import check_signature_digests, unsigned_files
 
 __all__ = ["GateResult", "TrustedKeyInfo", "run_gate", "scan_plan"]
 
@@ -58,6 +58,8 @@ class GateResult:
     signed_by: str | None = None
     #: The SBOM document bytes (CycloneDX JSON), when generated.
     sbom: bytes | None = None
+    #: Files the verified signature deliberately leaves out (``signatures.UNSIGNED_ALLOWED``).
+    unsigned: tuple[str, ...] = ()
 
 
 def run_gate(
@@ -112,6 +114,7 @@ def run_gate(
         scan_verdict=verdict,
         signed_by=signed_by,
         sbom=sbom,
+        unsigned=tuple(unsigned_files(signature, files)) if signature and signed_by else (),
     )
 
 

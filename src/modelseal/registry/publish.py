@@ -260,10 +260,7 @@ def start_upload(
             select(Version).where(Version.model_id == existing_model.id, Version.name == version)
         ).one_or_none()
         if taken is not None:
-            raise ConflictError(
-                f"{namespace.name}/{model}:{version} exists already ({taken.state})",
-                advice="versions are immutable: push under a new version",
-            )
+            _check_replaceable(session, principal, namespace, taken)
     wire = [e.to_dict() for e in entries]
     _check_declared_sizes(session, principal, entries)
     now = utcnow()
@@ -298,6 +295,54 @@ def start_upload(
     session.add(upload)
     session.commit()
     return upload, True
+
+
+def _check_replaceable(
+    session: Session, principal: Principal, namespace: Namespace, taken: Version
+) -> None:
+    """Refuse to reuse an existing version name, except a quarantined version that the
+    caller pushed (or administers the namespace of): that one may be pushed again, and
+    the new commit replaces it (the log keeps the quarantine entry and adds the new one).
+    Published versions are immutable."""
+    from modelseal.registry.auth import allowed_actions
+
+    name = f"{namespace.name}/{taken.model.name}:{taken.name}"
+    if taken.state != "quarantined":
+        raise ConflictError(
+            f"{name} exists already ({taken.state})",
+            advice="versions are immutable: push under a new version",
+        )
+    if taken.uploader_id != principal.user_id and "admin" not in allowed_actions(
+        session, principal, namespace
+    ):
+        raise ConflictError(
+            f"{name} exists already (quarantined, pushed by another user)",
+            advice="only its uploader or a namespace admin may push it again; "
+            "or push under a new version",
+        )
+
+
+def _replace_quarantined(
+    session: Session, principal: Principal, namespace: Namespace, model: Model, upload: Upload
+) -> None:
+    """Remove the quarantined version this commit replaces (same transaction).
+
+    Only an upload opened after that version appeared replaces it (a deliberate retry);
+    two racing commits of one new name still end in one version and a 409.
+    """
+    from sqlalchemy import delete, select
+
+    from modelseal.registry.db.models import Version, VersionBlob
+
+    taken = session.scalars(
+        select(Version).where(Version.model_id == model.id, Version.name == upload.version_name)
+    ).one_or_none()
+    if taken is None or taken.created_at >= upload.created_at:
+        return
+    _check_replaceable(session, principal, namespace, taken)
+    session.execute(delete(VersionBlob).where(VersionBlob.version_id == taken.id))
+    session.execute(delete(Version).where(Version.id == taken.id, Version.state == "quarantined"))
+    session.expunge(taken)
 
 
 def _check_declared_sizes(session: Session, principal: Principal, entries: list[FileEntry]) -> None:
@@ -712,6 +757,7 @@ def _create_version(
     model = _get_or_create_model(session, namespace.id, upload.model_name)
     entries = [FileEntry.from_dict(f) for f in upload.files]
     try:
+        _replace_quarantined(session, principal, namespace, model, upload)
         signature_digest = _store_small(session, store, signature) if signature else None
         sbom_digest = _store_small(session, store, result.sbom) if result.sbom else None
         version = Version(
@@ -725,6 +771,7 @@ def _create_version(
             signature_digest=signature_digest,
             bundle_id=bundle_id,
             signed_by=result.signed_by,
+            unsigned_files=list(result.unsigned),
             sbom_digest=sbom_digest,
             scan_report=result.scan_report,
             scan_verdict=result.scan_verdict,

@@ -9,8 +9,14 @@ the bytes. Any other manifest kind returns ``None`` and the caller runs the full
 ``modelseal.integrity.verify`` over the files on disk.
 
 The comparison is stricter than a directory verify: every file of the version must
-be covered by the signature (ignored paths are not accepted) and every signed file
-must be present.
+be covered by the signature and every signed file must be present. The one exception
+is :data:`UNSIGNED_ALLOWED`: the Git metadata files a Hub folder ships
+(``.gitattributes``, ``.gitignore``) at the top level, which model-signing (and so
+``modelseal sign``) always leaves out. They are accepted unsigned only when the
+signature itself lists them in its ``ignore_paths`` (the signer left them out on
+purpose), and the version records them as unsigned. No loader reads them as code; the
+rest of the reference's ignore set (the ``.git/`` and ``.github/`` folders, which hold
+hooks and workflows) still has to be signed or left out of the upload.
 """
 
 from __future__ import annotations
@@ -18,11 +24,36 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from modelseal.errors import ModelsealError
 from modelseal.registry.manifest import FileEntry
 
-__all__ = ["check_signature_digests", "signed_file_list"]
+__all__ = ["UNSIGNED_ALLOWED", "check_signature_digests", "signed_file_list", "unsigned_files"]
+
+#: Files a version may carry without a signature over them (top level only).
+UNSIGNED_ALLOWED: frozenset[str] = frozenset({".gitattributes", ".gitignore"})
+
+
+def _left_out(manifest: Any, files: Sequence[FileEntry]) -> list[str]:
+    """The files of ``UNSIGNED_ALLOWED`` the manifest deliberately does not cover."""
+    ignored = set(manifest.serialization.ignore_paths)
+    covered = set(manifest.file_digests())
+    return sorted(
+        f.path for f in files if f.path in UNSIGNED_ALLOWED & ignored and f.path not in covered
+    )
+
+
+def unsigned_files(bundle: bytes, files: Sequence[FileEntry]) -> list[str]:
+    """The files of a version the (already verified) bundle accepts unsigned."""
+    from modelseal.integrity.bundle import Bundle
+    from modelseal.integrity.manifest import Manifest
+
+    try:
+        manifest = Manifest.from_payload(Bundle.from_json(bundle).envelope.payload)
+    except (ModelsealError, ValueError, KeyError, TypeError):
+        return []
+    return _left_out(manifest, files)
 
 
 def check_signature_digests(
@@ -47,7 +78,8 @@ def check_signature_digests(
     if params.method != "files" or params.hash_type != "sha256":
         return None
     expected = manifest.file_digests()
-    actual = {f.path: f for f in files}
+    left_out = set(_left_out(manifest, files))
+    actual = {f.path: f for f in files if f.path not in left_out}
     reasons = [f"not covered by the signature: {p}" for p in sorted(set(actual) - set(expected))]
     reasons += [f"signed but missing: {p}" for p in sorted(set(expected) - set(actual))]
     for path in sorted(set(actual) & set(expected)):

@@ -209,6 +209,8 @@ class Version(Base):
     bundle_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     #: Fingerprint of the trusted key that verified the signature.
     signed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: Files the signature deliberately leaves out (``.gitattributes``, ``.gitignore``).
+    unsigned_files: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     sbom_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
     #: The server's scan report (DESIGN.md JSON shape).
     scan_report: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)

@@ -63,6 +63,7 @@ def version_doc(session: Session, version: Version, *, show_reasons: bool) -> di
         "total_size": version.total_size,
         "signature_digest": version.signature_digest,
         "signed_by": version.signed_by,
+        "unsigned_files": list(version.unsigned_files or []),
         "sbom_digest": version.sbom_digest,
         "scan_verdict": version.scan_verdict,
         "scan_summary": (version.scan_report or {}).get("summary", {}),
