@@ -24,65 +24,17 @@ __all__ = [
 ]
 
 
-class FileSlice(io.RawIOBase):
-    """A read-only, seekable window ``[offset, offset + length)`` of a file.
+class _Window(io.RawIOBase):
+    """A read-only, seekable byte range ``[offset, offset + length)`` that ends at its end;
+    subclasses say how to read ``count`` bytes at an absolute position."""
 
-    Archive members stored without compression are read through this, so they
-    can be seeked and memory-mapped without copying. Reads use ``os.pread``, so
-    several slices may share one descriptor (``fd``) without sharing a position.
-    """
-
-    def __init__(
-        self, path: str | None, offset: int, length: int, *, fd: int | None = None
-    ) -> None:
-        self._owned = fd is None
-        self._fd = os.open(path, os.O_RDONLY) if fd is None else fd  # type: ignore[arg-type]
+    def __init__(self, offset: int, length: int) -> None:
         self._offset = offset
         self._length = length
         self._pos = 0
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._length}[whence]
-        self._pos = max(0, base + pos)
-        return self._pos
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        remaining = self._length - self._pos
-        if remaining <= 0:
-            return 0
-        want = min(len(buffer), remaining)
-        data = os.pread(self._fd, want, self._offset + self._pos)
-        memoryview(buffer)[: len(data)] = data
-        self._pos += len(data)
-        return len(data)
-
-    def close(self) -> None:
-        if self._owned and not self.closed:
-            os.close(self._fd)
-        super().close()
-
-
-class StreamWindow(io.RawIOBase):
-    """A read-only window ``[offset, offset + length)`` of another seekable stream.
-
-    Unlike :class:`BoundedReader` this *ends* at the window's end (a tar member of a
-    spooled ``.tar.gz`` is a window of the spool, not a stream that may not grow).
-    """
-
-    def __init__(self, inner: IO[bytes], offset: int, length: int) -> None:
-        self._inner = inner
-        self._offset = offset
-        self._length = length
-        self._pos = 0
+    def _read_at(self, position: int, count: int) -> bytes:
+        raise NotImplementedError
 
     def readable(self) -> bool:
         return True
@@ -102,11 +54,50 @@ class StreamWindow(io.RawIOBase):
         want = min(len(buffer), self._length - self._pos)
         if want <= 0:
             return 0
-        self._inner.seek(self._offset + self._pos)
-        data = self._inner.read(want)
+        data = self._read_at(self._offset + self._pos, want)
         memoryview(buffer)[: len(data)] = data
         self._pos += len(data)
         return len(data)
+
+
+class FileSlice(_Window):
+    """A read-only, seekable window ``[offset, offset + length)`` of a file.
+
+    Archive members stored without compression are read through this, so they
+    can be seeked and memory-mapped without copying. Reads use ``os.pread``, so
+    several slices may share one descriptor (``fd``) without sharing a position.
+    """
+
+    def __init__(
+        self, path: str | None, offset: int, length: int, *, fd: int | None = None
+    ) -> None:
+        super().__init__(offset, length)
+        self._owned = fd is None
+        self._fd = os.open(path, os.O_RDONLY) if fd is None else fd  # type: ignore[arg-type]
+
+    def _read_at(self, position: int, count: int) -> bytes:
+        return os.pread(self._fd, count, position)
+
+    def close(self) -> None:
+        if self._owned and not self.closed:
+            os.close(self._fd)
+        super().close()
+
+
+class StreamWindow(_Window):
+    """A read-only window ``[offset, offset + length)`` of another seekable stream.
+
+    Unlike :class:`BoundedReader` this *ends* at the window's end (a tar member of a
+    spooled ``.tar.gz`` is a window of the spool, not a stream that may not grow).
+    """
+
+    def __init__(self, inner: IO[bytes], offset: int, length: int) -> None:
+        super().__init__(offset, length)
+        self._inner = inner
+
+    def _read_at(self, position: int, count: int) -> bytes:
+        self._inner.seek(position)
+        return self._inner.read(count)
 
     def close(self) -> None:
         self._inner.close()
