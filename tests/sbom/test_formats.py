@@ -118,3 +118,51 @@ def test_signature_of_a_tampered_model_fails(signed: tuple[Path, Path, Path]) ->
     result = build_sbom(root, signature=signature, key=public, scan=False)
     assert _props(result.document["metadata"])["modelseal:signature:status"] == "failed"
     assert any(w.startswith("signature failed") for w in result.warnings)
+
+
+def _pb_field(number: int, payload: bytes) -> bytes:
+    def varint(value: int) -> bytes:
+        out = bytearray()
+        while True:
+            byte, value = value & 0x7F, value >> 7
+            out.append(byte | (0x80 if value else 0))
+            if not value:
+                return bytes(out)
+
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+
+def test_onnx_metadata_is_read_without_onnx_and_without_reading_the_graph(
+    tmp_path: Path,
+) -> None:
+    import json
+    import subprocess
+    import sys
+
+    root = tmp_path / "m"
+    root.mkdir()
+    opset = b"\x10\x11"  # version = 17
+    prop = _pb_field(1, b"author") + _pb_field(2, b"tests")
+    graph = b"\x00" * (8 << 20)  # a large graph field: skipped, never parsed
+    (root / "model.onnx").write_bytes(
+        b"\x08\x09"  # ir_version = 9
+        + _pb_field(2, b"pytorch")
+        + _pb_field(3, b"2.13.0")
+        + _pb_field(7, graph)
+        + _pb_field(8, opset)
+        + _pb_field(14, prop)
+    )
+    code = (
+        "import sys, json; from pathlib import Path; from modelseal.sbom.collect import collect;"
+        f"f = collect(Path({str(root)!r})); print(json.dumps(dict(f.onnx)));"
+        "print('onnx' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    values = json.loads(out[0])
+    assert values["producer_name"] == "pytorch"
+    assert values["ir_version"] == "9"
+    assert values["opset"] == "ai.onnx:17"
+    assert values["metadata.author"] == "tests"
+    assert out[1] == "False"

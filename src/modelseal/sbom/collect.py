@@ -22,7 +22,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, BinaryIO
 
 from modelseal.errors import FormatError, ModelsealError
 from modelseal.formats.format import Format
@@ -517,32 +517,89 @@ def _gguf_file_type(value: int) -> str:
 
 
 def _onnx_metadata(entry: Entry, rel: str, state: _Collector) -> dict[str, str]:
+    """ModelProto's top-level fields, read with our protobuf walker: the graph (nearly all
+    of the file) is skipped as one length-delimited field, nothing is loaded into memory
+    and ``onnx`` is not imported (``onnx.load`` would parse the whole graph, unbounded)."""
     if entry.fs_path is None:
         return {}
-    import onnx
+    from modelseal.formats.protobuf import ProtobufError, WireType, field_string, iter_fields
 
-    model = onnx.load(str(entry.fs_path), load_external_data=False)
-    values = {
-        "producer_name": model.producer_name,
-        "producer_version": model.producer_version,
-        "ir_version": str(model.ir_version),
-        "opset": ", ".join(f"{o.domain or 'ai.onnx'}:{o.version}" for o in model.opset_import),
-        "domain": model.domain,
-        "model_version": str(model.model_version) if model.model_version else "",
-    }
-    for prop in list(model.metadata_props)[:64]:
-        values[f"metadata.{prop.key}"] = _scalar(prop.value)
+    strings = {2: "producer_name", 3: "producer_version", 4: "domain"}
+    ints = {1: "ir_version", 5: "model_version"}
+    values: dict[str, str] = {}
+    opsets: list[str] = []
+    props: list[tuple[str, str]] = []
+    with open(entry.fs_path, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size == 0:
+            raise FormatError("empty ONNX file")
+        while handle.tell() < size:
+            number, wire = divmod(_file_varint(handle), 8)
+            if wire == WireType.VARINT:
+                number_value = _file_varint(handle)
+                if number in ints:
+                    values[ints[number]] = str(number_value) if number_value else ""
+                continue
+            if wire != WireType.LENGTH_DELIMITED:
+                raise ProtobufError(f"unexpected wire type {wire} at the top of an ONNX model")
+            length = _file_varint(handle)
+            if length > size - handle.tell():
+                raise ProtobufError(f"field {number} runs past the end of the file")
+            if number not in (*strings, 8, 14) or length > _MAX_ONNX_FIELD:
+                handle.seek(length, os.SEEK_CUR)  # the graph, doc strings, functions...
+                continue
+            payload = handle.read(length)
+            if number in strings:
+                values[strings[number]] = payload[:2048].decode("utf-8", "replace")[:512]
+            elif number == 8 and len(opsets) < 64:  # opset_import
+                domain, opset_version = "", 0
+                for inner in iter_fields(payload):
+                    if inner.number == 1 and inner.wire_type == WireType.LENGTH_DELIMITED:
+                        domain = field_string(inner, limit=128)
+                    elif inner.number == 2 and inner.wire_type == WireType.VARINT:
+                        opset_version = int(inner.value)
+                opsets.append(f"{domain or 'ai.onnx'}:{opset_version}")
+            elif number == 14 and len(props) < 64:  # metadata_props
+                key = value = ""
+                for inner in iter_fields(payload):
+                    if inner.wire_type == WireType.LENGTH_DELIMITED and inner.number == 1:
+                        key = field_string(inner, limit=128)
+                    elif inner.wire_type == WireType.LENGTH_DELIMITED and inner.number == 2:
+                        value = field_string(inner, limit=512)
+                props.append((key, value))
+    values["opset"] = ", ".join(opsets)
+    for key, value in props:
+        values[f"metadata.{key}"] = _scalar(value)
     values = {k: v for k, v in values.items() if v}
     state.onnx.update(values)
-    if model.producer_name:
+    producer_name = values.get("producer_name", "")
+    if producer_name:
         producer = {"pytorch": "torch", "tf2onnx": "tf2onnx", "skl2onnx": "skl2onnx"}.get(
-            model.producer_name.lower()
+            producer_name.lower()
         )
         if producer:
-            state.packages.append(
-                PackageRef(producer, model.producer_version or None, source=f"{rel} producer")
-            )
+            version = values.get("producer_version") or None
+            state.packages.append(PackageRef(producer, version, source=f"{rel} producer"))
     return values
+
+
+#: Top-level ONNX fields we read (names, opsets, metadata) are small; larger ones are skipped.
+_MAX_ONNX_FIELD = 1 << 20
+
+
+def _file_varint(handle: BinaryIO) -> int:
+    """A protobuf varint read from a file (raises ProtobufError when truncated)."""
+    from modelseal.formats.protobuf import ProtobufError
+
+    value = 0
+    for shift in range(0, 70, 7):
+        byte = handle.read(1)
+        if not byte:
+            raise ProtobufError("truncated varint")
+        value |= (byte[0] & 0x7F) << shift
+        if not byte[0] & 0x80:
+            return value
+    raise ProtobufError("varint longer than 10 bytes")
 
 
 def _keras_metadata(entry: Entry, rel: str, state: _Collector) -> dict[str, str]:
