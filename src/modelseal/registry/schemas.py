@@ -88,6 +88,9 @@ class VersionDoc(_Doc):
     uploader: str | None = None
     created_at: str = ""
     tags: list[str] = []
+    #: Git metadata files (`.gitattributes`, `.gitignore`) published unsigned because the
+    #: signature itself leaves them out (the OpenSSF reference's ignore set).
+    unsigned_files: list[str] = []
 
     @property
     def subject(self) -> str:

@@ -133,10 +133,13 @@ class RegistryTrust(RegistryHttp):
         return current if current is not None else self.log_tree_head()
 
     def _proven(self, path: str, what: str) -> VerifiedEntry | None:
-        """The entry at ``path`` (a log lookup) proven under the accepted tree head, or
-        ``None`` when the registry says there is none."""
+        """The entry at ``path`` (a log lookup) proven under a freshly fetched and checked
+        tree head, or ``None`` when the registry says there is none.
 
-        sth = self._current_head()
+        Fresh, not the head this client accepted earlier: under an older head a version
+        published since has no entry yet, and a tag's newest move is an older one."""
+
+        sth = self.log_tree_head()
         try:
             found = self._get(ProvenEntryDoc, path, what, params={"tree_size": sth.tree_size})
         except NotFoundError:
