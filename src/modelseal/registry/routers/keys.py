@@ -6,12 +6,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 from modelseal.registry.auth import MaybePrincipal, RequiredPrincipal, SessionDep, authorize
 from modelseal.registry.db.models import TrustedKey
 from modelseal.registry.errors import BadRequestError
 from modelseal.registry.identity import revoke_key, trust_identity, trust_key
+from modelseal.registry.services.catalog import trusted_keys
 
 __all__ = ["router"]
 
@@ -45,12 +45,7 @@ def list_keys(
 ) -> dict[str, Any]:
     """The keys whose signatures the namespace currently trusts."""
     row = authorize(request, session, principal, namespace, "read")
-    keys = session.scalars(
-        select(TrustedKey)
-        .where(TrustedKey.namespace_id == row.id, TrustedKey.revoked_at.is_(None))
-        .order_by(TrustedKey.id)
-    ).all()
-    return {"items": [_doc(k) for k in keys]}
+    return {"items": [_doc(k) for k in trusted_keys(session, row, revoked=False)]}
 
 
 @router.post("", status_code=201)

@@ -6,18 +6,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
-from sqlalchemy import select, update
 
 from modelseal.registry.auth import MaybePrincipal, RequiredPrincipal, SessionDep, authorize
-from modelseal.registry.db.models import Model, Tag, TagEvent, Version, utcnow
-from modelseal.registry.errors import ConflictError
-from modelseal.registry.names import check_version
-from modelseal.registry.routers._shared import get_model
-from modelseal.registry.routers.versions import resolve_version
-from modelseal.registry.transparency_store import log_event
-from modelseal.transparency.entries import EntryKind
+from modelseal.registry.services import tags
+from modelseal.registry.services.catalog import get_model, resolve_version
 
-__all__ = ["move_tag", "router"]
+__all__ = ["router"]
 
 router = APIRouter(prefix="/namespaces/{namespace}/models/{model}/tags", tags=["tags"])
 
@@ -28,44 +22,6 @@ class TagIn(BaseModel):
     version: str
 
 
-def move_tag(session: SessionDep, version: Version, tag: str, user_id: int | None) -> None:
-    """Point ``tag`` at ``version`` (published only) and record the move (tag history and
-    a ``tag-move`` transparency-log entry, committed with the caller's transaction)."""
-    check_version(tag, "tag")
-    if version.state != "published":
-        raise ConflictError(
-            f"version {version.name!r} is {version.state}; only published versions can be tagged"
-        )
-    # Serialise tag moves of one model until commit (PostgreSQL: this row lock; SQLite:
-    # the write lock), so concurrent moves neither race to create the tag nor reach
-    # the log in another order than the one they were applied in.
-    session.execute(
-        update(Model).where(Model.id == version.model_id).values(description=Model.description)
-    )
-    existing = session.scalars(
-        select(Tag).where(Tag.model_id == version.model_id, Tag.name == tag)
-    ).one_or_none()
-    if existing is None:
-        session.add(Tag(model_id=version.model_id, name=tag, version_id=version.id))
-    else:
-        existing.version_id = version.id
-        existing.updated_at = utcnow()
-    session.add(
-        TagEvent(model_id=version.model_id, tag=tag, version_id=version.id, user_id=user_id)
-    )
-    model = version.model
-    log_event(
-        session,
-        EntryKind.TAG_MOVE,
-        namespace=model.namespace.name,
-        model=model.name,
-        tag=tag,
-        version=version.name,
-        digest=version.digest,
-        serial=version.id,
-    )
-
-
 @router.get("")
 def list_tags(
     namespace: str, model: str, request: Request, session: SessionDep, principal: MaybePrincipal
@@ -73,7 +29,6 @@ def list_tags(
     """Every tag of the model and its version."""
     row = authorize(request, session, principal, namespace, "read")
     found = get_model(session, row, model)
-    tags = session.scalars(select(Tag).where(Tag.model_id == found.id).order_by(Tag.name)).all()
     return {
         "items": [
             {
@@ -82,7 +37,7 @@ def list_tags(
                 "serial": t.version.id,
                 "updated_at": t.updated_at.isoformat(),
             }
-            for t in tags
+            for t in tags.list_tags(session, found)
         ]
     }
 
@@ -101,7 +56,7 @@ def set_tag(
     row = authorize(request, session, principal, namespace, "push")
     found = get_model(session, row, model)
     version, _ = resolve_version(session, found.id, body.version)
-    move_tag(session, version, tag, principal.user_id)
+    tags.move_tag(session, version, tag, principal.user_id)
     session.commit()
     return {"tag": tag, "version": version.name, "serial": version.id}
 
@@ -118,15 +73,9 @@ def tag_history(
     """Every move of a tag, oldest first."""
     row = authorize(request, session, principal, namespace, "read")
     found = get_model(session, row, model)
-    events = session.execute(
-        select(TagEvent, Version.name)
-        .join(Version, TagEvent.version_id == Version.id, isouter=True)
-        .where(TagEvent.model_id == found.id, TagEvent.tag == check_version(tag, "tag"))
-        .order_by(TagEvent.id)
-    ).all()
     return {
         "items": [
-            {"version": name, "serial": event.version_id, "at": event.at.isoformat()}
-            for event, name in events
+            {"version": m.version, "serial": m.serial, "at": m.at}
+            for m in tags.tag_history(session, found, tag)
         ]
     }

@@ -126,7 +126,7 @@ def _readable_model(
     """The namespace and model if the caller may read them, else a ``RepoNotFound``
     refusal (401 for anonymous callers, as the Hub answers for private repos)."""
     from modelseal.registry.auth import authorize
-    from modelseal.registry.routers._shared import get_model
+    from modelseal.registry.services.catalog import get_model
 
     try:
         row = authorize(request, session, principal, namespace, "read")
@@ -213,7 +213,7 @@ def _find_version(session: Session, model: Model, revision: str) -> Version:
     from sqlalchemy import select
 
     from modelseal.registry.db.models import Version
-    from modelseal.registry.routers.versions import resolve_version
+    from modelseal.registry.services.catalog import resolve_version
 
     query = select(Version).where(Version.model_id == model.id)
     found: Version | None = None

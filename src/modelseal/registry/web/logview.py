@@ -128,17 +128,15 @@ def _row(index: int, data: bytes, readable: LogVisibility) -> EntryRow:
 
 def entry_rows(session: Session, viewer: Principal | None, start: int, stop: int) -> list[EntryRow]:
     """Entries ``[start, stop)``, newest first, as ``viewer`` may see them."""
-    from sqlalchemy import select
+    from modelseal.registry.transparency_store import SqlLogStore
 
-    from modelseal.registry.db.models import LogEntryRow
-
+    store = SqlLogStore(session)
+    stop = min(stop, store.size())
+    if start >= stop:
+        return []
     readable = LogVisibility(session, viewer)
-    rows = session.execute(
-        select(LogEntryRow.idx, LogEntryRow.data)
-        .where(LogEntryRow.idx >= start, LogEntryRow.idx < stop)
-        .order_by(LogEntryRow.idx.desc())
-    ).all()
-    return [_row(int(i), bytes(d), readable) for i, d in rows]
+    rows = list(enumerate(store.entries(start, stop), start))
+    return [_row(index, data, readable) for index, data in reversed(rows)]
 
 
 @dataclass(frozen=True)

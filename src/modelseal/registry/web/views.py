@@ -85,7 +85,7 @@ def signature_status(
     *,
     require_signature: bool,
 ) -> SignatureStatus:
-    """The signature status of a version document (``routers._shared.version_doc``).
+    """The signature status of a version document (``services.catalog.version_doc``).
 
     ``keys`` maps fingerprints to the namespace's trusted keys (revoked ones too).
     """
@@ -342,31 +342,22 @@ def _node(version: Version, note: str = "", children: Sequence[LineageNode] = ()
 
 def _resolve_parent(session: Session, reference: str, seen: _Visibility) -> Version | None:
     """The version a parent reference names, if it exists here and the viewer may read it."""
-    from sqlalchemy import select
-
     from modelseal.errors import ModelsealError
-    from modelseal.registry.db.models import Model, Namespace
     from modelseal.registry.names import parse_ref
-    from modelseal.registry.routers.versions import resolve_version
+    from modelseal.registry.services.catalog import find_namespace, get_model, resolve_version
 
     try:
         ref = parse_ref(reference)
     except ModelsealError:
         return None
-    namespace = session.scalars(
-        select(Namespace).where(Namespace.name == ref.namespace)
-    ).one_or_none()
+    namespace = find_namespace(session, ref.namespace)
     if namespace is None or not seen.readable(namespace):
-        return None
-    model = session.scalars(
-        select(Model).where(Model.namespace_id == namespace.id, Model.name == ref.model)
-    ).one_or_none()
-    if model is None:
         return None
     target = f"sha256:{ref.digest}" if ref.digest else ref.reference
     if target is None:
         return None
     try:
+        model = get_model(session, namespace, ref.model)
         found, _ = resolve_version(session, model.id, target)
     except ModelsealError:
         return None
