@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Callable
+from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from modelseal.registry.db.deps import get_session
+from modelseal.registry.db.models import Namespace
 from modelseal.registry.errors import (
     ForbiddenError,
     NotFoundError,
@@ -28,11 +30,11 @@ from modelseal.registry.errors import (
 from modelseal.registry.identity import ROLE_ACTIONS, IdentityProvider, Principal
 from modelseal.registry.settings import RegistrySettings, get_settings
 
-if TYPE_CHECKING:
-    from modelseal.registry.db.models import Namespace
-
 __all__ = [
+    "AdminNamespace",
     "MaybePrincipal",
+    "PushNamespace",
+    "ReadNamespace",
     "RequiredPrincipal",
     "SessionDep",
     "SettingsDep",
@@ -179,8 +181,6 @@ def authorize(
     """
     from sqlalchemy import select
 
-    from modelseal.registry.db.models import Namespace
-
     namespace = session.scalars(
         select(Namespace).where(Namespace.name == namespace_name)
     ).one_or_none()
@@ -205,3 +205,22 @@ def authorize(
         f"{who} may not {action} in namespace {namespace_name!r}",
         advice="ask a namespace admin for the publisher/admin role, or use a token scoped to it",
     )
+
+
+def _namespace_allowing(action: str) -> Callable[..., Namespace]:
+    """A dependency: the ``{namespace}`` of the path, if the caller may ``action`` there."""
+
+    def dependency(
+        namespace: str, request: Request, session: SessionDep, principal: MaybePrincipal
+    ) -> Namespace:
+        return authorize(request, session, principal, namespace, action)
+
+    dependency.__name__ = f"namespace_allowing_{action}"
+    return dependency
+
+
+#: The path's namespace, once the caller is allowed to read / push / administer it
+#: there (else 401, 403 or 404 through :func:`authorize`, logged).
+ReadNamespace = Annotated[Namespace, Depends(_namespace_allowing("read"))]
+PushNamespace = Annotated[Namespace, Depends(_namespace_allowing("push"))]
+AdminNamespace = Annotated[Namespace, Depends(_namespace_allowing("admin"))]

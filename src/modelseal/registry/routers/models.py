@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 
-from modelseal.registry.auth import MaybePrincipal, SessionDep, authorize
+from modelseal.registry.auth import MaybePrincipal, ReadNamespace, SessionDep
 from modelseal.registry.routers._shared import page, page_params
 from modelseal.registry.schemas import ModelDoc
 from modelseal.registry.services import catalog
@@ -18,25 +18,19 @@ router = APIRouter(tags=["models"])
 
 @router.get("/namespaces/{namespace}/models")
 def list_models(
-    namespace: str,
-    request: Request,
+    row: ReadNamespace,
     session: SessionDep,
-    principal: MaybePrincipal,
     paging: Annotated[tuple[int, int], Depends(page_params)],
 ) -> dict[str, Any]:
     """The models of a namespace."""
     limit, cursor = paging
-    row = authorize(request, session, principal, namespace, "read")
     models, next_cursor = catalog.list_models(session, row, cursor, limit)
     return page([catalog.model_doc(session, m) for m in models], next_cursor)
 
 
 @router.get("/namespaces/{namespace}/models/{model}", response_model=ModelDoc)
-def show_model(
-    namespace: str, model: str, request: Request, session: SessionDep, principal: MaybePrincipal
-) -> dict[str, Any]:
+def show_model(model: str, row: ReadNamespace, session: SessionDep) -> dict[str, Any]:
     """One model with its tags and latest published version."""
-    row = authorize(request, session, principal, namespace, "read")
     return catalog.model_doc(session, catalog.get_model(session, row, model))
 
 

@@ -8,11 +8,12 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from modelseal.registry.auth import (
+    AdminNamespace,
     MaybePrincipal,
+    ReadNamespace,
     RequiredPrincipal,
     SessionDep,
     allowed_actions,
-    authorize,
     record_refusal,
 )
 from modelseal.registry.db.models import Namespace
@@ -88,23 +89,20 @@ def new_namespace(
 
 @router.get("/{namespace}")
 def show_namespace(
-    namespace: str, request: Request, session: SessionDep, principal: MaybePrincipal
+    row: ReadNamespace, session: SessionDep, principal: MaybePrincipal
 ) -> dict[str, Any]:
     """One namespace."""
-    row = authorize(request, session, principal, namespace, "read")
     return _doc(row, allowed_actions(session, principal, row))
 
 
 @router.put("/{namespace}/members/{user}")
 def set_member(
-    namespace: str,
+    row: AdminNamespace,
     user: str,
     body: RoleIn,
-    request: Request,
     session: SessionDep,
     principal: RequiredPrincipal,
 ) -> dict[str, Any]:
     """Give a user a role in the namespace (namespace admins)."""
-    row = authorize(request, session, principal, namespace, "admin")
     set_role(session, row, get_user(session, user), body.role)
-    return {"namespace": namespace, "user": user, "role": body.role}
+    return {"namespace": row.name, "user": user, "role": body.role}

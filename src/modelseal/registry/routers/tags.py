@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel
 
-from modelseal.registry.auth import MaybePrincipal, RequiredPrincipal, SessionDep, authorize
+from modelseal.registry.auth import PushNamespace, ReadNamespace, RequiredPrincipal, SessionDep
 from modelseal.registry.services import tags
 from modelseal.registry.services.catalog import get_model, resolve_version
 
@@ -23,11 +23,8 @@ class TagIn(BaseModel):
 
 
 @router.get("")
-def list_tags(
-    namespace: str, model: str, request: Request, session: SessionDep, principal: MaybePrincipal
-) -> dict[str, Any]:
+def list_tags(row: ReadNamespace, model: str, session: SessionDep) -> dict[str, Any]:
     """Every tag of the model and its version."""
-    row = authorize(request, session, principal, namespace, "read")
     found = get_model(session, row, model)
     return {
         "items": [
@@ -44,16 +41,14 @@ def list_tags(
 
 @router.put("/{tag}")
 def set_tag(
-    namespace: str,
+    row: PushNamespace,
     model: str,
     tag: str,
     body: TagIn,
-    request: Request,
     session: SessionDep,
     principal: RequiredPrincipal,
 ) -> dict[str, Any]:
     """Move a tag (publishers)."""
-    row = authorize(request, session, principal, namespace, "push")
     found = get_model(session, row, model)
     version, _ = resolve_version(session, found.id, body.version)
     tags.move_tag(session, version, tag, principal.user_id)
@@ -63,15 +58,12 @@ def set_tag(
 
 @router.get("/{tag}/history")
 def tag_history(
-    namespace: str,
+    row: ReadNamespace,
     model: str,
     tag: str,
-    request: Request,
     session: SessionDep,
-    principal: MaybePrincipal,
 ) -> dict[str, Any]:
     """Every move of a tag, oldest first."""
-    row = authorize(request, session, principal, namespace, "read")
     found = get_model(session, row, model)
     return {
         "items": [

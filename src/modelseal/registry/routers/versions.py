@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from modelseal.registry.auth import MaybePrincipal, SessionDep, allowed_actions, authorize
+from modelseal.registry.auth import MaybePrincipal, ReadNamespace, SessionDep, allowed_actions
 from modelseal.registry.errors import NotFoundError
 from modelseal.registry.routers._shared import page, page_params
 from modelseal.registry.schemas import ResolvedVersionDoc
@@ -25,16 +25,14 @@ router = APIRouter(prefix="/namespaces/{namespace}/models/{model}", tags=["versi
 
 @router.get("/versions")
 def list_versions(
-    namespace: str,
+    row: ReadNamespace,
     model: str,
-    request: Request,
     session: SessionDep,
     principal: MaybePrincipal,
     paging: Annotated[tuple[int, int], Depends(page_params)],
 ) -> dict[str, Any]:
     """Versions of a model, oldest first."""
     limit, cursor = paging
-    row = authorize(request, session, principal, namespace, "read")
     show = "push" in allowed_actions(session, principal, row)
     versions, next_cursor = catalog.list_versions(
         session, get_model(session, row, model), after=cursor, limit=limit
@@ -47,15 +45,13 @@ def list_versions(
 
 @router.get("/resolve/{ref:path}", response_model=ResolvedVersionDoc)
 def resolve(
-    namespace: str,
+    row: ReadNamespace,
     model: str,
     ref: str,
-    request: Request,
     session: SessionDep,
     principal: MaybePrincipal,
 ) -> dict[str, Any]:
     """The version a reference points to, with ``resolved_by`` (version, tag or digest)."""
-    row = authorize(request, session, principal, namespace, "read")
     found, kind = resolve_version(session, get_model(session, row, model).id, ref)
     show = "push" in allowed_actions(session, principal, row)
     return {**version_doc(session, found, show_reasons=show), "resolved_by": kind}
@@ -63,15 +59,13 @@ def resolve(
 
 @router.get("/versions/{version}/scan")
 def scan_report(
-    namespace: str,
+    row: ReadNamespace,
     model: str,
     version: str,
-    request: Request,
     session: SessionDep,
     principal: MaybePrincipal,
 ) -> dict[str, Any]:
     """The server's scan report for a version (DESIGN.md JSON shape)."""
-    row = authorize(request, session, principal, namespace, "read")
     found, _ = resolve_version(session, get_model(session, row, model).id, version)
     require_full_view(found, "push" in allowed_actions(session, principal, row), "scan report")
     return found.scan_report or {}
@@ -79,7 +73,7 @@ def scan_report(
 
 @router.get("/versions/{version}/sbom")
 def sbom(
-    namespace: str,
+    row: ReadNamespace,
     model: str,
     version: str,
     request: Request,
@@ -87,7 +81,6 @@ def sbom(
     principal: MaybePrincipal,
 ) -> Response:
     """The SBOM stored for a version."""
-    row = authorize(request, session, principal, namespace, "read")
     found, _ = resolve_version(session, get_model(session, row, model).id, version)
     require_full_view(found, "push" in allowed_actions(session, principal, row), "SBOM")
     if not found.sbom_digest:
