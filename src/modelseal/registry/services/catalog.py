@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import Select, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from modelseal.registry.auth import allowed_actions
 from modelseal.registry.db.models import Model, Namespace, Tag, TrustedKey, User, Version
@@ -24,6 +24,7 @@ from modelseal.registry.names import check_digest, check_name, check_version
 
 __all__ = [
     "LatestVersion",
+    "derived_versions",
     "find_namespace",
     "get_model",
     "latest_published",
@@ -355,6 +356,19 @@ def quarantine_count(session: Session, namespace: Namespace, principal: Principa
     actions = allowed_actions(session, principal, namespace)
     query = _quarantine_query(namespace, principal, actions)
     return int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+
+
+def derived_versions(session: Session, parents: Sequence[str], limit: int) -> list[Version]:
+    """Versions whose declared parent is one of ``parents``, oldest first (any namespace:
+    the caller filters by what the viewer may read)."""
+    rows = session.scalars(
+        select(Version)
+        .options(joinedload(Version.model).joinedload(Model.namespace))
+        .where(Version.parent.in_(parents))
+        .order_by(Version.id)
+        .limit(limit)
+    ).all()
+    return list(rows)
 
 
 def user_names(session: Session, user_ids: set[int]) -> dict[int, str]:

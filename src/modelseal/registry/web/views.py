@@ -414,11 +414,8 @@ def _derived(
     session: Session, version: Version, seen: _Visibility, visited: set[int]
 ) -> tuple[tuple[LineageNode, ...], bool]:
     """Versions whose declared parent names ``version``, level by level (one query each)."""
-    from sqlalchemy import select
-    from sqlalchemy.orm import joinedload
-
-    from modelseal.registry.db.models import Model
     from modelseal.registry.db.models import Version as VersionRow
+    from modelseal.registry.services.catalog import derived_versions
 
     kids: dict[int, list[VersionRow]] = {}
     level = [version]
@@ -426,13 +423,7 @@ def _derived(
     count = 0
     for _ in range(_MAX_DERIVED_DEPTH):
         by_reference = {ref: row.id for row in level for ref in _references(row)}
-        rows = session.scalars(
-            select(VersionRow)
-            .options(joinedload(VersionRow.model).joinedload(Model.namespace))
-            .where(VersionRow.parent.in_(list(by_reference)))
-            .order_by(VersionRow.id)
-            .limit(_MAX_DERIVED + 1)
-        ).all()
+        rows = derived_versions(session, list(by_reference), _MAX_DERIVED + 1)
         level = []
         for row in rows:
             if row.id in visited or not seen.readable(row.model.namespace):
