@@ -17,10 +17,11 @@ from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from modelseal.registry.db.deps import get_session
-from modelseal.registry.db.models import Namespace
+from modelseal.registry.db.models import AuthEvent, Membership, Namespace, utcnow
 from modelseal.registry.errors import (
     ForbiddenError,
     NotFoundError,
@@ -58,8 +59,6 @@ def _client(request: Request) -> str:
 
 def record_refusal(request: Request, kind: str, detail: str, user_id: int | None = None) -> None:
     """Log a refused request and append it to ``auth_events`` (own transaction)."""
-    from modelseal.registry.db.models import AuthEvent
-
     client = _client(request)
     _audit.warning(
         "refused %s %s from %s: %s (%s)", request.method, request.url.path, client, kind, detail
@@ -77,10 +76,6 @@ def check_rate_limit(request: Request, session: Session, settings: RegistrySetti
     sending it unauthenticated reads. The address is the TCP peer unless
     ``modelseal serve --trusted-proxy`` names the proxy in front.
     """
-    from sqlalchemy import func, select
-
-    from modelseal.registry.db.models import AuthEvent, utcnow
-
     since = utcnow() - dt.timedelta(seconds=settings.auth_failure_window_seconds)
     failures = session.scalar(
         select(func.count(AuthEvent.id)).where(
@@ -143,10 +138,6 @@ def allowed_actions(
 ) -> set[str]:
     """What ``principal`` may do in ``namespace`` (role ∩ credential scope, + public read,
     for anonymous callers only while the server's ``allow_anonymous_read`` is on)."""
-    from sqlalchemy import select
-
-    from modelseal.registry.db.models import Membership
-
     actions: set[str] = set()
     if principal is not None:
         if principal.is_admin:
@@ -179,8 +170,6 @@ def authorize(
     Private namespaces the caller cannot read are reported as not found, so their
     names do not leak.
     """
-    from sqlalchemy import select
-
     namespace = session.scalars(
         select(Namespace).where(Namespace.name == namespace_name)
     ).one_or_none()

@@ -16,6 +16,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from modelseal.errors import ModelsealError
+from modelseal.registry.auth import allowed_actions
+from modelseal.registry.db.models import Version as VersionRow
+from modelseal.registry.names import parse_ref
+from modelseal.registry.services.catalog import (
+    derived_versions,
+    find_namespace,
+    get_model,
+    resolve_version,
+)
+
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
@@ -324,8 +335,6 @@ class _Visibility:
         self._cache: dict[int, bool] = {}
 
     def readable(self, namespace: Namespace) -> bool:
-        from modelseal.registry.auth import allowed_actions
-
         if namespace.id not in self._cache:
             self._cache[namespace.id] = "read" in allowed_actions(
                 self.session, self.principal, namespace
@@ -342,10 +351,6 @@ def _node(version: Version, note: str = "", children: Sequence[LineageNode] = ()
 
 def _resolve_parent(session: Session, reference: str, seen: _Visibility) -> Version | None:
     """The version a parent reference names, if it exists here and the viewer may read it."""
-    from modelseal.errors import ModelsealError
-    from modelseal.registry.names import parse_ref
-    from modelseal.registry.services.catalog import find_namespace, get_model, resolve_version
-
     try:
         ref = parse_ref(reference)
     except ModelsealError:
@@ -414,9 +419,6 @@ def _derived(
     session: Session, version: Version, seen: _Visibility, visited: set[int]
 ) -> tuple[tuple[LineageNode, ...], bool]:
     """Versions whose declared parent names ``version``, level by level (one query each)."""
-    from modelseal.registry.db.models import Version as VersionRow
-    from modelseal.registry.services.catalog import derived_versions
-
     kids: dict[int, list[VersionRow]] = {}
     level = [version]
     truncated = False
