@@ -348,14 +348,12 @@ def token_revoke_command(ctx: click.Context, token_id: int) -> None:
 @click.pass_context
 def token_list_command(ctx: click.Context, user: str) -> None:
     """List USER's tokens (never their secrets)."""
-    from sqlalchemy import select
-
     from modelseal.registry import identity
-    from modelseal.registry.db.models import Token
+    from modelseal.registry.services.tokens import user_tokens
 
     with _session(ctx) as session:
         owner = identity.get_user(session, user)
-        for token in session.scalars(select(Token).where(Token.user_id == owner.id)).all():
+        for token in user_tokens(session, owner.id):
             state = "revoked" if token.revoked_at else "active"
             expires = token.expires_at.isoformat() if token.expires_at else "never"
             click.echo(

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Callable
+from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from modelseal.registry.db.deps import get_session
+from modelseal.registry.db.models import AuthEvent, Membership, Namespace, utcnow
 from modelseal.registry.errors import (
     ForbiddenError,
     NotFoundError,
@@ -28,11 +31,11 @@ from modelseal.registry.errors import (
 from modelseal.registry.identity import ROLE_ACTIONS, IdentityProvider, Principal
 from modelseal.registry.settings import RegistrySettings, get_settings
 
-if TYPE_CHECKING:
-    from modelseal.registry.db.models import Namespace
-
 __all__ = [
+    "AdminNamespace",
     "MaybePrincipal",
+    "PushNamespace",
+    "ReadNamespace",
     "RequiredPrincipal",
     "SessionDep",
     "SettingsDep",
@@ -56,8 +59,6 @@ def _client(request: Request) -> str:
 
 def record_refusal(request: Request, kind: str, detail: str, user_id: int | None = None) -> None:
     """Log a refused request and append it to ``auth_events`` (own transaction)."""
-    from modelseal.registry.db.models import AuthEvent
-
     client = _client(request)
     _audit.warning(
         "refused %s %s from %s: %s (%s)", request.method, request.url.path, client, kind, detail
@@ -75,10 +76,6 @@ def check_rate_limit(request: Request, session: Session, settings: RegistrySetti
     sending it unauthenticated reads. The address is the TCP peer unless
     ``modelseal serve --trusted-proxy`` names the proxy in front.
     """
-    from sqlalchemy import func, select
-
-    from modelseal.registry.db.models import AuthEvent, utcnow
-
     since = utcnow() - dt.timedelta(seconds=settings.auth_failure_window_seconds)
     failures = session.scalar(
         select(func.count(AuthEvent.id)).where(
@@ -141,10 +138,6 @@ def allowed_actions(
 ) -> set[str]:
     """What ``principal`` may do in ``namespace`` (role ∩ credential scope, + public read,
     for anonymous callers only while the server's ``allow_anonymous_read`` is on)."""
-    from sqlalchemy import select
-
-    from modelseal.registry.db.models import Membership
-
     actions: set[str] = set()
     if principal is not None:
         if principal.is_admin:
@@ -177,10 +170,6 @@ def authorize(
     Private namespaces the caller cannot read are reported as not found, so their
     names do not leak.
     """
-    from sqlalchemy import select
-
-    from modelseal.registry.db.models import Namespace
-
     namespace = session.scalars(
         select(Namespace).where(Namespace.name == namespace_name)
     ).one_or_none()
@@ -205,3 +194,22 @@ def authorize(
         f"{who} may not {action} in namespace {namespace_name!r}",
         advice="ask a namespace admin for the publisher/admin role, or use a token scoped to it",
     )
+
+
+def _namespace_allowing(action: str) -> Callable[..., Namespace]:
+    """A dependency: the ``{namespace}`` of the path, if the caller may ``action`` there."""
+
+    def dependency(
+        namespace: str, request: Request, session: SessionDep, principal: MaybePrincipal
+    ) -> Namespace:
+        return authorize(request, session, principal, namespace, action)
+
+    dependency.__name__ = f"namespace_allowing_{action}"
+    return dependency
+
+
+#: The path's namespace, once the caller is allowed to read / push / administer it
+#: there (else 401, 403 or 404 through :func:`authorize`, logged).
+ReadNamespace = Annotated[Namespace, Depends(_namespace_allowing("read"))]
+PushNamespace = Annotated[Namespace, Depends(_namespace_allowing("push"))]
+AdminNamespace = Annotated[Namespace, Depends(_namespace_allowing("admin"))]

@@ -744,7 +744,7 @@ def _create_version(
     from sqlalchemy.exc import IntegrityError
 
     from modelseal.registry.db.models import Namespace, Upload, Version, VersionBlob
-    from modelseal.registry.routers.tags import move_tag
+    from modelseal.registry.services.tags import move_tag
     from modelseal.registry.transparency_store import log_event
     from modelseal.transparency.entries import EntryKind
 

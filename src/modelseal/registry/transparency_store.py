@@ -44,6 +44,7 @@ __all__ = [
     "install_log_hook",
     "log_event",
     "open_log",
+    "recent_tree_heads",
     "stored_tree_heads",
     "subject_of",
 ]
@@ -270,13 +271,22 @@ def stored_tree_heads(
     if max_size is not None:
         query = query.where(LogTreeHeadRow.tree_size <= max_size)
     for row in session.scalars(query):
-        yield SignedTreeHead(
-            int(row.tree_size),
-            bytes(row.root_hash),
-            int(row.timestamp),
-            row.key_id,
-            bytes(row.signature),
-        )
+        yield _row_head(row)
+
+
+def recent_tree_heads(session: Session, key_id: str, limit: int) -> list[SignedTreeHead]:
+    """The ``limit`` largest tree heads signed with ``key_id``, largest first."""
+    from sqlalchemy import select
+
+    from modelseal.registry.db.models import LogTreeHeadRow
+
+    rows = session.scalars(
+        select(LogTreeHeadRow)
+        .where(LogTreeHeadRow.key_id == key_id)
+        .order_by(LogTreeHeadRow.tree_size.desc())
+        .limit(limit)
+    )
+    return [_row_head(row) for row in rows]
 
 
 @dataclass

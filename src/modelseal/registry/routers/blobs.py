@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse, RedirectResponse, StreamingResponse
 
-from modelseal.registry.auth import MaybePrincipal, SessionDep, authorize
+from modelseal.registry.auth import MaybePrincipal, ReadNamespace, SessionDep
 from modelseal.registry.errors import NotFoundError
 from modelseal.registry.names import check_digest
 from modelseal.registry.services.blobs import blob_readable_in
@@ -21,13 +21,16 @@ class _BigChunkFileResponse(FileResponse):
 
 @router.get("/namespaces/{namespace}/blobs/{digest}", response_model=None)
 def get_blob(
-    namespace: str, digest: str, request: Request, session: SessionDep, principal: MaybePrincipal
+    row: ReadNamespace,
+    digest: str,
+    request: Request,
+    session: SessionDep,
+    principal: MaybePrincipal,
 ) -> Response:
     """A blob of a version in the namespace (quarantined versions: publishers only)."""
-    row = authorize(request, session, principal, namespace, "read")
     digest = check_digest(digest)
     if not blob_readable_in(session, principal, row, digest):
-        raise NotFoundError(f"no blob {digest[:12]} in namespace {namespace!r}")
+        raise NotFoundError(f"no blob {digest[:12]} in namespace {row.name!r}")
     store = request.app.state.store
     url = store.download_url(digest)
     if url is not None:

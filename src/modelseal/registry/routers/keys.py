@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
-from modelseal.registry.auth import MaybePrincipal, RequiredPrincipal, SessionDep, authorize
+from modelseal.registry.auth import AdminNamespace, ReadNamespace, RequiredPrincipal, SessionDep
 from modelseal.registry.db.models import TrustedKey
 from modelseal.registry.errors import BadRequestError
 from modelseal.registry.identity import revoke_key, trust_identity, trust_key
+from modelseal.registry.services.catalog import trusted_keys
 
 __all__ = ["router"]
 
@@ -40,29 +40,19 @@ def _doc(key: TrustedKey) -> dict[str, Any]:
 
 
 @router.get("")
-def list_keys(
-    namespace: str, request: Request, session: SessionDep, principal: MaybePrincipal
-) -> dict[str, Any]:
+def list_keys(row: ReadNamespace, session: SessionDep) -> dict[str, Any]:
     """The keys whose signatures the namespace currently trusts."""
-    row = authorize(request, session, principal, namespace, "read")
-    keys = session.scalars(
-        select(TrustedKey)
-        .where(TrustedKey.namespace_id == row.id, TrustedKey.revoked_at.is_(None))
-        .order_by(TrustedKey.id)
-    ).all()
-    return {"items": [_doc(k) for k in keys]}
+    return {"items": [_doc(k) for k in trusted_keys(session, row, revoked=False)]}
 
 
 @router.post("", status_code=201)
 def add_key(
-    namespace: str,
+    row: AdminNamespace,
     body: KeyIn,
-    request: Request,
     session: SessionDep,
     principal: RequiredPrincipal,
 ) -> dict[str, Any]:
     """Trust a key or identity (namespace admins)."""
-    row = authorize(request, session, principal, namespace, "admin")
     if body.public_key_pem:
         return _doc(trust_key(session, row, body.public_key_pem, body.name))
     if body.identity and body.issuer:
@@ -72,13 +62,11 @@ def add_key(
 
 @router.delete("/{fingerprint}", status_code=204)
 def remove_key(
-    namespace: str,
+    row: AdminNamespace,
     fingerprint: str,
-    request: Request,
     session: SessionDep,
     principal: RequiredPrincipal,
 ) -> Response:
     """Stop trusting a key (namespace admins); versions it signed stay as they are."""
-    row = authorize(request, session, principal, namespace, "admin")
     revoke_key(session, row, fingerprint)
     return Response(status_code=204)

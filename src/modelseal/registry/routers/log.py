@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 
-from modelseal.registry.auth import MaybePrincipal, RequiredPrincipal, SessionDep, authorize
+from modelseal.registry.auth import ReadNamespace, RequiredPrincipal, SessionDep
 from modelseal.registry.errors import BadRequestError, NotFoundError
 from modelseal.registry.names import check_name, check_version
 from modelseal.registry.schemas import (
@@ -146,19 +146,16 @@ def entry(
 
 @router.get("/versions/{namespace}/{model}/{version}", response_model=ProvenEntryDoc)
 def version_entry(
-    namespace: str,
+    row: ReadNamespace,
     model: str,
     version: str,
-    request: Request,
     session: SessionDep,
-    principal: MaybePrincipal,
     tree_size: int | None = Query(None, ge=1, description="Prove against this tree size."),
 ) -> dict[str, Any]:
     """The publish (or quarantine) entry of a version and its audit path."""
-    authorize(request, session, principal, namespace, "read")
     check_name(model, "model name")
     check_version(version)
-    subject = f"{namespace}/{model}:{version}"
+    subject = f"{row.name}/{model}:{version}"
     log = open_log(session)
     size = log.size if tree_size is None else tree_size
     _check_size(size, log.size, "tree size")
@@ -196,12 +193,10 @@ def _sized(session: SessionDep, tree_size: int | None) -> tuple[Any, int]:
 
 @router.get("/tags/{namespace}/{model}/{tag}", response_model=ProvenEntryDoc)
 def tag_entry(
-    namespace: str,
+    row: ReadNamespace,
     model: str,
     tag: str,
-    request: Request,
     session: SessionDep,
-    principal: MaybePrincipal,
     tree_size: int | None = Query(None, ge=1, description="Prove against this tree size."),
 ) -> dict[str, Any]:
     """The newest ``tag-move`` entry of a tag within ``tree_size`` and its audit path.
@@ -209,8 +204,7 @@ def tag_entry(
     A client takes a tag's target and serial from this entry (checked against a signed
     tree head), never from the resolve document.
     """
-    authorize(request, session, principal, namespace, "read")
-    subject = f"{namespace}/{check_name(model, 'model name')}#{check_version(tag, 'tag')}"
+    subject = f"{row.name}/{check_name(model, 'model name')}#{check_version(tag, 'tag')}"
     log, size = _sized(session, tree_size)
     found = find_entry(session, EntryKind.TAG_MOVE, subject, below=size)
     if found is None:
@@ -220,22 +214,19 @@ def tag_entry(
 
 @router.get("/keys/{namespace}/{fingerprint}", response_model=KeyEntriesDoc)
 def key_entries(
-    namespace: str,
+    row: ReadNamespace,
     fingerprint: str,
-    request: Request,
     session: SessionDep,
-    principal: MaybePrincipal,
     tree_size: int | None = Query(None, ge=1, description="Prove against this tree size."),
 ) -> dict[str, Any]:
     """The newest ``key-trust`` entry of a namespace's key and its newest ``key-revoke``
     entry (``null`` if none), each with its audit path."""
-    authorize(request, session, principal, namespace, "read")
-    subject = f"{namespace} key {fingerprint[:64]}"
+    subject = f"{row.name} key {fingerprint[:64]}"
     log, size = _sized(session, tree_size)
     trusted = find_entry(session, EntryKind.KEY_TRUST, subject, below=size)
     if trusted is None:
         raise NotFoundError(
-            f"key {fingerprint[:16]} of {namespace} has no key-trust entry in the log",
+            f"key {fingerprint[:16]} of {row.name} has no key-trust entry in the log",
             advice="a key the log does not hold must not be trusted",
         )
     revoked = find_entry(session, EntryKind.KEY_REVOKE, subject, below=size)

@@ -6,20 +6,21 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 from modelseal.registry.auth import (
+    AdminNamespace,
     MaybePrincipal,
+    ReadNamespace,
     RequiredPrincipal,
     SessionDep,
     allowed_actions,
-    authorize,
     record_refusal,
 )
 from modelseal.registry.db.models import Namespace
 from modelseal.registry.errors import ForbiddenError
 from modelseal.registry.identity import create_namespace, get_user, set_role
 from modelseal.registry.routers._shared import page, page_params
+from modelseal.registry.services.catalog import readable_namespaces
 
 __all__ = ["router"]
 
@@ -60,22 +61,8 @@ def list_namespaces(
 ) -> dict[str, Any]:
     """Namespaces the caller can read."""
     limit, cursor = paging
-    items: list[dict[str, Any]] = []
-    ids: list[int] = []
-    last = cursor
-    while len(items) <= limit:
-        batch = session.scalars(
-            select(Namespace).where(Namespace.id > last).order_by(Namespace.id).limit(200)
-        ).all()
-        if not batch:
-            break
-        for namespace in batch:
-            last = namespace.id
-            actions = allowed_actions(session, principal, namespace)
-            if "read" in actions:
-                items.append(_doc(namespace, actions))
-                ids.append(namespace.id)
-    return page(items, ids, limit)
+    items, next_cursor = readable_namespaces(session, principal, cursor, limit)
+    return page([_doc(namespace, actions) for namespace, actions in items], next_cursor)
 
 
 @router.post("", status_code=201)
@@ -102,23 +89,20 @@ def new_namespace(
 
 @router.get("/{namespace}")
 def show_namespace(
-    namespace: str, request: Request, session: SessionDep, principal: MaybePrincipal
+    row: ReadNamespace, session: SessionDep, principal: MaybePrincipal
 ) -> dict[str, Any]:
     """One namespace."""
-    row = authorize(request, session, principal, namespace, "read")
     return _doc(row, allowed_actions(session, principal, row))
 
 
 @router.put("/{namespace}/members/{user}")
 def set_member(
-    namespace: str,
+    row: AdminNamespace,
     user: str,
     body: RoleIn,
-    request: Request,
     session: SessionDep,
     principal: RequiredPrincipal,
 ) -> dict[str, Any]:
     """Give a user a role in the namespace (namespace admins)."""
-    row = authorize(request, session, principal, namespace, "admin")
     set_role(session, row, get_user(session, user), body.role)
-    return {"namespace": namespace, "user": user, "role": body.role}
+    return {"namespace": row.name, "user": user, "role": body.role}

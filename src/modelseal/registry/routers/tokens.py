@@ -7,12 +7,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 from modelseal.registry.auth import RequiredPrincipal, SessionDep, record_refusal
 from modelseal.registry.db.models import Token, User
 from modelseal.registry.errors import ForbiddenError
 from modelseal.registry.identity import Principal, create_token, revoke_token
+from modelseal.registry.services.tokens import token_doc, user_tokens
 
 __all__ = ["router"]
 
@@ -26,20 +26,6 @@ class TokenIn(BaseModel):
     actions: list[str] = Field(default_factory=lambda: ["read"], max_length=3)
     expires_in_days: float | None = Field(30, gt=0, le=3650)
     description: str = Field("", max_length=200)
-
-
-def _doc(token: Token) -> dict[str, Any]:
-    return {
-        "id": token.id,
-        "prefix": token.prefix,
-        "description": token.description,
-        "namespaces": token.namespaces,
-        "actions": token.actions,
-        "created_at": token.created_at.isoformat(),
-        "expires_at": token.expires_at.isoformat() if token.expires_at else None,
-        "revoked": token.revoked_at is not None,
-        "last_used_at": token.last_used_at.isoformat() if token.last_used_at else None,
-    }
 
 
 @router.get("/whoami")
@@ -94,16 +80,13 @@ def new_token(
         description=body.description,
         parent=parent,
     )
-    return {**_doc(token), "token": secret}
+    return {**token_doc(token), "token": secret}
 
 
 @router.get("/tokens")
 def list_tokens(session: SessionDep, principal: RequiredPrincipal) -> dict[str, Any]:
     """The caller's tokens (never their secrets)."""
-    tokens = session.scalars(
-        select(Token).where(Token.user_id == principal.user_id).order_by(Token.id)
-    ).all()
-    return {"items": [_doc(t) for t in tokens]}
+    return {"items": [token_doc(t) for t in user_tokens(session, principal.user_id)]}
 
 
 @router.delete("/tokens/{token_id}", status_code=204)

@@ -40,7 +40,7 @@ from modelseal.registry.publish import (
     start_upload,
     upload_status,
 )
-from modelseal.registry.routers._shared import version_doc
+from modelseal.registry.services.catalog import version_doc
 
 __all__ = ["router"]
 

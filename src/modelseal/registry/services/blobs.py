@@ -13,18 +13,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from sqlalchemy import select
+
+from modelseal.registry.auth import allowed_actions
+from modelseal.registry.db.models import Model, Namespace, UploadBlob, Version, VersionBlob
+
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from modelseal.registry.db.models import Namespace
     from modelseal.registry.identity import Principal
 
 __all__ = ["blob_readable_in", "mountable_digests", "received_digests"]
 
 
 def _states(session: Session, principal: Principal | None, namespace: Namespace) -> set[str]:
-    from modelseal.registry.auth import allowed_actions
-
     actions = allowed_actions(session, principal, namespace)
     states = {"published"} if "read" in actions else set()
     if "push" in actions:
@@ -36,10 +38,6 @@ def blob_readable_in(
     session: Session, principal: Principal | None, namespace: Namespace, digest: str
 ) -> bool:
     """Whether ``principal`` may download ``digest`` through ``namespace``."""
-    from sqlalchemy import select
-
-    from modelseal.registry.db.models import Model, Version, VersionBlob
-
     states = _states(session, principal, namespace)
     if not states:
         return False
@@ -61,10 +59,6 @@ def mountable_digests(
     session: Session, principal: Principal | None, digests: Iterable[str]
 ) -> set[str]:
     """The digests of ``digests`` that ``principal`` can already read in some namespace."""
-    from sqlalchemy import select
-
-    from modelseal.registry.db.models import Model, Namespace, Version, VersionBlob
-
     wanted = sorted(set(digests))
     if not wanted:
         return set()
@@ -90,8 +84,4 @@ def mountable_digests(
 
 def received_digests(session: Session, upload_id: str) -> set[str]:
     """The digests whose bytes this upload sent and the server verified."""
-    from sqlalchemy import select
-
-    from modelseal.registry.db.models import UploadBlob
-
     return set(session.scalars(select(UploadBlob.digest).where(UploadBlob.upload_id == upload_id)))

@@ -23,14 +23,19 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select
+
 from modelseal.errors import ModelsealError
+from modelseal.registry.auth import allowed_actions, authorize, record_refusal
+from modelseal.registry.db.models import Tag, Version
 from modelseal.registry.errors import NotFoundError
+from modelseal.registry.services.catalog import get_model, resolve_version
 
 if TYPE_CHECKING:
     from fastapi import Request
     from sqlalchemy.orm import Session
 
-    from modelseal.registry.db.models import Model, Namespace, Version
+    from modelseal.registry.db.models import Model, Namespace
     from modelseal.registry.identity import Principal
 
 __all__ = [
@@ -125,9 +130,6 @@ def _readable_model(
 ) -> tuple[Namespace, Model]:
     """The namespace and model if the caller may read them, else a ``RepoNotFound``
     refusal (401 for anonymous callers, as the Hub answers for private repos)."""
-    from modelseal.registry.auth import authorize
-    from modelseal.registry.routers._shared import get_model
-
     try:
         row = authorize(request, session, principal, namespace, "read")
         return row, get_model(session, row, model)
@@ -147,8 +149,6 @@ def _refuse_quarantined(
     repo_id: str,
     version: Version,
 ) -> None:
-    from modelseal.registry.auth import allowed_actions, record_refusal
-
     if version.state != "published":
         may_push = "push" in allowed_actions(session, principal, row)
         why = (
@@ -175,10 +175,6 @@ def hub_refs(
 ) -> dict[str, Any]:
     """``list_repo_refs``: registry tags (they move) as branches, with ``main``; published
     version names (immutable) as tags."""
-    from sqlalchemy import select
-
-    from modelseal.registry.db.models import Tag, Version
-
     _, found = _readable_model(request, session, principal, namespace, model)
     branches = {
         name: commit_id(digest)
@@ -210,11 +206,6 @@ def hub_refs(
 
 def _find_version(session: Session, model: Model, revision: str) -> Version:
     """The version for a revision string, else a ``RevisionNotFound`` refusal."""
-    from sqlalchemy import select
-
-    from modelseal.registry.db.models import Version
-    from modelseal.registry.routers.versions import resolve_version
-
     query = select(Version).where(Version.model_id == model.id)
     found: Version | None = None
     try:
@@ -314,10 +305,6 @@ def tree_entries(revision: HubRevision, under: str, *, recursive: bool) -> list[
 
 def model_document(session: Session, revision: HubRevision) -> dict[str, Any]:
     """The ``model_info`` JSON of a revision."""
-    from sqlalchemy import select
-
-    from modelseal.registry.db.models import Tag
-
     version = revision.version
     tags = sorted(session.scalars(select(Tag.name).where(Tag.version_id == version.id)))
     created = hub_date(version.model.created_at)

@@ -12,6 +12,12 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select
+
+from modelseal.registry.auth import allowed_actions
+from modelseal.registry.db.models import Namespace
+from modelseal.transparency.merkle import leaf_hash
+
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
@@ -39,11 +45,6 @@ class LogVisibility:
 
     def namespace(self, name: str) -> bool:
         """Whether the viewer may read namespace ``name``."""
-        from sqlalchemy import select
-
-        from modelseal.registry.auth import allowed_actions
-        from modelseal.registry.db.models import Namespace
-
         if name not in self._cache:
             row = self.session.scalars(select(Namespace).where(Namespace.name == name)).first()
             self._cache[name] = row is not None and "read" in allowed_actions(
@@ -62,8 +63,6 @@ class LogVisibility:
 
     def document(self, index: int, data: bytes) -> dict[str, Any]:
         """The API form of entry ``index``: its text when visible, else only its leaf hash."""
-        from modelseal.transparency.merkle import leaf_hash
-
         visible = self.entry(entry_fields(data))
         return {
             "index": index,

@@ -17,8 +17,13 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING
 
+from sqlalchemy import select
+
 from modelseal.errors import ModelsealError
+from modelseal.integrity.bundle import Bundle
+from modelseal.registry.db.models import Model, Namespace, Version
 from modelseal.registry.errors import BadRequestError, ConflictError
+from modelseal.registry.names import parse_ref
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -29,8 +34,6 @@ __all__ = ["bundle_identity", "check_bundle_unused", "parent_reasons"]
 def bundle_identity(bundle: bytes) -> str | None:
     """The replay key of a signature bundle, ``None`` if it is not a parsable bundle
     (the gate then quarantines it for its signature)."""
-    from modelseal.integrity.bundle import Bundle
-
     try:
         envelope = Bundle.from_json(bundle).envelope
     except (ModelsealError, ValueError, TypeError, KeyError):
@@ -58,10 +61,6 @@ def check_bundle_unused(
     session: Session, identity: str, namespace_id: int, model: str, version: str
 ) -> None:
     """Refuse a bundle already used by a version other than ``namespace/model:version``."""
-    from sqlalchemy import select
-
-    from modelseal.registry.db.models import Model, Namespace, Version
-
     rows = session.execute(
         select(Namespace.id, Namespace.name, Model.name, Version.name)
         .join(Model, Version.model_id == Model.id)
@@ -80,11 +79,6 @@ def check_bundle_unused(
 
 def parent_reasons(session: Session, parent: str | None) -> list[str]:
     """Gate reasons for a declared parent in this registry that is quarantined."""
-    from sqlalchemy import select
-
-    from modelseal.registry.db.models import Model, Namespace, Version
-    from modelseal.registry.names import parse_ref
-
     if not parent:
         return []
     try:

@@ -15,8 +15,13 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from modelseal.registry.errors import BadRequestError
 from modelseal.registry.services.log import LogVisibility, entry_fields
+from modelseal.registry.transparency_store import SqlLogStore, find_entry, open_log
 from modelseal.registry.web.views import model_url, namespace_url, version_url
+from modelseal.transparency.entries import EntryKind
+from modelseal.transparency.errors import LogVerificationError
+from modelseal.transparency.merkle import leaf_hash, verify_consistency, verify_inclusion
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -103,8 +108,6 @@ def _describe(fields: dict[str, Any]) -> tuple[str, str | None]:
 
 
 def _row(index: int, data: bytes, readable: LogVisibility) -> EntryRow:
-    from modelseal.transparency.merkle import leaf_hash
-
     leaf = leaf_hash(data)  # from the bytes, not the stored hash: tampering shows
     fields = entry_fields(data)
     kind = str(fields.get("kind", "?"))
@@ -128,17 +131,13 @@ def _row(index: int, data: bytes, readable: LogVisibility) -> EntryRow:
 
 def entry_rows(session: Session, viewer: Principal | None, start: int, stop: int) -> list[EntryRow]:
     """Entries ``[start, stop)``, newest first, as ``viewer`` may see them."""
-    from sqlalchemy import select
-
-    from modelseal.registry.db.models import LogEntryRow
-
+    store = SqlLogStore(session)
+    stop = min(stop, store.size())
+    if start >= stop:
+        return []
     readable = LogVisibility(session, viewer)
-    rows = session.execute(
-        select(LogEntryRow.idx, LogEntryRow.data)
-        .where(LogEntryRow.idx >= start, LogEntryRow.idx < stop)
-        .order_by(LogEntryRow.idx.desc())
-    ).all()
-    return [_row(int(i), bytes(d), readable) for i, d in rows]
+    rows = list(enumerate(store.entries(start, stop), start))
+    return [_row(index, data, readable) for index, data in reversed(rows)]
 
 
 @dataclass(frozen=True)
@@ -156,10 +155,6 @@ class InclusionView:
 
 def inclusion(session: Session, index: int, leaf: bytes, sth: SignedTreeHead) -> InclusionView:
     """The audit path of entry ``index`` in the tree of ``sth``, checked against its root."""
-    from modelseal.registry.transparency_store import open_log
-    from modelseal.transparency.errors import LogVerificationError
-    from modelseal.transparency.merkle import verify_inclusion
-
     path = open_log(session).inclusion_proof(index, sth.tree_size)
     error = None
     try:
@@ -192,11 +187,6 @@ class ConsistencyView:
 
 def consistency(session: Session, first: int, second: int) -> ConsistencyView:
     """Both roots, the RFC 9162 consistency proof between them, and its check."""
-    from modelseal.registry.errors import BadRequestError
-    from modelseal.registry.transparency_store import open_log
-    from modelseal.transparency.errors import LogVerificationError
-    from modelseal.transparency.merkle import verify_consistency
-
     log = open_log(session)
     if not 0 <= first <= second <= log.size:
         raise BadRequestError(
@@ -223,9 +213,6 @@ def consistency(session: Session, first: int, second: int) -> ConsistencyView:
 
 def version_entry(session: Session, namespace: str, model: str, version: str) -> int | None:
     """The index of the newest publish or quarantine entry of a version, if logged."""
-    from modelseal.registry.transparency_store import find_entry
-    from modelseal.transparency.entries import EntryKind
-
     subject = f"{namespace}/{model}:{version}"
     found = [
         find_entry(session, kind, subject) for kind in (EntryKind.PUBLISH, EntryKind.QUARANTINE)

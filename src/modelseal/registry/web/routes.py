@@ -1,7 +1,7 @@
 """The web pages' router: server-rendered HTML over the same data and rights as the API.
 
 Pages reuse the API's authorisation (``auth.authorize`` / ``allowed_actions``) and
-documents (``routers._shared.version_doc``), so a browser sees exactly what the
+documents (``services.catalog``), so a browser sees exactly what the
 same token sees through ``/v1``: private namespaces are invisible without rights,
 quarantine reasons need push rights. Every page answers with a ``Server-Timing``
 header (``app;dur=MS``) and a strict Content-Security-Policy (no scripts at all).
@@ -20,19 +20,20 @@ from fastapi import APIRouter, Depends, Form, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
-from sqlalchemy import func, select
 from starlette.exceptions import HTTPException
 
 from modelseal.errors import ModelsealError, RegistryError
 from modelseal.registry.auth import SessionDep, allowed_actions, authorize, record_refusal
-from modelseal.registry.db.models import Model, Namespace, Tag, TrustedKey, User, Version
+from modelseal.registry.db.models import Namespace, TrustedKey, Version
 from modelseal.registry.errors import (
     ForbiddenError,
     NotFoundError,
     UnauthenticatedError,
 )
 from modelseal.registry.identity import Principal
-from modelseal.registry.routers._shared import require_full_view
+from modelseal.registry.services import catalog, tags
+from modelseal.registry.services.catalog import require_full_view, version_doc
+from modelseal.registry.transparency_store import recent_tree_heads
 from modelseal.registry.web import logview, views
 from modelseal.registry.web import session as web_session
 
@@ -284,12 +285,6 @@ def _check_form(request: Request, csrf: str) -> None:
         )
 
 
-def _paged(rows: list[Any], limit: int) -> tuple[list[Any], int | None]:
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, (rows[-1].id if more and rows else None)
-
-
 def _authorize(
     request: Request, session: SessionDep, viewer: Principal | None, namespace: str, action: str
 ) -> Namespace:
@@ -300,7 +295,7 @@ def _authorize(
     record would count towards the address's rate limit.
     """
     if viewer is None:
-        row = session.scalars(select(Namespace).where(Namespace.name == namespace)).one_or_none()
+        row = catalog.find_namespace(session, namespace)
         if row is None or not row.public or action != "read":
             raise UnauthenticatedError(f"{action} on namespace {namespace!r} needs signing in")
     return authorize(request, session, viewer, namespace, action)
@@ -378,27 +373,6 @@ def logout(request: Request, csrf: Annotated[str, Form(max_length=100)] = "") ->
 # --- browsing -----------------------------------------------------------------------
 
 
-def _readable_namespaces(
-    session: SessionDep, viewer: Principal | None, after: int, limit: int
-) -> tuple[list[tuple[Namespace, set[str]]], int | None]:
-    items: list[tuple[Namespace, set[str]]] = []
-    last = after
-    while len(items) <= limit:
-        batch = session.scalars(
-            select(Namespace).where(Namespace.id > last).order_by(Namespace.id).limit(200)
-        ).all()
-        if not batch:
-            break
-        for namespace in batch:
-            last = namespace.id
-            actions = allowed_actions(session, viewer, namespace)
-            if "read" in actions:
-                items.append((namespace, actions))
-    more = len(items) > limit
-    items = items[:limit]
-    return items, (items[-1][0].id if more else None)
-
-
 @router.get("/", response_class=HTMLResponse)
 def home(
     request: Request,
@@ -407,14 +381,8 @@ def home(
     after: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
     """The namespaces the viewer can read."""
-    items, next_after = _readable_namespaces(session, viewer, after, _PAGE_SIZE)
-    counts = dict(
-        session.execute(
-            select(Model.namespace_id, func.count(Model.id))
-            .where(Model.namespace_id.in_([n.id for n, _ in items]))
-            .group_by(Model.namespace_id)
-        ).all()
-    )
+    items, next_after = catalog.readable_namespaces(session, viewer, after, _PAGE_SIZE)
+    counts = catalog.model_counts(session, [n.id for n, _ in items])
     rows = [
         {
             "name": n.name,
@@ -447,15 +415,13 @@ def search_page(
     q: Annotated[str, Query(max_length=100)] = "",
 ) -> Response:
     """Models whose name contains ``q`` in namespaces the viewer can read."""
-    from modelseal.registry.routers.models import search
-
-    results = search(session, viewer, (_PAGE_SIZE, 0), q) if q.strip() else {"items": []}
-    return _render(request, "search.html", title=f"Search: {q}", q=q, results=results["items"])
+    found = catalog.search_models(session, viewer, q, 0, _PAGE_SIZE)[0] if q.strip() else []
+    results = [catalog.model_doc(session, model) for model in found]
+    return _render(request, "search.html", title=f"Search: {q}", q=q, results=results)
 
 
 def _keys(session: SessionDep, namespace: Namespace) -> dict[str, TrustedKey]:
-    rows = session.scalars(select(TrustedKey).where(TrustedKey.namespace_id == namespace.id)).all()
-    return {k.fingerprint: k for k in rows}
+    return {k.fingerprint: k for k in catalog.trusted_keys(session, namespace, revoked=True)}
 
 
 @router.get("/n/{namespace}", response_class=HTMLResponse)
@@ -469,42 +435,11 @@ def namespace_page(
     """A namespace: its models, settings and trusted keys."""
     row = _authorize(request, session, viewer, namespace, "read")
     actions = allowed_actions(session, viewer, row)
-    models, next_after = _paged(
-        list(
-            session.scalars(
-                select(Model)
-                .where(Model.namespace_id == row.id, Model.id > after)
-                .order_by(Model.id)
-                .limit(_PAGE_SIZE + 1)
-            ).all()
-        ),
-        _PAGE_SIZE,
-    )
+    models, next_after = catalog.list_models(session, row, after, _PAGE_SIZE)
     ids = [m.id for m in models]
-    latest: dict[int, tuple[str, Any]] = {}
-    if ids:
-        newest = (
-            select(Version.model_id, func.max(Version.id).label("vid"))
-            .where(Version.model_id.in_(ids), Version.state == "published")
-            .group_by(Version.model_id)
-            .subquery()
-        )
-        for model_id, name, created in session.execute(
-            select(Version.model_id, Version.name, Version.created_at).join(
-                newest, Version.id == newest.c.vid
-            )
-        ).all():
-            latest[model_id] = (name, created)
-    counts = dict(
-        session.execute(
-            select(Version.model_id, func.count(Version.id))
-            .where(Version.model_id.in_(ids))
-            .group_by(Version.model_id)
-        ).all()
-    )
-    quarantined = None
-    if "push" in actions:
-        quarantined = _quarantine_query(session, row, viewer, actions, count=True)
+    latest = catalog.latest_published(session, ids)
+    counts = catalog.version_counts(session, ids)
+    quarantined = catalog.quarantine_count(session, row, viewer) if "push" in actions else None
     keys = sorted(_keys(session, row).values(), key=lambda k: (k.revoked_at is not None, k.name))
     return _render(
         request,
@@ -527,25 +462,6 @@ def namespace_page(
     )
 
 
-def _quarantine_query(
-    session: SessionDep,
-    namespace: Namespace,
-    viewer: Principal | None,
-    actions: set[str],
-    *,
-    count: bool = False,
-) -> Any:
-    """Quarantined versions of a namespace: all for its admins, own uploads for publishers."""
-    where = [Model.namespace_id == namespace.id, Version.state == "quarantined"]
-    if "admin" not in actions:
-        where.append(Version.uploader_id == (viewer.user_id if viewer else -1))
-    if count:
-        return session.scalar(
-            select(func.count(Version.id)).join(Model, Version.model_id == Model.id).where(*where)
-        )
-    return select(Version).join(Model, Version.model_id == Model.id).where(*where)
-
-
 @router.get("/n/{namespace}/-/quarantine", response_class=HTMLResponse)
 def quarantine_page(
     namespace: str,
@@ -557,17 +473,13 @@ def quarantine_page(
     """Quarantined uploads with their reasons (namespace admins; publishers see their own)."""
     row = _authorize(request, session, viewer, namespace, "push")
     actions = allowed_actions(session, viewer, row)
-    query = _quarantine_query(session, row, viewer, actions)
-    if before:
-        query = query.where(Version.id < before)
-    versions, next_before = _paged(
-        list(session.scalars(query.order_by(Version.id.desc()).limit(_PAGE_SIZE + 1)).all()),
-        _PAGE_SIZE,
+    versions, next_before = catalog.quarantined_versions(
+        session, row, viewer, before=before, limit=_PAGE_SIZE
     )
     keys = _keys(session, row)
     items = []
     for version in versions:
-        doc = _version_doc(session, version, show_reasons=True)
+        doc = version_doc(session, version, show_reasons=True)
         items.append(
             {
                 "doc": doc,
@@ -587,12 +499,6 @@ def quarantine_page(
     )
 
 
-def _version_doc(session: SessionDep, version: Version, *, show_reasons: bool) -> dict[str, Any]:
-    from modelseal.registry.routers._shared import version_doc
-
-    return version_doc(session, version, show_reasons=show_reasons)
-
-
 @router.get("/n/{namespace}/{model}", response_class=HTMLResponse)
 def model_page(
     namespace: str,
@@ -603,34 +509,15 @@ def model_page(
     before: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
     """A model: its tags and versions, newest first."""
-    from modelseal.registry.routers._shared import get_model
-
     row = _authorize(request, session, viewer, namespace, "read")
     actions = allowed_actions(session, viewer, row)
-    found = get_model(session, row, model)
-    query = select(Version).where(Version.model_id == found.id)
-    if before:
-        query = query.where(Version.id < before)
-    versions, next_before = _paged(
-        list(session.scalars(query.order_by(Version.id.desc()).limit(_PAGE_SIZE + 1)).all()),
-        _PAGE_SIZE,
-    )
-    tags: dict[int, list[str]] = {}
-    tag_rows = session.execute(
-        select(Tag.name, Tag.version_id, Version.name)
-        .join(Version, Tag.version_id == Version.id)
-        .where(Tag.model_id == found.id)
-        .order_by(Tag.name)
-    ).all()
-    for tag, version_id, _ in tag_rows:
-        tags.setdefault(version_id, []).append(tag)
-    uploaders = dict(
-        session.execute(
-            select(User.id, User.name).where(
-                User.id.in_({v.uploader_id for v in versions if v.uploader_id})
-            )
-        ).all()
-    )
+    found = catalog.get_model(session, row, model)
+    versions, next_before = catalog.newest_versions(session, found, before=before, limit=_PAGE_SIZE)
+    model_tags = tags.list_tags(session, found)
+    by_version: dict[int, list[str]] = {}
+    for tag in model_tags:
+        by_version.setdefault(tag.version_id, []).append(tag.name)
+    uploaders = catalog.user_names(session, {v.uploader_id for v in versions if v.uploader_id})
     keys = _keys(session, row)
     items = []
     for version in versions:
@@ -646,7 +533,7 @@ def model_page(
                 "size": version.total_size,
                 "created_at": version.created_at,
                 "uploader": uploaders.get(version.uploader_id or -1),
-                "tags": tags.get(version.id, []),
+                "tags": by_version.get(version.id, []),
                 "signature": views.signature_status(
                     doc, keys, require_signature=row.require_signature
                 ),
@@ -658,7 +545,7 @@ def model_page(
         title=f"{row.name}/{found.name}",
         ns=row,
         model=found,
-        tags=[(tag, version) for tag, _, version in tag_rows],
+        tags=[(tag.name, tag.version.name) for tag in model_tags],
         versions=items,
         next_before=next_before,
         can_push="push" in actions,
@@ -673,11 +560,8 @@ def _find_version(
     model: str,
     ref: str,
 ) -> tuple[Namespace, Version, set[str]]:
-    from modelseal.registry.routers._shared import get_model
-    from modelseal.registry.routers.versions import resolve_version
-
     row = _authorize(request, session, viewer, namespace, "read")
-    found, _ = resolve_version(session, get_model(session, row, model).id, ref)
+    found, _ = catalog.resolve_version(session, catalog.get_model(session, row, model).id, ref)
     return row, found, allowed_actions(session, viewer, row)
 
 
@@ -692,7 +576,7 @@ def version_page(
 ) -> Response:
     """A version: state, signature, scan findings, files, SBOM and lineage."""
     row, found, actions = _find_version(request, session, viewer, namespace, model, version)
-    doc = _version_doc(session, found, show_reasons="push" in actions)
+    doc = version_doc(session, found, show_reasons="push" in actions)
     keys = _keys(session, row)
     full = found.state == "published" or "push" in actions  # readers: only the state
     scan = views.scan_view(found.scan_report if full else None, found.scan_verdict)
@@ -787,23 +671,11 @@ def log_page(
     before: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
     """The latest signed tree head, the log's key, recent heads and (signed in) the entries."""
-    from modelseal.registry.db.models import LogTreeHeadRow
-    from modelseal.transparency.sth import SignedTreeHead
-
     service = request.app.state.log
     sth = _tree_head(request, session)
     heads = [
-        logview.tree_head_view(
-            SignedTreeHead(
-                int(h.tree_size), bytes(h.root_hash), int(h.timestamp), h.key_id, bytes(h.signature)
-            )
-        )
-        for h in session.scalars(
-            select(LogTreeHeadRow)
-            .where(LogTreeHeadRow.key_id == service.signer.key_id)
-            .order_by(LogTreeHeadRow.tree_size.desc())
-            .limit(10)
-        ).all()
+        logview.tree_head_view(head)
+        for head in recent_tree_heads(session, service.signer.key_id, 10)
     ]
     entries = None
     next_before = None

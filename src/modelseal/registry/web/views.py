@@ -16,6 +16,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from modelseal.errors import ModelsealError
+from modelseal.registry.auth import allowed_actions
+from modelseal.registry.db.models import Version as VersionRow
+from modelseal.registry.names import parse_ref
+from modelseal.registry.services.catalog import (
+    derived_versions,
+    find_namespace,
+    get_model,
+    resolve_version,
+)
+
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
@@ -85,7 +96,7 @@ def signature_status(
     *,
     require_signature: bool,
 ) -> SignatureStatus:
-    """The signature status of a version document (``routers._shared.version_doc``).
+    """The signature status of a version document (``services.catalog.version_doc``).
 
     ``keys`` maps fingerprints to the namespace's trusted keys (revoked ones too).
     """
@@ -324,8 +335,6 @@ class _Visibility:
         self._cache: dict[int, bool] = {}
 
     def readable(self, namespace: Namespace) -> bool:
-        from modelseal.registry.auth import allowed_actions
-
         if namespace.id not in self._cache:
             self._cache[namespace.id] = "read" in allowed_actions(
                 self.session, self.principal, namespace
@@ -342,31 +351,18 @@ def _node(version: Version, note: str = "", children: Sequence[LineageNode] = ()
 
 def _resolve_parent(session: Session, reference: str, seen: _Visibility) -> Version | None:
     """The version a parent reference names, if it exists here and the viewer may read it."""
-    from sqlalchemy import select
-
-    from modelseal.errors import ModelsealError
-    from modelseal.registry.db.models import Model, Namespace
-    from modelseal.registry.names import parse_ref
-    from modelseal.registry.routers.versions import resolve_version
-
     try:
         ref = parse_ref(reference)
     except ModelsealError:
         return None
-    namespace = session.scalars(
-        select(Namespace).where(Namespace.name == ref.namespace)
-    ).one_or_none()
+    namespace = find_namespace(session, ref.namespace)
     if namespace is None or not seen.readable(namespace):
-        return None
-    model = session.scalars(
-        select(Model).where(Model.namespace_id == namespace.id, Model.name == ref.model)
-    ).one_or_none()
-    if model is None:
         return None
     target = f"sha256:{ref.digest}" if ref.digest else ref.reference
     if target is None:
         return None
     try:
+        model = get_model(session, namespace, ref.model)
         found, _ = resolve_version(session, model.id, target)
     except ModelsealError:
         return None
@@ -423,25 +419,13 @@ def _derived(
     session: Session, version: Version, seen: _Visibility, visited: set[int]
 ) -> tuple[tuple[LineageNode, ...], bool]:
     """Versions whose declared parent names ``version``, level by level (one query each)."""
-    from sqlalchemy import select
-    from sqlalchemy.orm import joinedload
-
-    from modelseal.registry.db.models import Model
-    from modelseal.registry.db.models import Version as VersionRow
-
     kids: dict[int, list[VersionRow]] = {}
     level = [version]
     truncated = False
     count = 0
     for _ in range(_MAX_DERIVED_DEPTH):
         by_reference = {ref: row.id for row in level for ref in _references(row)}
-        rows = session.scalars(
-            select(VersionRow)
-            .options(joinedload(VersionRow.model).joinedload(Model.namespace))
-            .where(VersionRow.parent.in_(list(by_reference)))
-            .order_by(VersionRow.id)
-            .limit(_MAX_DERIVED + 1)
-        ).all()
+        rows = derived_versions(session, list(by_reference), _MAX_DERIVED + 1)
         level = []
         for row in rows:
             if row.id in visited or not seen.readable(row.model.namespace):
