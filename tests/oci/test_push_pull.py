@@ -337,3 +337,28 @@ def test_a_dropped_upload_and_a_dropped_download_resume(
     assert "blob" not in proxy.pending_faults and proxy.range_requests >= 1
     assert pulled.files == len(list(model.iterdir()))
     assert same_tree(model, tmp_path / "dest")
+
+
+@pytest.mark.parametrize("through_proxy", [False, True], ids=["sendfile-body", "httpx-body"])
+def test_the_registry_checks_the_digest_of_what_the_upload_sent(
+    registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, through_proxy: bool
+) -> None:
+    import hashlib
+
+    from modelseal.oci.distribution import OciError
+
+    monkeypatch.setattr("modelseal.oci.distribution.proxied", lambda url: through_proxy)
+    blob = tmp_path / "blob.bin"
+    data = os.urandom(3 * 2**20 + 17)
+    blob.write_bytes(data)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    repo = f"models/digest{int(through_proxy)}"
+    with client_for(registry) as client:
+        wrong = "sha256:" + hashlib.sha256(data + b"x").hexdigest()
+        with pytest.raises(OciError) as refused:
+            client.put_blob_file(repo, blob, wrong, len(data))
+        assert "\n" not in str(refused.value) and "answered 400" in str(refused.value)
+        assert client.blob_size(repo, wrong) is None
+        client.put_blob_file(repo, blob, digest, len(data))
+        assert client.blob_size(repo, digest) == len(data)
+    assert registry.blob_file(digest).read_bytes() == data

@@ -20,8 +20,9 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
 
-__all__ = ["BlobResponse", "StreamFailure", "open_blob", "proxied"]
+__all__ = ["BlobResponse", "StreamFailure", "open_blob", "proxied", "send_file_range"]
 
 MAX_REDIRECTS = 5
 _BUFFER = 1024 * 1024
@@ -76,6 +77,61 @@ def proxied(url: str) -> bool:
     if parts.scheme not in proxies:
         return False
     return not urllib.request.proxy_bypass(parts.hostname or "")
+
+
+def _connect(
+    url: str, timeout: float, ssl_context: ssl.SSLContext | None
+) -> tuple[http.client.HTTPConnection, str]:
+    parts = urllib.parse.urlsplit(url)
+    connection: http.client.HTTPConnection
+    if parts.scheme == "https":
+        connection = http.client.HTTPSConnection(parts.netloc, timeout=timeout, context=ssl_context)
+    elif parts.scheme == "http":
+        connection = http.client.HTTPConnection(parts.netloc, timeout=timeout)
+    else:
+        raise StreamFailure(f"unsupported URL scheme {parts.scheme!r}")
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    return connection, target or "/"
+
+
+def send_file_range(
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    handle: BinaryIO,
+    start: int,
+    end: int,
+    *,
+    timeout: float,
+    ssl_context: ssl.SSLContext | None,
+) -> tuple[int, http.client.HTTPMessage, bytes]:
+    """Send bytes ``start:end`` of an open file as one request body; (status, headers,
+    first 4 KiB of the answer's body).
+
+    On plain HTTP the body goes with :func:`os.sendfile` (the kernel copies it from the
+    page cache, no Python loop); on TLS, :meth:`socket.sendfile` falls back to ``send`` of
+    large blocks. Memory stays bounded either way. StreamFailure when the link fails.
+    """
+    connection, target = _connect(url, timeout, ssl_context)
+    try:
+        connection.putrequest(method, target, skip_accept_encoding=True)
+        for name, value in {**headers, "Content-Length": str(end - start)}.items():
+            connection.putheader(name, value)
+        connection.endheaders()
+        sock = connection.sock
+        if sock is None:
+            raise StreamFailure("connection closed before the body was sent")
+        if end > start:
+            sent = sock.sendfile(handle, start, end - start)
+            if sent != end - start:
+                raise StreamFailure(f"file shrank while it was uploaded ({sent} bytes sent)")
+        response = connection.getresponse()
+        body = response.read(4096)
+        return response.status, response.headers, body
+    except (OSError, http.client.HTTPException) as exc:
+        raise StreamFailure(str(exc) or type(exc).__name__) from None
+    finally:
+        connection.close()
 
 
 def open_blob(

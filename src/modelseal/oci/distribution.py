@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelseal.errors import AuthError, RegistryError, VerificationError
 from modelseal.oci.auth import Credentials, parse_challenge
-from modelseal.oci.blobstream import StreamFailure, open_blob, proxied
+from modelseal.oci.blobstream import StreamFailure, open_blob, proxied, send_file_range
 
 if TYPE_CHECKING:
     import httpx
@@ -46,6 +46,9 @@ DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 MANIFEST_TYPES = (OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST)
 #: Piece size for blob transfers (one PATCH of a chunked upload, one read while streaming).
 CHUNK = 64 * 1024 * 1024
+#: One PATCH of an upload sent from a file with sendfile (bounded memory at any size; a
+#: dropped PATCH resumes from the registry's offset).
+UPLOAD_CHUNK = 512 * 1024 * 1024
 _READ = 1024 * 1024
 #: Manifests and indexes larger than this are refused (the spec suggests 4 MiB).
 MAX_MANIFEST = 4 * 1024 * 1024
@@ -377,35 +380,37 @@ class DistributionClient:
         size: int,
         progress: ByteProgress | None = None,
     ) -> None:
-        """Upload a file in ``CHUNK`` PATCH requests, resuming a broken chunk from the
-        offset the registry reports (bounded retries), then close with the digest."""
+        """Upload a file in PATCH requests, resuming a broken one from the offset the
+        registry reports (bounded retries), then close with the digest.
+
+        Without a proxy, each PATCH body (``UPLOAD_CHUNK``) is streamed from the file by
+        :func:`~modelseal.oci.blobstream.send_file_range` (sendfile); with one, httpx
+        sends ``CHUNK`` pieces. The registry checks the digest at the final PUT.
+        """
+        direct = not proxied(self.base)
+        step = UPLOAD_CHUNK if direct else CHUNK
         location = self._start_upload(repository)
         offset = 0
         with path.open("rb") as handle:
             while offset < size or size == 0:
-                end = min(offset + CHUNK, size)
+                end = min(offset + step, size)
                 for attempt in range(_RETRIES):
                     try:
-                        response = self.request(
-                            "PATCH",
-                            location,
-                            scope=_push(repository),
-                            content=_file_range(handle, offset, end, progress),
-                            headers={
-                                "Content-Type": "application/octet-stream",
-                                "Content-Length": str(end - offset),
-                                "Content-Range": f"{offset}-{max(end - 1, 0)}",
-                            },
-                            ok=(202,),
-                        )
-                        location = response.headers.get("location", location)
+                        if direct:
+                            location = self._patch_direct(repository, location, handle, offset, end)
+                            if progress:
+                                progress(end - offset)
+                        else:
+                            location = self._patch_httpx(
+                                repository, location, handle, offset, end, progress
+                            )
                         offset = end
                         break
                     except OciError:
                         if attempt == _RETRIES - 1:
                             raise
                         location, offset = self._resume_point(repository, location)
-                        end = min(offset + CHUNK, size)
+                        end = min(offset + step, size)
                 if size == 0:
                     break
         self.request(
@@ -415,6 +420,59 @@ class DistributionClient:
             headers={"Content-Length": "0"},
             ok=(201,),
         )
+
+    def _patch_headers(self, start: int, end: int) -> dict[str, str]:
+        return {
+            "Content-Type": "application/octet-stream",
+            "Content-Range": f"{start}-{max(end - 1, 0)}",
+        }
+
+    def _patch_httpx(
+        self,
+        repository: str,
+        location: str,
+        handle: Any,
+        start: int,
+        end: int,
+        progress: ByteProgress | None,
+    ) -> str:
+        response = self.request(
+            "PATCH",
+            location,
+            scope=_push(repository),
+            content=_file_range(handle, start, end, progress),
+            headers={**self._patch_headers(start, end), "Content-Length": str(end - start)},
+            ok=(202,),
+        )
+        return str(response.headers.get("location") or location)
+
+    def _patch_direct(
+        self, repository: str, location: str, handle: Any, start: int, end: int
+    ) -> str:
+        """One PATCH of ``start:end`` sent with sendfile; the next upload location."""
+        scope = _push(repository)
+        url = self._url(location)
+        for attempt in range(2):
+            try:
+                status, headers, body = send_file_range(
+                    "PATCH",
+                    url,
+                    {**self._patch_headers(start, end), **self._auth_header(scope)},
+                    handle,
+                    start,
+                    end,
+                    timeout=self._timeout,
+                    ssl_context=self._ssl_context(),
+                )
+            except StreamFailure as exc:
+                raise OciError(f"PATCH {self.host}{_short(location)}: {exc}") from None
+            if status == 401 and attempt == 0:
+                self._answer(headers.get("www-authenticate", ""), scope)
+                continue
+            break
+        if status != 202:
+            raise self._error_from("PATCH", location, status, body)
+        return urllib.parse.urljoin(url, str(headers.get("location") or location))
 
     def _start_upload(self, repository: str) -> str:
         response = self.request(
