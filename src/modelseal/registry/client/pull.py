@@ -169,19 +169,25 @@ class RegistryPull(RegistryTrust):
                 raise QuarantinedError(f"{ref} has no published version")
             ref = ModelRef(ref.namespace, ref.model, newest)
             checks.append(f"no version given: chose {newest}, the newest published version")
-        doc = self.resolve(ref)
-        self._check_document(ref, doc)
-        kind, tag = self._classify(ref)
-        if doc.resolved_by != kind:
-            raise VerificationError(
-                f"{ref}: the registry says it resolved the reference as a {doc.resolved_by}, "
-                f"but the transparency log makes it a {kind}",
-                advice="the registry (or something in between) is lying about the reference",
+        doc, kind, tag = self._resolve_once(ref)
+        if tag is not None and _moved_since(doc, tag):
+            # The tag moved after the registry resolved it: its logged move names a newer
+            # version than the document. Resolve once more (once: a registry that keeps
+            # serving an older target is refused by the check below), and the second
+            # lookup must not show an older move than the first (a hidden newer entry).
+            first = tag
+            doc, kind, tag = self._resolve_once(ref)
+            if tag is not None and tag.index < first.index:
+                raise RollbackError(
+                    f"tag {ref}: the registry shows tag-move entry {tag.index}, older than "
+                    f"entry {first.index} it showed a moment before (a replayed state)",
+                    advice="the registry (or something in between) hides the newer entry; "
+                    "do not trust it",
+                )
+            checks.append(
+                f"tag {ref.reference} moved while resolving (tag-move entry {first.index} "
+                "is newer than the version served): resolved again"
             )
-        if kind == "version" and doc.version != ref.reference:
-            raise VerificationError(f"{ref}: the registry returned version {doc.version}")
-        if kind == "digest" and doc.digest != ref.digest:
-            raise VerificationError(f"{ref}: the registry returned digest {doc.digest}")
         publish = self.logged_publish(doc)
         checks.append(
             f"publish entry {publish.index} is in the transparency log (tree size "
@@ -200,6 +206,24 @@ class RegistryPull(RegistryTrust):
             self._check_not_older(key, seen, allow_rollback, checks, f"model {key}", replay=False)
             remember = (key, seen)
         return _Resolved(doc, kind, checks, remember)
+
+    def _resolve_once(self, ref: ModelRef) -> tuple[VersionDoc, str, VerifiedEntry | None]:
+        """The registry's document for ``ref``, checked against how the log classifies the
+        reference; with the tag's newest verified tag-move entry when it is a tag."""
+        doc = self.resolve(ref)
+        self._check_document(ref, doc)
+        kind, tag = self._classify(ref)
+        if doc.resolved_by != kind:
+            raise VerificationError(
+                f"{ref}: the registry says it resolved the reference as a {doc.resolved_by}, "
+                f"but the transparency log makes it a {kind}",
+                advice="the registry (or something in between) is lying about the reference",
+            )
+        if kind == "version" and doc.version != ref.reference:
+            raise VerificationError(f"{ref}: the registry returned version {doc.version}")
+        if kind == "digest" and doc.digest != ref.digest:
+            raise VerificationError(f"{ref}: the registry returned digest {doc.digest}")
+        return doc, kind, tag
 
     def _classify(self, ref: ModelRef) -> tuple[str, VerifiedEntry | None]:
         """``digest``, ``version`` or ``tag`` (with the tag's verified tag-move entry)."""
@@ -436,6 +460,17 @@ class RegistryPull(RegistryTrust):
                 advice="do not load this model; tell the registry admin",
             )
         return f"scan verdict {doc.scan_verdict}; local re-scan clean at threshold {threshold}"
+
+
+def _moved_since(doc: VersionDoc, tag: VerifiedEntry) -> bool:
+    """Whether the tag's logged move names another target than ``doc`` with a higher serial
+    (it moved forward after the registry resolved it; a lower serial is not a race)."""
+    fields = tag.entry.fields
+    serial = fields.get("serial")
+    if not isinstance(serial, int) or isinstance(serial, bool):
+        return False
+    target = (fields.get("version"), fields.get("digest"))
+    return target != (doc.version, doc.digest) and serial > doc.serial
 
 
 def _logged_serial(publish: VerifiedEntry, tag: VerifiedEntry | None, doc: VersionDoc) -> int:
