@@ -140,82 +140,75 @@ def test_a_forged_serial_is_refused_and_never_recorded(
     assert not (tmp_path / "second").exists()
 
 
-def test_a_tag_pointed_at_an_older_version_is_refused_even_by_a_fresh_client(
+RESOLVE = "/v1/namespaces/acme/models/m/resolve/"
+
+
+def _resolves(proxy: Mitm) -> list[str]:
+    """The references the client resolved through the proxy, in order."""
+    paths = (urllib.parse.urlsplit(seen.split(" ", 1)[1]).path for seen in proxy.seen)
+    return [path.removeprefix(RESOLVE) for path in paths if path.startswith(RESOLVE)]
+
+
+def test_a_tag_pointed_at_an_older_version_gets_the_logged_target_not_the_older_one(
     org: Any, proxy: Mitm, tmp_path: Path
 ) -> None:
+    """The tag's logged move names a newer version (higher serial) than the one served: the
+    client asks for the logged version by name and pulls that, never the older one."""
     older = proxy.fetch("/v1/namespaces/acme/models/m/resolve/1.0", org.reader)
 
     def point_back(method: str, path: str, answer: Any) -> Any:
         return {**older, "resolved_by": "tag"} if _on(path, RESOLVE_LATEST) else answer
 
     proxy.rewrite = point_back
-    with (
-        _client(proxy.url, org, tmp_path / "fresh") as client,
-        pytest.raises(VerificationError, match=r"points to version 2\.0 in the transparency"),
-    ):
-        client.pull("acme/m:latest", tmp_path / "out")
-    assert not (tmp_path / "out").exists()
-
-
-def _resolves(proxy: Mitm) -> int:
-    return sum(1 for seen in proxy.seen if _on(seen.split(" ", 1)[1], RESOLVE_LATEST))
+    with _client(proxy.url, org, tmp_path / "fresh") as client:
+        result = client.pull("acme/m:latest", tmp_path / "out")
+    assert result.version.version == "2.0"
+    assert _resolves(proxy) == ["latest", "2.0"]
 
 
 def test_an_older_target_served_on_the_retry_too_is_still_refused(
     org: Any, proxy: Mitm, tmp_path: Path
 ) -> None:
-    """The logged move is newer than the served document, so the client resolves once more;
-    a registry that serves the older target again gets no third try and no rollback."""
+    """The logged move (2.0) is newer than the served document (1.0), so the client resolves
+    once more the version the move names; a registry that serves the older version again
+    gets no third try and no rollback."""
     older = proxy.fetch("/v1/namespaces/acme/models/m/resolve/1.0", org.reader)
-    proxy.rewrite = lambda method, path, answer: (
-        {**older, "resolved_by": "tag"} if _on(path, RESOLVE_LATEST) else answer
-    )
+
+    def point_back(method: str, path: str, answer: Any) -> Any:
+        if urllib.parse.urlsplit(path).path.startswith(RESOLVE):
+            return {**older, "resolved_by": answer["resolved_by"]}
+        return answer
+
+    proxy.rewrite = point_back
     with (
         _client(proxy.url, org, tmp_path / "fresh") as client,
-        pytest.raises(VerificationError, match=r"points to version 2\.0 in the transparency"),
-    ):
-        client.pull("acme/m:latest", tmp_path / "out")
-    assert _resolves(proxy) == 2
-    assert not (tmp_path / "out").exists()
-
-
-def test_a_newer_move_hidden_on_the_retry_is_refused(org: Any, proxy: Mitm, tmp_path: Path) -> None:
-    """First the genuine newest move (2.0) with the older document, then, on the retry, the
-    older genuine move (1.0) that matches it: even a fresh client saw the newer entry."""
-    first_move = next(m for m in _tag_moves(proxy, org.reader) if m["version"] == "1.0")
-    older = proxy.fetch("/v1/namespaces/acme/models/m/resolve/1.0", org.reader)
-    proxy.rewrite = lambda method, path, answer: (
-        {**older, "resolved_by": "tag"} if _on(path, RESOLVE_LATEST) else answer
-    )
-
-    def old_entry_on_retry(method: str, path: str) -> Any:
-        if _on(path, "/v1/log/tags/acme/m/latest") and _resolves(proxy) == 2:
-            return proxy.fetch(
-                f"/v1/log/entries/{first_move['index']}?tree_size={_tree_size(path)}", org.reader
-            )
-        return None
-
-    proxy.replace = old_entry_on_retry
-    with (
-        _client(proxy.url, org, tmp_path / "fresh") as client,
-        pytest.raises(RollbackError, match=r"older than entry \d+ it showed a moment before"),
+        pytest.raises(VerificationError, match=r"moved to version 2\.0 \(tag-move entry \d+"),
     ):
         client.pull("acme/m:latest", tmp_path / "out", allow_rollback=True)
+    assert _resolves(proxy) == ["latest", "2.0"]
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize(("moved_to", "pulled"), [("3.0", "3.0"), ("1.0", None)])
-def test_a_tag_moved_between_resolve_and_log_lookup(
-    org: Any, proxy: Mitm, keypair: Any, tmp_path: Path, moved_to: str, pulled: str | None
+@pytest.fixture
+def v3(org: Any, keypair: Any, tmp_path: Path) -> Path:
+    """Version 3.0 of ``acme/m``, published untagged; its files."""
+    with org.client(org.token("pub")) as publisher:
+        model = write_model(tmp_path / "v3", seed=3)
+        publisher.push(model, "acme/m:3.0", key=keypair.private_key)
+    return model
+
+
+@pytest.mark.parametrize(("moved_to", "seed"), [("3.0", 3), ("1.0", 1)])
+def test_a_tag_moved_between_resolve_and_log_lookup_is_resolved_again(
+    org: Any, proxy: Mitm, v3: Path, tmp_path: Path, moved_to: str, seed: int
 ) -> None:
     """The race the load test found: the publisher moves the tag right after the registry
-    resolved it. Forward (a newer serial): resolved again and the new target pulled;
-    back to an older version: the served document is newer than the log's move, refused."""
-    with org.client(org.token("pub")) as publisher:
-        publisher.push(write_model(tmp_path / "v3", seed=3), "acme/m:3.0", key=keypair.private_key)
+    resolved it (to a newer version, or back to an older one: concurrent commits do not
+    take serials in log order). The move is logged after the pull began: resolved again,
+    the new target pulled and recorded."""
 
     def move_after_first_resolve(method: str, path: str, answer: Any) -> Any:
-        if _on(path, RESOLVE_LATEST) and _resolves(proxy) == 1:
+        if _on(path, RESOLVE_LATEST) and _resolves(proxy) == ["latest"]:
             with org.http(org.token("pub")) as http:
                 put = http.put("/namespaces/acme/models/m/tags/latest", json={"version": moved_to})
                 assert put.status_code == 200, put.text
@@ -223,21 +216,33 @@ def test_a_tag_moved_between_resolve_and_log_lookup(
 
     proxy.rewrite = move_after_first_resolve
     with _client(proxy.url, org, tmp_path / "home") as client:
-        if pulled is None:
-            with pytest.raises(VerificationError, match=rf"points to version {moved_to} in"):
-                client.pull("acme/m:latest", tmp_path / "out")
-            assert _resolves(proxy) == 1 and not (tmp_path / "out").exists()
-            return
         result = client.pull("acme/m:latest", tmp_path / "out")
-    assert _resolves(proxy) == 2
-    assert result.version.version == pulled
-    assert any("moved while resolving" in check for check in result.checks)
-    expected = write_model(tmp_path / "again", seed=3)
+    assert _resolves(proxy) == ["latest", moved_to]
+    assert result.version.version == moved_to
+    assert any("resolved again as version" in check for check in result.checks)
+    expected = write_model(tmp_path / "again", seed=seed)
     for path in expected.rglob("*"):
         if path.is_file():
-            copy = tmp_path / "out" / path.relative_to(expected)
-            assert copy.read_bytes() == path.read_bytes()
-    assert _state(tmp_path / "home")[proxy.url]["acme/m:latest"]["version"] == pulled
+            assert (tmp_path / "out" / path.relative_to(expected)).read_bytes() == path.read_bytes()
+    assert _state(tmp_path / "home")[proxy.url]["acme/m:latest"]["version"] == moved_to
+
+
+def test_a_newer_target_than_the_logged_move_is_refused_without_a_retry(
+    org: Any, proxy: Mitm, v3: Path, tmp_path: Path
+) -> None:
+    """A document newer than the tag's move, which was logged before the pull began, is no
+    race: refused at once (the client does not ask again)."""
+    newer = proxy.fetch("/v1/namespaces/acme/models/m/resolve/3.0", org.reader)
+    proxy.rewrite = lambda method, path, answer: (
+        {**newer, "resolved_by": "tag"} if _on(path, RESOLVE_LATEST) else answer
+    )
+    with (
+        _client(proxy.url, org, tmp_path / "fresh") as client,
+        pytest.raises(VerificationError, match=r"points to version 2\.0 in the transparency"),
+    ):
+        client.pull("acme/m:latest", tmp_path / "out")
+    assert _resolves(proxy) == ["latest"]
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_replayed_tag_move_entry_is_refused_by_a_client_that_saw_the_newer_one(

@@ -161,7 +161,9 @@ class RegistryPull(RegistryTrust):
     def _resolve_checked(self, ref: ModelRef, allow_rollback: bool) -> _Resolved:
         """The version ``ref`` names, every fact taken from verified log entries."""
         checks: list[str] = []
-        self.log_tree_head()  # every entry below is proven under this fresh, checked head
+        # every entry below is proven under a fresh head extending this one; an entry at
+        # or past its size was logged after this pull began
+        began = self.log_tree_head().tree_size
         bare = ref.reference is None and ref.digest is None
         if bare:
             newest = self.model_info(ref.namespace, ref.model).latest_version
@@ -170,23 +172,16 @@ class RegistryPull(RegistryTrust):
             ref = ModelRef(ref.namespace, ref.model, newest)
             checks.append(f"no version given: chose {newest}, the newest published version")
         doc, kind, tag = self._resolve_once(ref)
-        if tag is not None and _moved_since(doc, tag):
-            # The tag moved after the registry resolved it: its logged move names a newer
-            # version than the document. Resolve once more (once: a registry that keeps
-            # serving an older target is refused by the check below), and the second
-            # lookup must not show an older move than the first (a hidden newer entry).
-            first = tag
-            doc, kind, tag = self._resolve_once(ref)
-            if tag is not None and tag.index < first.index:
-                raise RollbackError(
-                    f"tag {ref}: the registry shows tag-move entry {tag.index}, older than "
-                    f"entry {first.index} it showed a moment before (a replayed state)",
-                    advice="the registry (or something in between) hides the newer entry; "
-                    "do not trust it",
-                )
+        if tag is not None and _moved_since(doc, tag, began):
+            # The tag moved while the registry resolved it: its verified newest move names
+            # another version than the document, and is newer (logged after this pull
+            # began, or with a higher serial). Resolve once more, the version that move
+            # names (not the tag again, which may have moved on meanwhile): the registry
+            # must serve exactly that version, or the pull is refused.
+            doc = self._resolve_logged_target(ref, tag)
             checks.append(
-                f"tag {ref.reference} moved while resolving (tag-move entry {first.index} "
-                "is newer than the version served): resolved again"
+                f"tag {ref.reference} moved while resolving: resolved again as version "
+                f"{doc.version}, the target of its newer tag-move entry {tag.index}"
             )
         publish = self.logged_publish(doc)
         checks.append(
@@ -224,6 +219,25 @@ class RegistryPull(RegistryTrust):
         if kind == "digest" and doc.digest != ref.digest:
             raise VerificationError(f"{ref}: the registry returned digest {doc.digest}")
         return doc, kind, tag
+
+    def _resolve_logged_target(self, ref: ModelRef, tag: VerifiedEntry) -> VersionDoc:
+        """The document of the version the verified tag-move entry ``tag`` names."""
+        fields = tag.entry.fields
+        version = fields.get("version")
+        if not isinstance(version, str):
+            raise VerificationError(f"tag-move entry {tag.index} of {ref} names no version")
+        target = ModelRef(ref.namespace, ref.model, version)
+        doc = self.resolve(target)
+        self._check_document(target, doc)
+        if (doc.resolved_by, doc.version, doc.digest) != ("version", version, fields.get("digest")):
+            raise VerificationError(
+                f"tag {ref} moved to version {version} (tag-move entry {tag.index} of the "
+                f"transparency log) while resolving, but asked for that version the registry "
+                f"served {doc.resolved_by} {doc.version}",
+                advice="the registry (or something in between) serves another version than "
+                "the tag names; do not use it",
+            )
+        return doc
 
     def _classify(self, ref: ModelRef) -> tuple[str, VerifiedEntry | None]:
         """``digest``, ``version`` or ``tag`` (with the tag's verified tag-move entry)."""
@@ -462,15 +476,18 @@ class RegistryPull(RegistryTrust):
         return f"scan verdict {doc.scan_verdict}; local re-scan clean at threshold {threshold}"
 
 
-def _moved_since(doc: VersionDoc, tag: VerifiedEntry) -> bool:
-    """Whether the tag's logged move names another target than ``doc`` with a higher serial
-    (it moved forward after the registry resolved it; a lower serial is not a race)."""
+def _moved_since(doc: VersionDoc, tag: VerifiedEntry, began: int) -> bool:
+    """Whether the tag's logged move names another target than ``doc`` and is newer than
+    the document: logged at or after tree size ``began`` (the head accepted before
+    resolving), or naming a higher serial. Serials are not in log order (concurrent
+    commits take version ids before the log lock), so the log index decides too; a move
+    logged before the pull began whose serial is not higher is no race, and refused."""
     fields = tag.entry.fields
-    serial = fields.get("serial")
-    if not isinstance(serial, int) or isinstance(serial, bool):
+    if (fields.get("version"), fields.get("digest")) == (doc.version, doc.digest):
         return False
-    target = (fields.get("version"), fields.get("digest"))
-    return target != (doc.version, doc.digest) and serial > doc.serial
+    serial = fields.get("serial")
+    higher = isinstance(serial, int) and not isinstance(serial, bool) and serial > doc.serial
+    return higher or tag.index >= began
 
 
 def _logged_serial(publish: VerifiedEntry, tag: VerifiedEntry | None, doc: VersionDoc) -> int:
