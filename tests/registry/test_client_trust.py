@@ -227,6 +227,28 @@ def test_a_tag_moved_between_resolve_and_log_lookup_is_resolved_again(
     assert _state(tmp_path / "home")[proxy.url]["acme/m:latest"]["version"] == moved_to
 
 
+def test_an_older_target_with_a_claimed_newer_serial_is_refused_without_a_retry(
+    org: Any, proxy: Mitm, tmp_path: Path
+) -> None:
+    """The rollback the retry must not open: the proxy serves the older 1.0 for the tag with a
+    serial above the logged move's, as if the tag had just moved there. The move (2.0) was
+    logged before the pull began and the serial is no log fact: refused, nothing written."""
+    older = proxy.fetch("/v1/namespaces/acme/models/m/resolve/1.0", org.reader)
+    proxy.rewrite = lambda method, path, answer: (
+        {**older, "resolved_by": "tag", "serial": 10**6} if _on(path, RESOLVE_LATEST) else answer
+    )
+    home = tmp_path / "fresh"
+    with (
+        _client(proxy.url, org, home) as client,
+        pytest.raises(VerificationError, match=r"points to version 2\.0 in the transparency"),
+    ):
+        client.pull("acme/m:latest", tmp_path / "out", allow_rollback=True)
+    assert _resolves(proxy) == ["latest"]
+    assert not (tmp_path / "out").exists()
+    state = home / "registry-state.json"
+    assert not state.exists() or "acme/m:latest" not in _state(home).get(proxy.url, {})
+
+
 def test_a_newer_target_than_the_logged_move_is_refused_without_a_retry(
     org: Any, proxy: Mitm, v3: Path, tmp_path: Path
 ) -> None:

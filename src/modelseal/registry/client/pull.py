@@ -407,25 +407,27 @@ class RegistryPull(RegistryTrust):
             raise IntegrityError("the signature bundle does not match its digest")
         sig_path = work / "model.sig"
         sig_path.write_bytes(data)
-        candidates: list[tuple[str | None, Path]] = []
+        # (fingerprint or None for a pinned key, what to call it, its PEM text): keys are
+        # verified in memory, never written out
+        candidates: list[tuple[str | None, str, str]] = []
         if pinned:
-            candidates = [(None, Path(p)) for p in pinned]
+            candidates = [(None, str(p), _read_key(p)) for p in pinned]
         else:
-            for number, key in enumerate(self.trusted_keys(doc.namespace)):
-                if key.kind == "key" and key.public_key_pem:
-                    pem = work / f"trusted-{number}.pem"
-                    pem.write_text(key.public_key_pem, encoding="utf-8")
-                    candidates.append((key.fingerprint, pem))
+            candidates = [
+                (key.fingerprint, f"trusted key {key.fingerprint[:16]}", key.public_key_pem)
+                for key in self.trusted_keys(doc.namespace)
+                if key.kind == "key" and key.public_key_pem
+            ]
         if not candidates:
             raise VerificationError(f"namespace {doc.namespace!r} trusts no signing key")
         reasons: list[str] = []
-        for fingerprint, pem in candidates:
-            problems = _verify_with(data, pem, files, model_dir, sig_path)
+        for fingerprint, label, pem in candidates:
+            problems = _verify_with(data, pem, label, files, model_dir, sig_path)
             if problems:
                 reasons.extend(problems)
                 continue
             if fingerprint is None:
-                return str(pem), f"signature verifies with pinned key {pem}"
+                return label, f"signature verifies with pinned key {label}"
             entry = self._check_key_logged(doc.namespace, fingerprint, pem)
             return fingerprint, (
                 f"signature verifies with trusted key {fingerprint[:16]} "
@@ -437,11 +439,11 @@ class RegistryPull(RegistryTrust):
             advice="the model or its signature was replaced; do not use it",
         )
 
-    def _check_key_logged(self, namespace: str, fingerprint: str, pem: Path) -> VerifiedEntry:
+    def _check_key_logged(self, namespace: str, fingerprint: str, pem: str) -> VerifiedEntry:
         """The key the signature verified with must be the key its log entry names."""
         from modelseal.registry.identity import key_fingerprint
 
-        if key_fingerprint(pem.read_text(encoding="utf-8")) != fingerprint:
+        if key_fingerprint(pem) != fingerprint:
             raise VerificationError(
                 f"the registry lists key {fingerprint[:16]} of {namespace} with another "
                 "public key than its fingerprint",
@@ -510,24 +512,30 @@ def _logged_serial(publish: VerifiedEntry, tag: VerifiedEntry | None, doc: Versi
     return serial
 
 
+def _read_key(path: str | os.PathLike[str]) -> str:
+    """The PEM text of a key the caller pinned."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read key {path}: {exc}") from exc
+
+
 def _verify_with(
-    bundle: bytes, pem: Path, files: list[FileEntry], model_dir: Path, sig_path: Path
+    bundle: bytes, pem: str, label: str, files: list[FileEntry], model_dir: Path, sig_path: Path
 ) -> list[str]:
-    """Why the bundle does not sign these files with the key in ``pem`` (``[]``: it does)."""
+    """Why the bundle does not sign these files with the PEM key ``pem`` (``[]``: it does)."""
     from modelseal import integrity
+    from modelseal.integrity.signing.keys import public_key_from_pem
     from modelseal.registry.signatures import check_signature_digests
 
-    try:
-        pem_text = pem.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read key {pem}: {exc}") from exc
     # Every file's SHA-256 was checked while downloading: compare those with the signed
     # manifest instead of hashing the bytes a second time.
-    quick = check_signature_digests(bundle, pem_text, files)
+    quick = check_signature_digests(bundle, pem, files)
     if quick is not None:
         return quick[:5]
     try:
-        result = integrity.verify(model_dir, key=pem, signature=sig_path)
+        key = public_key_from_pem(pem, label)
+        result = integrity.verify(model_dir, key=key, signature=sig_path)
     except ModelsealError as exc:
         return [exc.message]
     return [] if result.ok else list(result.reasons)
