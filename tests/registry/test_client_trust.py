@@ -140,20 +140,130 @@ def test_a_forged_serial_is_refused_and_never_recorded(
     assert not (tmp_path / "second").exists()
 
 
-def test_a_tag_pointed_at_an_older_version_is_refused_even_by_a_fresh_client(
+RESOLVE = "/v1/namespaces/acme/models/m/resolve/"
+
+
+def _resolves(proxy: Mitm) -> list[str]:
+    """The references the client resolved through the proxy, in order."""
+    paths = (urllib.parse.urlsplit(seen.split(" ", 1)[1]).path for seen in proxy.seen)
+    return [path.removeprefix(RESOLVE) for path in paths if path.startswith(RESOLVE)]
+
+
+def test_a_tag_pointed_at_an_older_version_gets_the_logged_target_not_the_older_one(
     org: Any, proxy: Mitm, tmp_path: Path
 ) -> None:
+    """The tag's logged move names a newer version (higher serial) than the one served: the
+    client asks for the logged version by name and pulls that, never the older one."""
     older = proxy.fetch("/v1/namespaces/acme/models/m/resolve/1.0", org.reader)
 
     def point_back(method: str, path: str, answer: Any) -> Any:
         return {**older, "resolved_by": "tag"} if _on(path, RESOLVE_LATEST) else answer
 
     proxy.rewrite = point_back
+    with _client(proxy.url, org, tmp_path / "fresh") as client:
+        result = client.pull("acme/m:latest", tmp_path / "out")
+    assert result.version.version == "2.0"
+    assert _resolves(proxy) == ["latest", "2.0"]
+
+
+def test_an_older_target_served_on_the_retry_too_is_still_refused(
+    org: Any, proxy: Mitm, tmp_path: Path
+) -> None:
+    """The logged move (2.0) is newer than the served document (1.0), so the client resolves
+    once more the version the move names; a registry that serves the older version again
+    gets no third try and no rollback."""
+    older = proxy.fetch("/v1/namespaces/acme/models/m/resolve/1.0", org.reader)
+
+    def point_back(method: str, path: str, answer: Any) -> Any:
+        if urllib.parse.urlsplit(path).path.startswith(RESOLVE):
+            return {**older, "resolved_by": answer["resolved_by"]}
+        return answer
+
+    proxy.rewrite = point_back
+    with (
+        _client(proxy.url, org, tmp_path / "fresh") as client,
+        pytest.raises(VerificationError, match=r"moved to version 2\.0 \(tag-move entry \d+"),
+    ):
+        client.pull("acme/m:latest", tmp_path / "out", allow_rollback=True)
+    assert _resolves(proxy) == ["latest", "2.0"]
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture
+def v3(org: Any, keypair: Any, tmp_path: Path) -> Path:
+    """Version 3.0 of ``acme/m``, published untagged; its files."""
+    with org.client(org.token("pub")) as publisher:
+        model = write_model(tmp_path / "v3", seed=3)
+        publisher.push(model, "acme/m:3.0", key=keypair.private_key)
+    return model
+
+
+@pytest.mark.parametrize(("moved_to", "seed"), [("3.0", 3), ("1.0", 1)])
+def test_a_tag_moved_between_resolve_and_log_lookup_is_resolved_again(
+    org: Any, proxy: Mitm, v3: Path, tmp_path: Path, moved_to: str, seed: int
+) -> None:
+    """The race the load test found: the publisher moves the tag right after the registry
+    resolved it (to a newer version, or back to an older one: concurrent commits do not
+    take serials in log order). The move is logged after the pull began: resolved again,
+    the new target pulled and recorded."""
+
+    def move_after_first_resolve(method: str, path: str, answer: Any) -> Any:
+        if _on(path, RESOLVE_LATEST) and _resolves(proxy) == ["latest"]:
+            with org.http(org.token("pub")) as http:
+                put = http.put("/namespaces/acme/models/m/tags/latest", json={"version": moved_to})
+                assert put.status_code == 200, put.text
+        return answer
+
+    proxy.rewrite = move_after_first_resolve
+    with _client(proxy.url, org, tmp_path / "home") as client:
+        result = client.pull("acme/m:latest", tmp_path / "out")
+    assert _resolves(proxy) == ["latest", moved_to]
+    assert result.version.version == moved_to
+    assert any("resolved again as version" in check for check in result.checks)
+    expected = write_model(tmp_path / "again", seed=seed)
+    for path in expected.rglob("*"):
+        if path.is_file():
+            assert (tmp_path / "out" / path.relative_to(expected)).read_bytes() == path.read_bytes()
+    assert _state(tmp_path / "home")[proxy.url]["acme/m:latest"]["version"] == moved_to
+
+
+def test_an_older_target_with_a_claimed_newer_serial_is_refused_without_a_retry(
+    org: Any, proxy: Mitm, tmp_path: Path
+) -> None:
+    """The rollback the retry must not open: the proxy serves the older 1.0 for the tag with a
+    serial above the logged move's, as if the tag had just moved there. The move (2.0) was
+    logged before the pull began and the serial is no log fact: refused, nothing written."""
+    older = proxy.fetch("/v1/namespaces/acme/models/m/resolve/1.0", org.reader)
+    proxy.rewrite = lambda method, path, answer: (
+        {**older, "resolved_by": "tag", "serial": 10**6} if _on(path, RESOLVE_LATEST) else answer
+    )
+    home = tmp_path / "fresh"
+    with (
+        _client(proxy.url, org, home) as client,
+        pytest.raises(VerificationError, match=r"points to version 2\.0 in the transparency"),
+    ):
+        client.pull("acme/m:latest", tmp_path / "out", allow_rollback=True)
+    assert _resolves(proxy) == ["latest"]
+    assert not (tmp_path / "out").exists()
+    state = home / "registry-state.json"
+    assert not state.exists() or "acme/m:latest" not in _state(home).get(proxy.url, {})
+
+
+def test_a_newer_target_than_the_logged_move_is_refused_without_a_retry(
+    org: Any, proxy: Mitm, v3: Path, tmp_path: Path
+) -> None:
+    """A document newer than the tag's move, which was logged before the pull began, is no
+    race: refused at once (the client does not ask again)."""
+    newer = proxy.fetch("/v1/namespaces/acme/models/m/resolve/3.0", org.reader)
+    proxy.rewrite = lambda method, path, answer: (
+        {**newer, "resolved_by": "tag"} if _on(path, RESOLVE_LATEST) else answer
+    )
     with (
         _client(proxy.url, org, tmp_path / "fresh") as client,
         pytest.raises(VerificationError, match=r"points to version 2\.0 in the transparency"),
     ):
         client.pull("acme/m:latest", tmp_path / "out")
+    assert _resolves(proxy) == ["latest"]
     assert not (tmp_path / "out").exists()
 
 

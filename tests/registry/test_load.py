@@ -37,11 +37,6 @@ def served(postgres_server_url: str, keypair: Any, tmp_path: Path) -> Iterator[d
             yield {"server": server, "db": db_url, "tokens": tokens}
 
 
-@pytest.mark.xfail(
-    reason="known race (issue 13 note): a pull of a tag moved between resolve and the log lookup "
-    "is refused as a tag mismatch instead of re-resolved",
-    strict=False,
-)
 def test_concurrent_clients_lose_and_corrupt_nothing(
     served: dict[str, Any], keypair: Any, tmp_path: Path
 ) -> None:

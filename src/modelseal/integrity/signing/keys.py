@@ -23,6 +23,7 @@ __all__ = [
     "key_hint",
     "load_private_key",
     "load_public_key",
+    "public_key_from_pem",
     "scheme_for",
 ]
 
@@ -94,10 +95,15 @@ def load_private_key(path: str | os.PathLike[str], passphrase: str | bytes | Non
 
 def load_public_key(path: str | os.PathLike[str]) -> Any:
     """Load a PEM public key (or take the public key of a PEM private key or certificate)."""
+    return public_key_from_pem(_read(path, "public key"), str(path))
+
+
+def public_key_from_pem(data: bytes | str, what: str = "public key") -> Any:
+    """A PEM public key (or a PEM certificate's public key) held in memory."""
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
 
-    data = _read(path, "public key")
+    data = data.encode("utf-8") if isinstance(data, str) else data
     key: Any
     try:
         if b"-----BEGIN CERTIFICATE-----" in data:
@@ -106,7 +112,7 @@ def load_public_key(path: str | os.PathLike[str]) -> Any:
             key = serialization.load_pem_public_key(data)
     except ValueError as exc:
         raise SignatureError(
-            f"{path}: not a PEM public key", advice="give the public key (NAME.pub.pem)"
+            f"{what}: not a PEM public key", advice="give the public key (NAME.pub.pem)"
         ) from exc
     scheme_for(key)
     return key

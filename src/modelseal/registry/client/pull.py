@@ -161,7 +161,9 @@ class RegistryPull(RegistryTrust):
     def _resolve_checked(self, ref: ModelRef, allow_rollback: bool) -> _Resolved:
         """The version ``ref`` names, every fact taken from verified log entries."""
         checks: list[str] = []
-        self.log_tree_head()  # every entry below is proven under this fresh, checked head
+        # every entry below is proven under a fresh head extending this one; an entry at
+        # or past its size was logged after this pull began
+        began = self.log_tree_head().tree_size
         bare = ref.reference is None and ref.digest is None
         if bare:
             newest = self.model_info(ref.namespace, ref.model).latest_version
@@ -169,19 +171,18 @@ class RegistryPull(RegistryTrust):
                 raise QuarantinedError(f"{ref} has no published version")
             ref = ModelRef(ref.namespace, ref.model, newest)
             checks.append(f"no version given: chose {newest}, the newest published version")
-        doc = self.resolve(ref)
-        self._check_document(ref, doc)
-        kind, tag = self._classify(ref)
-        if doc.resolved_by != kind:
-            raise VerificationError(
-                f"{ref}: the registry says it resolved the reference as a {doc.resolved_by}, "
-                f"but the transparency log makes it a {kind}",
-                advice="the registry (or something in between) is lying about the reference",
+        doc, kind, tag = self._resolve_once(ref)
+        if tag is not None and _moved_since(doc, tag, began):
+            # The tag moved while the registry resolved it: its verified newest move names
+            # another version than the document, and is newer (logged after this pull
+            # began, or with a higher serial). Resolve once more, the version that move
+            # names (not the tag again, which may have moved on meanwhile): the registry
+            # must serve exactly that version, or the pull is refused.
+            doc = self._resolve_logged_target(ref, tag)
+            checks.append(
+                f"tag {ref.reference} moved while resolving: resolved again as version "
+                f"{doc.version}, the target of its newer tag-move entry {tag.index}"
             )
-        if kind == "version" and doc.version != ref.reference:
-            raise VerificationError(f"{ref}: the registry returned version {doc.version}")
-        if kind == "digest" and doc.digest != ref.digest:
-            raise VerificationError(f"{ref}: the registry returned digest {doc.digest}")
         publish = self.logged_publish(doc)
         checks.append(
             f"publish entry {publish.index} is in the transparency log (tree size "
@@ -200,6 +201,43 @@ class RegistryPull(RegistryTrust):
             self._check_not_older(key, seen, allow_rollback, checks, f"model {key}", replay=False)
             remember = (key, seen)
         return _Resolved(doc, kind, checks, remember)
+
+    def _resolve_once(self, ref: ModelRef) -> tuple[VersionDoc, str, VerifiedEntry | None]:
+        """The registry's document for ``ref``, checked against how the log classifies the
+        reference; with the tag's newest verified tag-move entry when it is a tag."""
+        doc = self.resolve(ref)
+        self._check_document(ref, doc)
+        kind, tag = self._classify(ref)
+        if doc.resolved_by != kind:
+            raise VerificationError(
+                f"{ref}: the registry says it resolved the reference as a {doc.resolved_by}, "
+                f"but the transparency log makes it a {kind}",
+                advice="the registry (or something in between) is lying about the reference",
+            )
+        if kind == "version" and doc.version != ref.reference:
+            raise VerificationError(f"{ref}: the registry returned version {doc.version}")
+        if kind == "digest" and doc.digest != ref.digest:
+            raise VerificationError(f"{ref}: the registry returned digest {doc.digest}")
+        return doc, kind, tag
+
+    def _resolve_logged_target(self, ref: ModelRef, tag: VerifiedEntry) -> VersionDoc:
+        """The document of the version the verified tag-move entry ``tag`` names."""
+        fields = tag.entry.fields
+        version = fields.get("version")
+        if not isinstance(version, str):
+            raise VerificationError(f"tag-move entry {tag.index} of {ref} names no version")
+        target = ModelRef(ref.namespace, ref.model, version)
+        doc = self.resolve(target)
+        self._check_document(target, doc)
+        if (doc.resolved_by, doc.version, doc.digest) != ("version", version, fields.get("digest")):
+            raise VerificationError(
+                f"tag {ref} moved to version {version} (tag-move entry {tag.index} of the "
+                f"transparency log) while resolving, but asked for that version the registry "
+                f"served {doc.resolved_by} {doc.version}",
+                advice="the registry (or something in between) serves another version than "
+                "the tag names; do not use it",
+            )
+        return doc
 
     def _classify(self, ref: ModelRef) -> tuple[str, VerifiedEntry | None]:
         """``digest``, ``version`` or ``tag`` (with the tag's verified tag-move entry)."""
@@ -369,25 +407,27 @@ class RegistryPull(RegistryTrust):
             raise IntegrityError("the signature bundle does not match its digest")
         sig_path = work / "model.sig"
         sig_path.write_bytes(data)
-        candidates: list[tuple[str | None, Path]] = []
+        # (fingerprint or None for a pinned key, what to call it, its PEM text): keys are
+        # verified in memory, never written out
+        candidates: list[tuple[str | None, str, str]] = []
         if pinned:
-            candidates = [(None, Path(p)) for p in pinned]
+            candidates = [(None, str(p), _read_key(p)) for p in pinned]
         else:
-            for number, key in enumerate(self.trusted_keys(doc.namespace)):
-                if key.kind == "key" and key.public_key_pem:
-                    pem = work / f"trusted-{number}.pem"
-                    pem.write_text(key.public_key_pem, encoding="utf-8")
-                    candidates.append((key.fingerprint, pem))
+            candidates = [
+                (key.fingerprint, f"trusted key {key.fingerprint[:16]}", key.public_key_pem)
+                for key in self.trusted_keys(doc.namespace)
+                if key.kind == "key" and key.public_key_pem
+            ]
         if not candidates:
             raise VerificationError(f"namespace {doc.namespace!r} trusts no signing key")
         reasons: list[str] = []
-        for fingerprint, pem in candidates:
-            problems = _verify_with(data, pem, files, model_dir, sig_path)
+        for fingerprint, label, pem in candidates:
+            problems = _verify_with(data, pem, label, files, model_dir, sig_path)
             if problems:
                 reasons.extend(problems)
                 continue
             if fingerprint is None:
-                return str(pem), f"signature verifies with pinned key {pem}"
+                return label, f"signature verifies with pinned key {label}"
             entry = self._check_key_logged(doc.namespace, fingerprint, pem)
             return fingerprint, (
                 f"signature verifies with trusted key {fingerprint[:16]} "
@@ -399,11 +439,11 @@ class RegistryPull(RegistryTrust):
             advice="the model or its signature was replaced; do not use it",
         )
 
-    def _check_key_logged(self, namespace: str, fingerprint: str, pem: Path) -> VerifiedEntry:
+    def _check_key_logged(self, namespace: str, fingerprint: str, pem: str) -> VerifiedEntry:
         """The key the signature verified with must be the key its log entry names."""
         from modelseal.registry.identity import key_fingerprint
 
-        if key_fingerprint(pem.read_text(encoding="utf-8")) != fingerprint:
+        if key_fingerprint(pem) != fingerprint:
             raise VerificationError(
                 f"the registry lists key {fingerprint[:16]} of {namespace} with another "
                 "public key than its fingerprint",
@@ -438,6 +478,20 @@ class RegistryPull(RegistryTrust):
         return f"scan verdict {doc.scan_verdict}; local re-scan clean at threshold {threshold}"
 
 
+def _moved_since(doc: VersionDoc, tag: VerifiedEntry, began: int) -> bool:
+    """Whether the tag's logged move names another target than ``doc`` and is newer than
+    the document: logged at or after tree size ``began`` (the head accepted before
+    resolving), or naming a higher serial. Serials are not in log order (concurrent
+    commits take version ids before the log lock), so the log index decides too; a move
+    logged before the pull began whose serial is not higher is no race, and refused."""
+    fields = tag.entry.fields
+    if (fields.get("version"), fields.get("digest")) == (doc.version, doc.digest):
+        return False
+    serial = fields.get("serial")
+    higher = isinstance(serial, int) and not isinstance(serial, bool) and serial > doc.serial
+    return higher or tag.index >= began
+
+
 def _logged_serial(publish: VerifiedEntry, tag: VerifiedEntry | None, doc: VersionDoc) -> int:
     """The version's serial as the log records it (tag-move entry, else publish entry);
     a document whose serial disagrees is refused, and no serial means no record."""
@@ -458,24 +512,30 @@ def _logged_serial(publish: VerifiedEntry, tag: VerifiedEntry | None, doc: Versi
     return serial
 
 
+def _read_key(path: str | os.PathLike[str]) -> str:
+    """The PEM text of a key the caller pinned."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read key {path}: {exc}") from exc
+
+
 def _verify_with(
-    bundle: bytes, pem: Path, files: list[FileEntry], model_dir: Path, sig_path: Path
+    bundle: bytes, pem: str, label: str, files: list[FileEntry], model_dir: Path, sig_path: Path
 ) -> list[str]:
-    """Why the bundle does not sign these files with the key in ``pem`` (``[]``: it does)."""
+    """Why the bundle does not sign these files with the PEM key ``pem`` (``[]``: it does)."""
     from modelseal import integrity
+    from modelseal.integrity.signing.keys import public_key_from_pem
     from modelseal.registry.signatures import check_signature_digests
 
-    try:
-        pem_text = pem.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read key {pem}: {exc}") from exc
     # Every file's SHA-256 was checked while downloading: compare those with the signed
     # manifest instead of hashing the bytes a second time.
-    quick = check_signature_digests(bundle, pem_text, files)
+    quick = check_signature_digests(bundle, pem, files)
     if quick is not None:
         return quick[:5]
     try:
-        result = integrity.verify(model_dir, key=pem, signature=sig_path)
+        key = public_key_from_pem(pem, label)
+        result = integrity.verify(model_dir, key=key, signature=sig_path)
     except ModelsealError as exc:
         return [exc.message]
     return [] if result.ok else list(result.reasons)
